@@ -1,0 +1,103 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { swaggerUI } from '@hono/swagger-ui'
+import { bodyLimit } from 'hono/body-limit'
+import { HTTPException } from 'hono/http-exception'
+import { requestId } from 'hono/request-id'
+import type { Deps } from './lib/context'
+import { ApiError, toProblem } from './lib/errors'
+import { createRouter, json } from './lib/openapi'
+import { accountRoutes, apiKeyRoutes, authenticate, teamRoutes } from './identity'
+
+const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
+const DOCS_ASSETS_PATH = '/docs/assets'
+
+const healthRoute = createRoute({
+  method: 'get',
+  path: '/health',
+  operationId: 'getHealth',
+  tags: ['meta'],
+  summary: 'Liveness check',
+  responses: { 200: json(z.object({ status: z.literal('ok') }), 'The API is up') },
+})
+
+/** The whole API; the Node entry, the Workers entry and the tests all build it here. */
+export function createApp(deps: Deps) {
+  const app = createRouter()
+  const log = deps.logger ?? console
+
+  app.use('*', requestId())
+  app.use('*', async (c, next) => {
+    c.set('deps', deps)
+    c.set('principal', null)
+    await next()
+  })
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: deps.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES,
+      onError: () => {
+        throw new ApiError(413, 'payload_too_large', 'The request body is too large.')
+      },
+    }),
+  )
+  app.use('/v1/*', async (c, next) => {
+    c.set('principal', await authenticate(deps, c.req.header('Authorization')))
+    await next()
+  })
+
+  app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))
+  app.route('/', accountRoutes)
+  app.route('/', teamRoutes)
+  app.route('/', apiKeyRoutes)
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An access token from `login`/`signup`, or an API key (`rfy_…`).',
+  })
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Refinery API',
+      version: '0.1.0',
+      description: 'Publish, verify, price and trade LoRA adapters. Errors are RFC 9457 problem+json with a stable `code`.',
+    },
+    servers: [{ url: deps.publicUrl }],
+  })
+  const docsAssets = deps.docsAssets
+  if (docsAssets) {
+    app.get(`${DOCS_ASSETS_PATH}/swagger-ui-dist/:file`, (c) => {
+      const file = c.req.param('file')
+      if (file === 'swagger-ui-bundle.js') return c.body(docsAssets.js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=86400' })
+      if (file === 'swagger-ui.css') return c.body(docsAssets.css, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=86400' })
+      throw new ApiError(404, 'not_found', 'No such docs asset.')
+    })
+  }
+  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'Refinery API', ...(docsAssets ? { baseUrl: DOCS_ASSETS_PATH } : {}) }))
+
+  app.notFound((c) => {
+    throw new ApiError(404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)
+  })
+
+  app.onError((error, c) => {
+    const id = c.get('requestId')
+    let apiError: ApiError
+    if (error instanceof ApiError) {
+      apiError = error
+    } else if (error instanceof HTTPException && error.status < 500) {
+      const malformed = error.message.startsWith('Malformed JSON')
+      apiError = new ApiError(error.status, malformed ? 'invalid_json' : 'bad_request', error.message)
+    } else {
+      log.error(`[${id}] unhandled error on ${c.req.method} ${c.req.path}`, error)
+      apiError = new ApiError(500, 'internal_error', `Something went wrong on our side; quote request id ${id}.`)
+    }
+    return c.body(JSON.stringify(toProblem(apiError, id)), apiError.status, {
+      'Content-Type': 'application/problem+json',
+      ...apiError.headers,
+    })
+  })
+
+  return app
+}
+
+export type App = ReturnType<typeof createApp>

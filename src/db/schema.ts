@@ -1,0 +1,2 @@
+// Every table, for drizzle-kit and for the typed query builder. Tables live with their domain.
+export * from '../identity/tables'

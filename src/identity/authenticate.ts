@@ -1,0 +1,37 @@
+import { eq } from 'drizzle-orm'
+import { sha256Hex } from '../lib/crypto'
+import { ApiError } from '../lib/errors'
+import type { Deps } from '../lib/context'
+import type { Principal } from './principal'
+import { API_KEY_PREFIX } from './api-keys'
+import { apiKeys } from './tables'
+
+// last_used_at is informational: refresh it at most once a minute per key, not on every call.
+const LAST_USED_RESOLUTION_MS = 60_000
+
+/** Resolves an Authorization header to a principal; no header means anonymous (null). */
+export async function authenticate(deps: Deps, header: string | undefined): Promise<Principal | null> {
+  if (header === undefined) return null
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  if (!match?.[1]) {
+    throw new ApiError(401, 'invalid_authorization', 'Use "Authorization: Bearer <access token or API key>".')
+  }
+  const credential = match[1]
+  if (!credential.startsWith(API_KEY_PREFIX)) {
+    return { userId: await deps.tokens.verify(credential), via: 'token', scopes: ['read', 'publish', 'purchase', 'admin'] }
+  }
+
+  const [key] = await deps.db
+    .select()
+    .from(apiKeys)
+    .where(eq(apiKeys.keyHash, await sha256Hex(credential)))
+    .limit(1)
+  if (!key) throw new ApiError(401, 'invalid_api_key', 'The API key is not valid.')
+  if (key.revokedAt) throw new ApiError(401, 'api_key_revoked', 'The API key has been revoked.')
+
+  const now = deps.clock()
+  if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+    await deps.db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, key.id))
+  }
+  return { userId: key.userId, via: 'api_key', scopes: key.scopes, apiKeyId: key.id, teamId: key.teamId }
+}

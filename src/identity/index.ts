@@ -1,0 +1,6 @@
+export { accountRoutes } from './routes/accounts'
+export { apiKeyRoutes } from './routes/api-keys'
+export { teamRoutes } from './routes/teams'
+export { authenticate } from './authenticate'
+export { createPasswordHasher, DEFAULT_PASSWORD_ITERATIONS } from './password'
+export { createTokenSigner } from './tokens'

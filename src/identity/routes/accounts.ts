@@ -1,0 +1,59 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { serviceContext } from '../../lib/context'
+import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { getMe, login, signup } from '../accounts'
+import { EmailSchema, PasswordSchema, RoleSchema, ScopeSchema, UserSchema } from '../schemas'
+
+const TokenSchema = z.object({ token: z.string(), expiresAt: z.iso.datetime() })
+
+const signupRoute = createRoute({
+  method: 'post',
+  path: '/v1/signup',
+  operationId: 'signup',
+  tags: ['identity'],
+  summary: 'Create an account and get an access token',
+  request: {
+    body: jsonBody(z.object({ email: EmailSchema, password: PasswordSchema, name: z.string().trim().min(1).max(100) })),
+  },
+  responses: {
+    201: json(z.object({ user: UserSchema }).extend(TokenSchema.shape).openapi('SignupResult'), 'Account created'),
+    ...problems(400, 409, 413, 422),
+  },
+})
+
+const loginRoute = createRoute({
+  method: 'post',
+  path: '/v1/login',
+  operationId: 'login',
+  tags: ['identity'],
+  summary: 'Exchange email and password for an access token (valid one hour)',
+  request: { body: jsonBody(z.object({ email: EmailSchema, password: z.string().min(1).max(256) })) },
+  responses: { 200: json(TokenSchema.openapi('LoginResult'), 'Access token'), ...problems(400, 401, 413, 422) },
+})
+
+const getMeRoute = createRoute({
+  method: 'get',
+  path: '/v1/me',
+  operationId: 'getMe',
+  tags: ['identity'],
+  summary: 'The caller, their teams and how they authenticated',
+  security: bearerAuth,
+  responses: {
+    200: json(
+      z
+        .object({
+          user: UserSchema,
+          teams: z.array(z.object({ slug: z.string(), name: z.string(), role: RoleSchema })),
+          auth: z.object({ via: z.enum(['token', 'api_key']), scopes: z.array(ScopeSchema), apiKeyId: z.uuid().nullable() }),
+        })
+        .openapi('Me'),
+      'The caller',
+    ),
+    ...problems(401, 403),
+  },
+})
+
+export const accountRoutes = createRouter()
+  .openapi(signupRoute, async (c) => c.json(await signup(c.get('deps'), c.req.valid('json')), 201))
+  .openapi(loginRoute, async (c) => c.json(await login(c.get('deps'), c.req.valid('json')), 200))
+  .openapi(getMeRoute, async (c) => c.json(await getMe(serviceContext(c)), 200))

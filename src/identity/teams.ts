@@ -1,0 +1,109 @@
+import { and, eq } from 'drizzle-orm'
+import type { ServiceContext } from '../lib/context'
+import { ApiError, notFound } from '../lib/errors'
+import type { Database } from '../db/types'
+import { uniqueViolation } from '../db/types'
+import { assertKeyMayActFor, requireScope } from './principal'
+import type { Principal } from './principal'
+import { normalizeEmail } from './accounts'
+import type { TeamRole } from './tables'
+import { teamMembers, teams, users } from './tables'
+
+export type TeamView = { id: string; slug: string; name: string; createdAt: string }
+
+export const toTeamView = (team: typeof teams.$inferSelect): TeamView => ({
+  id: team.id,
+  slug: team.slug,
+  name: team.name,
+  createdAt: team.createdAt.toISOString(),
+})
+
+// Team slugs share the storefront's top-level path space (/{team}/{slug}).
+const RESERVED_SLUGS = new Set([
+  'v1', 'api', 'docs', 'health', 'openapi.json', 'login', 'logout', 'signup', 'me', 'teams', 'adapters',
+  'base-models', 'admin', 'settings', 'static', 'assets', 'files', 'search', 'new', 'refinery',
+])
+
+export async function createTeam(ctx: ServiceContext, input: { slug: string; name: string }) {
+  const caller = requireScope(ctx.principal, 'admin')
+  if (caller.teamId) throw new ApiError(403, 'key_team_mismatch', 'A team-bound API key cannot create teams.')
+  if (RESERVED_SLUGS.has(input.slug)) {
+    throw new ApiError(409, 'team_slug_taken', `The slug '${input.slug}' is reserved.`)
+  }
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      const [team] = await tx.insert(teams).values({ slug: input.slug, name: input.name.trim() }).returning()
+      if (!team) throw new Error('insert returned no team')
+      await tx.insert(teamMembers).values({ teamId: team.id, userId: caller.userId, role: 'owner' })
+      return { team: toTeamView(team), role: 'owner' as const }
+    })
+  } catch (error) {
+    if (uniqueViolation(error) !== undefined) {
+      throw new ApiError(409, 'team_slug_taken', `The team slug '${input.slug}' is taken.`)
+    }
+    throw error
+  }
+}
+
+/** The team and the caller's role in it; 404 for an unknown team, 403 for a non-member. */
+export async function loadTeamAs(db: Database, principal: Principal, slug: string) {
+  const [row] = await db
+    .select({ team: teams, role: teamMembers.role })
+    .from(teams)
+    .leftJoin(teamMembers, and(eq(teamMembers.teamId, teams.id), eq(teamMembers.userId, principal.userId)))
+    .where(eq(teams.slug, slug))
+    .limit(1)
+  if (!row) throw notFound(`The team '${slug}'`)
+  if (!row.role) throw new ApiError(403, 'not_team_member', `You are not a member of the team '${slug}'.`)
+  assertKeyMayActFor(principal, row.team.id)
+  return { team: row.team, role: row.role }
+}
+
+export function requireRole(role: TeamRole, allowed: readonly TeamRole[], action: string): void {
+  if (!allowed.includes(role)) {
+    throw new ApiError(403, 'insufficient_role', `Your role '${role}' does not allow you to ${action}.`)
+  }
+}
+
+export async function addTeamMember(ctx: ServiceContext, slug: string, input: { email: string; role: TeamRole }) {
+  const caller = requireScope(ctx.principal, 'admin')
+  const { team, role } = await loadTeamAs(ctx.db, caller, slug)
+  requireRole(role, ['owner', 'admin'], 'add members')
+  if (input.role === 'owner') requireRole(role, ['owner'], 'add owners')
+
+  const [user] = await ctx.db.select().from(users).where(eq(users.email, normalizeEmail(input.email))).limit(1)
+  if (!user) throw new ApiError(404, 'user_not_found', 'No account has this email; ask them to sign up first.')
+  try {
+    const [member] = await ctx.db
+      .insert(teamMembers)
+      .values({ teamId: team.id, userId: user.id, role: input.role })
+      .returning()
+    if (!member) throw new Error('insert returned no member')
+    return memberView(user, member.role, member.createdAt)
+  } catch (error) {
+    if (uniqueViolation(error) !== undefined) {
+      throw new ApiError(409, 'already_member', `${user.email} is already a member of '${slug}'.`)
+    }
+    throw error
+  }
+}
+
+export async function listTeamMembers(ctx: ServiceContext, slug: string) {
+  const caller = requireScope(ctx.principal, 'read')
+  const { team } = await loadTeamAs(ctx.db, caller, slug)
+  const rows = await ctx.db
+    .select({ user: users, role: teamMembers.role, joinedAt: teamMembers.createdAt })
+    .from(teamMembers)
+    .innerJoin(users, eq(users.id, teamMembers.userId))
+    .where(eq(teamMembers.teamId, team.id))
+    .orderBy(teamMembers.createdAt, users.email)
+  return { items: rows.map((row) => memberView(row.user, row.role, row.joinedAt)) }
+}
+
+const memberView = (user: typeof users.$inferSelect, role: TeamRole, joinedAt: Date) => ({
+  userId: user.id,
+  email: user.email,
+  name: user.name,
+  role,
+  joinedAt: joinedAt.toISOString(),
+})

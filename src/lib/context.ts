@@ -1,0 +1,40 @@
+import type { Context } from 'hono'
+import type { Database } from '../db/types'
+import type { PasswordHasher } from '../identity/password'
+import type { Principal } from '../identity/principal'
+import type { TokenSigner } from '../identity/tokens'
+
+/** Everything a request may touch from outside the process; built by each entry, never global. */
+export type Deps = {
+  db: Database
+  tokens: TokenSigner
+  passwords: PasswordHasher
+  clock: () => Date
+  /** Where the API is reachable from outside, for links it hands out. */
+  publicUrl: string
+  /** Largest JSON body accepted, in bytes. */
+  maxJsonBodyBytes?: number
+  /** Self-hosted Swagger UI assets; without them /docs loads the UI from its CDN. */
+  docsAssets?: { js: string; css: string }
+  logger?: Pick<Console, 'error' | 'warn' | 'info'>
+}
+
+export type AppEnv = {
+  Variables: {
+    deps: Deps
+    principal: Principal | null
+    requestId: string
+  }
+}
+
+/** What a service verb needs: the caller and the parts it may use. */
+export type ServiceContext = {
+  db: Database
+  clock: () => Date
+  principal: Principal | null
+}
+
+export function serviceContext(c: Context<AppEnv>): ServiceContext {
+  const { db, clock } = c.get('deps')
+  return { db, clock, principal: c.get('principal') }
+}

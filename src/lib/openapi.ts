@@ -1,0 +1,65 @@
+import { OpenAPIHono, z } from '@hono/zod-openapi'
+import type { ZodType } from 'zod'
+import type { AppEnv } from './context'
+import { ApiError } from './errors'
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().openapi({ example: 'validation_failed' }),
+    requestId: z.string().optional(),
+  })
+  .loose()
+  .openapi('Problem')
+
+const problemDescriptions = {
+  400: 'Malformed request',
+  401: 'Missing, invalid or expired credentials',
+  403: 'Authenticated but not allowed',
+  404: 'Not found',
+  409: 'Conflicts with existing state',
+  413: 'Body too large',
+  422: 'The body or parameters failed validation',
+  429: 'Rate limited',
+  503: 'A dependency is unavailable',
+} as const
+
+type ProblemStatus = keyof typeof problemDescriptions
+
+/** The problem+json responses a route can answer with, for the OpenAPI document. */
+export function problems(...statuses: ProblemStatus[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: problemDescriptions[status], content: { 'application/problem+json': { schema: ProblemSchema } } },
+    ]),
+  ) as Record<ProblemStatus, { description: string; content: { 'application/problem+json': { schema: typeof ProblemSchema } } }>
+}
+
+export const json = <T extends ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})
+
+export const jsonBody = <T extends ZodType>(schema: T) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+})
+
+export const bearerAuth = [{ bearerAuth: [] }]
+
+/** A router whose validation failures become 422 problems with every failing path listed. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const errors = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }))
+        const summary = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ')
+        throw new ApiError(422, 'validation_failed', `The request is invalid: ${summary}`, { extra: { errors } })
+      }
+    },
+  })
+}

@@ -1,0 +1,51 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { PGlite } from '@electric-sql/pglite'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+import * as schema from '../db/schema'
+import type { Database } from '../db/types'
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url))
+
+export type DatabaseHandle = {
+  db: Database
+  kind: 'postgres' | 'pglite'
+  /** Applies every pending migration from migrations/. */
+  migrate(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * postgres.js when a URL is given; otherwise PGlite, persisted under `dataDir`
+ * (or in memory when no data dir is given, for tests).
+ */
+export async function openDatabase(options: { url?: string; dataDir?: string; poolSize?: number }): Promise<DatabaseHandle> {
+  if (options.url) {
+    const client = postgres(options.url, { max: options.poolSize ?? 10, onnotice: () => {} })
+    const db = drizzlePostgres(client, { schema })
+    return {
+      db,
+      kind: 'postgres',
+      migrate: () => migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER }),
+      close: () => client.end({ timeout: 5 }),
+    }
+  }
+  let dataPath: string | undefined
+  if (options.dataDir) {
+    dataPath = join(options.dataDir, 'pglite')
+    await mkdir(dataPath, { recursive: true })
+  }
+  const client = await PGlite.create(dataPath)
+  const db = drizzlePglite(client, { schema })
+  return {
+    db,
+    kind: 'pglite',
+    migrate: () => migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER }),
+    close: () => client.close(),
+  }
+}

@@ -1,0 +1,47 @@
+import { resolve } from 'node:path'
+import { serve } from '@hono/node-server'
+import type { ServerType } from '@hono/node-server'
+import { createApp } from '../app'
+import type { Config } from '../config'
+import { publicUrlOf } from '../config'
+import { createPasswordHasher, createTokenSigner } from '../identity'
+import type { Deps } from '../lib/context'
+import { openDatabase } from './database'
+import { loadDocsAssets } from './docs-assets'
+import { loadSigningSecret } from './secrets'
+
+export type RunningServer = { url: string; port: number; deps: Deps; close(): Promise<void> }
+
+/** Builds the Node deps from config, applies migrations and listens. */
+export async function startServer(config: Config): Promise<RunningServer> {
+  const dataDir = resolve(config.REFINERY_DATA_DIR)
+  const database = await openDatabase({ url: config.DATABASE_URL, dataDir })
+  await database.migrate()
+  const clock = () => new Date()
+  const deps: Deps = {
+    db: database.db,
+    clock,
+    tokens: createTokenSigner(await loadSigningSecret(dataDir, config.JWT_SECRET), clock),
+    passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
+    publicUrl: publicUrlOf(config),
+    maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
+    docsAssets: await loadDocsAssets(),
+  }
+  const app = createApp(deps)
+  const server = await new Promise<ServerType>((resolveListening) => {
+    const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
+      resolveListening(listening),
+    )
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : config.PORT
+  return {
+    url: `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${port}`,
+    port,
+    deps,
+    async close() {
+      await new Promise<void>((done) => server.close(() => done()))
+      await database.close()
+    },
+  }
+}
