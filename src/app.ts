@@ -85,8 +85,7 @@ export function createApp(deps: Deps) {
     if (error instanceof ApiError) {
       apiError = error
     } else if (error instanceof HTTPException && error.status < 500) {
-      const malformed = error.message.startsWith('Malformed JSON')
-      apiError = new ApiError(error.status, malformed ? 'invalid_json' : 'bad_request', error.message)
+      apiError = new ApiError(error.status, httpExceptionCode(error), error.message)
     } else {
       log.error(`[${id}] unhandled error on ${c.req.method} ${c.req.path}`, error)
       apiError = new ApiError(500, 'internal_error', `Something went wrong on our side; quote request id ${id}.`)
@@ -98,6 +97,12 @@ export function createApp(deps: Deps) {
   })
 
   return app
+}
+
+function httpExceptionCode(error: HTTPException): string {
+  if (error.status === 415) return 'unsupported_media_type'
+  if (error.message.startsWith('Malformed JSON')) return 'invalid_json'
+  return 'bad_request'
 }
 
 export type App = ReturnType<typeof createApp>
