@@ -6,6 +6,7 @@ import { requestId } from 'hono/request-id'
 import type { Deps } from './lib/context'
 import { ApiError, toProblem } from './lib/errors'
 import { createRouter, json } from './lib/openapi'
+import { adapterRoutes } from './catalog'
 import { accountRoutes, apiKeyRoutes, authenticate, teamRoutes } from './identity'
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -49,6 +50,7 @@ export function createApp(deps: Deps) {
   app.route('/', accountRoutes)
   app.route('/', teamRoutes)
   app.route('/', apiKeyRoutes)
+  app.route('/', adapterRoutes)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

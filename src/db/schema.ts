@@ -1,2 +1,4 @@
 // Every table, for drizzle-kit and for the typed query builder. Tables live with their domain.
 export * from '../identity/tables'
+export * from '../catalog/tables'
+export * from '../compat/tables'

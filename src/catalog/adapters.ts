@@ -1,0 +1,126 @@
+import { and, eq, sql } from 'drizzle-orm'
+import type { z } from 'zod'
+import type { ServiceContext } from '../lib/context'
+import { ApiError, notFound } from '../lib/errors'
+import { uniqueViolation } from '../db/types'
+import { assertKeyMayActFor, requireScope } from '../identity/principal'
+import { teamMembers, teams } from '../identity/tables'
+import { loadTeamAs } from '../identity/teams'
+import type { CreateAdapterSchema, UpdateAdapterSchema } from './schemas'
+import { adapters } from './tables'
+
+type AdapterRow = typeof adapters.$inferSelect
+
+export const toAdapterView = (adapter: AdapterRow, teamSlug: string) => ({
+  id: adapter.id,
+  team: teamSlug,
+  slug: adapter.slug,
+  title: adapter.title,
+  summary: adapter.summary,
+  description: adapter.description,
+  tags: { task: adapter.taskTags, domain: adapter.domainTags, language: adapter.languageTags },
+  license: {
+    spdx: adapter.licenseSpdx,
+    text: adapter.licenseText,
+    commercialUse: adapter.commercialUse,
+    derivatives: adapter.derivativesAllowed,
+  },
+  visibility: adapter.visibility,
+  downloads: adapter.downloads,
+  createdAt: adapter.createdAt.toISOString(),
+  updatedAt: adapter.updatedAt.toISOString(),
+})
+
+const listingColumns = (input: z.infer<typeof UpdateAdapterSchema>) => ({
+  ...(input.title !== undefined && { title: input.title }),
+  ...(input.summary !== undefined && { summary: input.summary }),
+  ...(input.description !== undefined && { description: input.description }),
+  ...(input.tags && { taskTags: input.tags.task, domainTags: input.tags.domain, languageTags: input.tags.language }),
+  ...(input.license && {
+    licenseSpdx: input.license.spdx ?? null,
+    licenseText: input.license.text ?? null,
+    commercialUse: input.license.commercialUse,
+    derivativesAllowed: input.license.derivatives,
+  }),
+  ...(input.visibility && { visibility: input.visibility }),
+})
+
+export async function createAdapter(ctx: ServiceContext, input: z.infer<typeof CreateAdapterSchema>) {
+  const caller = requireScope(ctx.principal, 'publish')
+  const { team } = await loadTeamAs(ctx.db, caller, input.team)
+  const { license } = input
+  try {
+    const [adapter] = await ctx.db
+      .insert(adapters)
+      .values({
+        teamId: team.id,
+        slug: input.slug,
+        title: input.title,
+        summary: input.summary,
+        description: input.description,
+        taskTags: input.tags.task,
+        domainTags: input.tags.domain,
+        languageTags: input.tags.language,
+        licenseSpdx: license.spdx ?? null,
+        licenseText: license.text ?? null,
+        commercialUse: license.commercialUse,
+        derivativesAllowed: license.derivatives,
+        visibility: input.visibility,
+      })
+      .returning()
+    if (!adapter) throw new Error('insert returned no adapter')
+    return toAdapterView(adapter, team.slug)
+  } catch (error) {
+    if (uniqueViolation(error) !== undefined) {
+      throw new ApiError(409, 'adapter_slug_taken', `The team '${team.slug}' already has an adapter '${input.slug}'.`)
+    }
+    throw error
+  }
+}
+
+/**
+ * Loads `{team}/{slug}` as the caller sees it. Drafts exist only for the seller team's members;
+ * to everyone else they are 404, like unknown adapters. `write` also demands the publish scope
+ * and membership.
+ */
+export async function loadAdapter(ctx: ServiceContext, teamSlug: string, slug: string, access: 'read' | 'write') {
+  const caller = access === 'write' ? requireScope(ctx.principal, 'publish') : ctx.principal
+  const [row] = await ctx.db
+    .select({ adapter: adapters, team: teams, role: teamMembers.role })
+    .from(adapters)
+    .innerJoin(teams, eq(teams.id, adapters.teamId))
+    .leftJoin(
+      teamMembers,
+      and(eq(teamMembers.teamId, teams.id), caller ? eq(teamMembers.userId, caller.userId) : sql`false`),
+    )
+    .where(and(eq(teams.slug, teamSlug), eq(adapters.slug, slug)))
+    .limit(1)
+  const isMember = Boolean(row?.role) && (!caller?.teamId || caller.teamId === row?.team.id)
+  if (!row || (row.adapter.visibility === 'draft' && !isMember)) throw notFound(`The adapter '${teamSlug}/${slug}'`)
+  if (access === 'write' && caller) {
+    if (!row.role) throw new ApiError(403, 'not_team_member', `Only members of '${teamSlug}' may change this adapter.`)
+    assertKeyMayActFor(caller, row.team.id)
+  }
+  return { adapter: row.adapter, team: row.team, isMember }
+}
+
+export async function getAdapter(ctx: ServiceContext, teamSlug: string, slug: string) {
+  const { adapter, team } = await loadAdapter(ctx, teamSlug, slug, 'read')
+  return toAdapterView(adapter, team.slug)
+}
+
+export async function updateAdapter(
+  ctx: ServiceContext,
+  teamSlug: string,
+  slug: string,
+  patch: z.infer<typeof UpdateAdapterSchema>,
+) {
+  const { adapter, team } = await loadAdapter(ctx, teamSlug, slug, 'write')
+  const [updated] = await ctx.db
+    .update(adapters)
+    .set({ ...listingColumns(patch), updatedAt: ctx.clock() })
+    .where(eq(adapters.id, adapter.id))
+    .returning()
+  if (!updated) throw notFound(`The adapter '${teamSlug}/${slug}'`)
+  return toAdapterView(updated, team.slug)
+}

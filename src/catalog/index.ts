@@ -1,0 +1,1 @@
+export { adapterRoutes } from './routes/adapters'

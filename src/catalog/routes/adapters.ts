@@ -1,0 +1,48 @@
+import { createRoute } from '@hono/zod-openapi'
+import { serviceContext } from '../../lib/context'
+import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { createAdapter, getAdapter, updateAdapter } from '../adapters'
+import { AdapterParamsSchema, AdapterSchema, CreateAdapterSchema, UpdateAdapterSchema } from '../schemas'
+
+const createAdapterRoute = createRoute({
+  method: 'post',
+  path: '/v1/adapters',
+  operationId: 'createAdapter',
+  tags: ['catalog'],
+  summary: 'Create an adapter listing for a team (members with the publish scope)',
+  security: bearerAuth,
+  request: { body: jsonBody(CreateAdapterSchema) },
+  responses: { 201: json(AdapterSchema, 'Listing created'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+})
+
+const getAdapterRoute = createRoute({
+  method: 'get',
+  path: '/v1/adapters/{team}/{slug}',
+  operationId: 'getAdapter',
+  tags: ['catalog'],
+  summary: 'A listing; drafts are visible only to the seller team',
+  request: { params: AdapterParamsSchema },
+  responses: { 200: json(AdapterSchema, 'The listing'), ...problems(401, 404, 422) },
+})
+
+const updateAdapterRoute = createRoute({
+  method: 'patch',
+  path: '/v1/adapters/{team}/{slug}',
+  operationId: 'updateAdapter',
+  tags: ['catalog'],
+  summary: 'Change a listing’s text, tags, license or visibility',
+  security: bearerAuth,
+  request: { params: AdapterParamsSchema, body: jsonBody(UpdateAdapterSchema) },
+  responses: { 200: json(AdapterSchema, 'The updated listing'), ...problems(400, 401, 403, 404, 413, 422) },
+})
+
+export const adapterRoutes = createRouter()
+  .openapi(createAdapterRoute, async (c) => c.json(await createAdapter(serviceContext(c), c.req.valid('json')), 201))
+  .openapi(getAdapterRoute, async (c) => {
+    const { team, slug } = c.req.valid('param')
+    return c.json(await getAdapter(serviceContext(c), team, slug), 200)
+  })
+  .openapi(updateAdapterRoute, async (c) => {
+    const { team, slug } = c.req.valid('param')
+    return c.json(await updateAdapter(serviceContext(c), team, slug, c.req.valid('json')), 200)
+  })

@@ -1,0 +1,116 @@
+import { sql } from 'drizzle-orm'
+import { bigint, boolean, check, customType, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { id, timestamps } from '../db/columns'
+import { teams } from '../identity/tables'
+
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' })
+
+export const visibilities = ['draft', 'published', 'unlisted', 'archived'] as const
+export type Visibility = (typeof visibilities)[number]
+
+export const adapters = pgTable(
+  'adapters',
+  {
+    id: id(),
+    teamId: uuid('team_id')
+      .notNull()
+      .references(() => teams.id, { onDelete: 'restrict' }),
+    slug: text('slug').notNull(),
+    title: text('title').notNull(),
+    summary: text('summary').notNull().default(''),
+    description: text('description').notNull().default(''),
+    taskTags: text('task_tags').array().notNull().default(sql`'{}'`),
+    domainTags: text('domain_tags').array().notNull().default(sql`'{}'`),
+    languageTags: text('language_tags').array().notNull().default(sql`'{}'`),
+    licenseSpdx: text('license_spdx'),
+    licenseText: text('license_text'),
+    commercialUse: boolean('commercial_use').notNull(),
+    derivativesAllowed: boolean('derivatives_allowed').notNull(),
+    visibility: text('visibility', { enum: visibilities }).notNull().default('draft'),
+    downloads: integer('downloads').notNull().default(0),
+    // Maintained by Postgres; tags are filtered with array operators instead.
+    searchVector: tsvector('search_vector').generatedAlwaysAs(
+      sql`setweight(to_tsvector('english', coalesce(title, '')), 'A') || setweight(to_tsvector('english', coalesce(summary, '')), 'B') || setweight(to_tsvector('english', coalesce(description, '')), 'C')`,
+    ),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('adapters_team_slug_key').on(table.teamId, table.slug),
+    index('adapters_search_idx').using('gin', table.searchVector),
+    index('adapters_task_tags_idx').using('gin', table.taskTags),
+    check('adapters_visibility_check', sql`${table.visibility} in ('draft', 'published', 'unlisted', 'archived')`),
+    check('adapters_license_check', sql`${table.licenseSpdx} is not null or ${table.licenseText} is not null`),
+  ],
+)
+
+export const versionStatuses = ['uploading', 'validating', 'ready', 'rejected', 'published'] as const
+export type VersionStatus = (typeof versionStatuses)[number]
+
+export const adapterVersions = pgTable(
+  'adapter_versions',
+  {
+    id: id(),
+    adapterId: uuid('adapter_id')
+      .notNull()
+      .references(() => adapters.id, { onDelete: 'restrict' }),
+    version: text('version').notNull(),
+    declaredBase: text('declared_base').notNull(),
+    changelog: text('changelog').notNull().default(''),
+    evals: jsonb('evals').notNull().default(sql`'[]'::jsonb`),
+    status: text('status', { enum: versionStatuses }).notNull().default('uploading'),
+    findings: jsonb('findings').notNull().default(sql`'[]'::jsonb`),
+    facts: jsonb('facts'),
+    validationAttempts: integer('validation_attempts').notNull().default(0),
+    publishedAt: timestamp('published_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('adapter_versions_adapter_version_key').on(table.adapterId, table.version),
+    check(
+      'adapter_versions_status_check',
+      sql`${table.status} in ('uploading', 'validating', 'ready', 'rejected', 'published')`,
+    ),
+  ],
+)
+
+export const versionFiles = pgTable(
+  'version_files',
+  {
+    id: id(),
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => adapterVersions.id, { onDelete: 'restrict' }),
+    path: text('path').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    storageKey: text('storage_key').notNull(),
+    multipartUploadId: text('multipart_upload_id'),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('version_files_version_path_key').on(table.versionId, table.path),
+    uniqueIndex('version_files_storage_key_key').on(table.storageKey),
+    index('version_files_version_idx').on(table.versionId),
+    check('version_files_size_check', sql`${table.size} >= 0`),
+    check('version_files_sha256_check', sql`${table.sha256} ~ '^[0-9a-f]{64}$'`),
+  ],
+)
+
+/** The compatibility matrix of a validated version: one row per registered base model. */
+export const versionCompatibility = pgTable(
+  'version_compatibility',
+  {
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => adapterVersions.id, { onDelete: 'cascade' }),
+    baseModel: text('base_model').notNull(),
+    compatible: boolean('compatible').notNull(),
+    runtimes: jsonb('runtimes').notNull(),
+    findings: jsonb('findings').notNull(),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('version_compatibility_key').on(table.versionId, table.baseModel),
+    index('version_compatibility_base_idx').on(table.baseModel, table.compatible),
+  ],
+)
