@@ -34,7 +34,7 @@ export type ServiceContext = {
   principal: Principal | null
 }
 
-export function serviceContext(c: Context<AppEnv>): ServiceContext {
-  const { db, clock } = c.get('deps')
-  return { db, clock, principal: c.get('principal') }
+/** The request's caller together with every dependency; verbs declare the parts they use. */
+export function serviceContext(c: Context<AppEnv>): ServiceContext & Deps {
+  return { ...c.get('deps'), principal: c.get('principal') }
 }
