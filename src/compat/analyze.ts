@@ -1,0 +1,440 @@
+import { type AdapterConfig, patternValue, targetsModule } from './adapter-config'
+import type { SafetensorsHeader } from './safetensors'
+
+export type Severity = 'error' | 'warning' | 'info'
+
+/** One check result; `code` is stable, `tensor` the first offending tensor. */
+export type Finding = {
+  code: string
+  severity: Severity
+  tensor?: string
+  expected?: unknown
+  actual?: unknown
+  message: string
+  /** How many tensors share this finding (grouped per module across layers). */
+  count?: number
+}
+
+export type TensorRole =
+  | 'lora_A'
+  | 'lora_B'
+  | 'lora_B_bias'
+  | 'magnitude'
+  | 'embedding_A'
+  | 'embedding_B'
+  | 'weight'
+  | 'bias'
+
+/** What one module needs from a base, across every layer it appears in. */
+export type ModuleGroup = {
+  /** 'model.layers' for layer modules, null for modules outside the layers (embeddings, head). */
+  container: string | null
+  /** Path below the layer ('self_attn.q_proj'), or the full path outside layers ('lm_head'). */
+  module: string
+  kind: 'lora' | 'embedding' | 'copy'
+  layers: number[]
+  tensorCount: number
+  /** Distinct dimension values per role: lora_A in, lora_B out, magnitude out, embedding vocab… */
+  needs: Partial<Record<TensorRole, { values: number[]; tensor: string }>>
+  /** Distinct full-copy weight shapes. */
+  weightShapes: number[][]
+}
+
+export type AdapterAnalysis = {
+  /** Distinct LoRA ranks. */
+  ranks: number[]
+  /** The most common rank over adapted modules (ties: the larger) — what a person calls "r". */
+  rank: number
+  /** What a server must be sized for (vLLM's --max-lora-rank). */
+  maxRank: number
+  /** Leaf names of LoRA-adapted modules: 'q_proj', 'W_pack'. */
+  targetModules: string[]
+  /** Paths of adapted modules below a layer, or full paths outside: 'self_attn.q_proj', 'lm_head'. */
+  modulePaths: string[]
+  layerContainers: string[]
+  layers: number[]
+  layerCount: number
+  parameterCount: number
+  tensorCount: number
+  dtypes: string[]
+  dora: boolean
+  /** Modules stored as full copies (`modules_to_save`, resized embeddings). */
+  modulesToSave: string[]
+  hasEmbeddingLora: boolean
+  hasBias: boolean
+  declaredBase?: string
+  loraAlpha?: number
+  useRslora?: boolean
+  fanInFanOut?: boolean
+  groups: ModuleGroup[]
+  /** Base-independent findings (level 1 of DESIGN.md), repeated in every report. */
+  findings: Finding[]
+}
+
+const PREFIX = 'base_model.model.'
+const LORA_ROLE: Record<string, TensorRole> = { lora_A: 'lora_A', lora_B: 'lora_B' }
+const DIGITS = /^\d+$/
+
+type Parsed = { role: TensorRole; path: string; adapterName?: string }
+
+/** Splits a PEFT key into module path and role; undefined when it is not a PEFT adapter key. */
+function parseKey(name: string): Parsed | undefined {
+  if (!name.startsWith(PREFIX)) return undefined
+  const parts = name.slice(PREFIX.length).split('.')
+  const n = parts.length
+  const last = parts[n - 1]
+  const previous = parts[n - 2]
+  const path = (end: number) => parts.slice(0, end).join('.')
+  if (n < 2) return undefined
+  if (last === 'weight' || last === 'bias') {
+    if (previous !== undefined && LORA_ROLE[previous]) {
+      const role = LORA_ROLE[previous]
+      if (last === 'bias') return role === 'lora_B' ? { role: 'lora_B_bias', path: path(n - 2) } : undefined
+      return role ? { role, path: path(n - 2) } : undefined
+    }
+    const third = parts[n - 3]
+    if (third !== undefined && LORA_ROLE[third] && last === 'weight') {
+      const role = LORA_ROLE[third]
+      return role ? { role, path: path(n - 3), adapterName: previous ?? '' } : undefined
+    }
+    if (previous === 'lora_magnitude_vector') return { role: 'magnitude', path: path(n - 2) }
+    // A full copy; PEFT strips 'modules_to_save.<adapter>' when saving, older writers did not.
+    const copy = parts.slice(0, n - 1)
+    const saved = copy.indexOf('modules_to_save')
+    if (saved >= 0) copy.splice(saved, 2)
+    if (copy.length === 0) return undefined
+    return { role: last === 'weight' ? 'weight' : 'bias', path: copy.join('.') }
+  }
+  if (last === 'lora_magnitude_vector') return { role: 'magnitude', path: path(n - 1) }
+  if (last === 'lora_embedding_A' || last === 'lora_embedding_B') {
+    return { role: last === 'lora_embedding_A' ? 'embedding_A' : 'embedding_B', path: path(n - 1) }
+  }
+  if (previous === 'lora_embedding_A' || previous === 'lora_embedding_B') {
+    return { role: previous === 'lora_embedding_A' ? 'embedding_A' : 'embedding_B', path: path(n - 2), adapterName: last ?? '' }
+  }
+  return undefined
+}
+
+type Instance = { a?: { tensor: string; rank: number }; b?: { tensor: string; rank: number }; magnitude?: string }
+
+/**
+ * Derives the LoRA facts of an adapter from its tensors (and its config when given), plus the
+ * checks that need no base: key grammar, zero-size tensors (the DeepSpeed ZeRO-3 save bug),
+ * A/B rank agreement, ranks against `r`/`rank_pattern`, DoRA pieces, declared targets and layers.
+ */
+export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig): AdapterAnalysis {
+  const findings: Finding[] = []
+  const groups = new Map<string, ModuleGroup>()
+  const instances = new Map<string, Instance>()
+  const dtypes = new Set<string>()
+  const layers = new Set<number>()
+  const containers = new Set<string>()
+  const copies = new Set<string>()
+  const unexpected: string[] = []
+  const zeroSize: { tensor: string; shape: number[] }[] = []
+  const adapterNames = new Set<string>()
+  let parameterCount = 0
+  let hasBias = false
+  let hasEmbeddingLora = false
+  let dora = false
+
+  for (const tensor of header.tensors) {
+    dtypes.add(tensor.dtype)
+    let elements = 1
+    for (const dim of tensor.shape) elements *= dim
+    parameterCount += elements
+    if (elements === 0) zeroSize.push({ tensor: tensor.name, shape: tensor.shape })
+    const parsed = parseKey(tensor.name)
+    if (!parsed) {
+      unexpected.push(tensor.name)
+      continue
+    }
+    if (parsed.adapterName !== undefined) adapterNames.add(parsed.adapterName)
+    const parts = parsed.path.split('.')
+    const layerAt = parts.findIndex((part) => DIGITS.test(part))
+    const inLayer = layerAt > 0 && layerAt < parts.length - 1
+    const container = inLayer ? parts.slice(0, layerAt).join('.') : null
+    const module = inLayer ? parts.slice(layerAt + 1).join('.') : parsed.path
+    const layer = inLayer ? Number(parts[layerAt]) : -1
+    const role = parsed.role
+    const kind = role === 'weight' || role === 'bias' ? 'copy' : role === 'embedding_A' || role === 'embedding_B' ? 'embedding' : 'lora'
+    const key = `${container ?? ''}|${module}|${kind}`
+    let group = groups.get(key)
+    if (!group) {
+      group = { container, module, kind, layers: [], tensorCount: 0, needs: {}, weightShapes: [] }
+      groups.set(key, group)
+    }
+    group.tensorCount++
+    if (inLayer) {
+      if (container !== null) containers.add(container)
+      if (kind !== 'copy') layers.add(layer)
+      if (!group.layers.includes(layer)) group.layers.push(layer)
+    }
+    if (kind === 'copy') copies.add(parsed.path)
+    if (role === 'bias' || role === 'lora_B_bias') hasBias = true
+    if (kind === 'embedding') hasEmbeddingLora = true
+    if (role === 'magnitude') dora = true
+
+    const shape = tensor.shape
+    const need = (value: number | undefined) => {
+      if (value === undefined) return
+      const slot = group.needs[role]
+      if (!slot) group.needs[role] = { values: [value], tensor: tensor.name }
+      else if (!slot.values.includes(value)) slot.values.push(value)
+    }
+    if (role === 'weight') {
+      if (!group.weightShapes.some((known) => sameShape(known, shape))) group.weightShapes.push(shape)
+      continue
+    }
+    const rankAxis = role === 'lora_A' || role === 'embedding_A' ? 0 : role === 'lora_B' || role === 'embedding_B' ? 1 : -1
+    const expectedRank = rankAxis >= 0 ? 2 : 1
+    if (shape.length !== expectedRank) {
+      findings.push({
+        code: 'shape_mismatch',
+        severity: 'error',
+        tensor: tensor.name,
+        expected: rankAxis === 0 ? '[r, in]' : rankAxis === 1 ? '[out, r]' : '[out]',
+        actual: shape,
+        message: `${tensor.name} has ${shape.length} dimensions; a ${role} tensor has ${expectedRank}.`,
+      })
+      continue
+    }
+    if (role === 'lora_A') need(shape[1])
+    else if (role === 'embedding_A') need(shape[1])
+    else if (role === 'lora_B' || role === 'embedding_B') need(shape[0])
+    else need(shape[0])
+    if (rankAxis >= 0) {
+      const instanceKey = `${parsed.path}|${kind}`
+      let instance = instances.get(instanceKey)
+      if (!instance) {
+        instance = {}
+        instances.set(instanceKey, instance)
+      }
+      const rank = shape[rankAxis] ?? 0
+      if (rankAxis === 0) instance.a = { tensor: tensor.name, rank }
+      else instance.b = { tensor: tensor.name, rank }
+    } else if (role === 'magnitude') {
+      const instanceKey = `${parsed.path}|lora`
+      const instance = instances.get(instanceKey) ?? {}
+      instance.magnitude = tensor.name
+      instances.set(instanceKey, instance)
+    }
+  }
+
+  if (unexpected.length > 0) {
+    findings.push({
+      code: 'unexpected_tensor',
+      severity: 'error',
+      tensor: unexpected[0],
+      expected: 'base_model.model.<module>.(lora_A|lora_B).weight, .lora_magnitude_vector, .lora_embedding_A|B, or a full module copy',
+      actual: unexpected[0],
+      count: unexpected.length,
+      message: `${unexpected.length} tensor(s) are not PEFT LoRA keys, e.g. ${unexpected[0]}.`,
+    })
+  }
+  if (zeroSize.length > 0) {
+    const first = zeroSize[0]
+    findings.push({
+      code: 'zero_size_tensor',
+      severity: 'error',
+      tensor: first?.tensor,
+      expected: 'every dimension > 0',
+      actual: first?.shape,
+      count: zeroSize.length,
+      message: `${zeroSize.length} tensor(s) have a zero-size dimension (an empty save, typically DeepSpeed ZeRO-3 without gathering), e.g. ${first?.tensor}.`,
+    })
+  }
+  if (adapterNames.size > 0) {
+    findings.push({
+      code: 'adapter_name_in_key',
+      severity: 'warning',
+      actual: [...adapterNames],
+      message: `Keys carry an adapter name (${[...adapterNames].join(', ')}) that PEFT's save_pretrained strips; loaders expect '.lora_A.weight'.`,
+    })
+  }
+
+  // Ranks: A and B agree per module; the config's r / rank_pattern agrees with the tensors.
+  const rankCounts = new Map<number, number>()
+  const rankMismatch: Finding[] = []
+  const configMismatch: Finding[] = []
+  const incomplete: string[] = []
+  for (const [instanceKey, instance] of instances) {
+    const path = instanceKey.slice(0, instanceKey.lastIndexOf('|'))
+    if (!instance.a || !instance.b) {
+      if (instance.a || instance.b) incomplete.push(instance.a?.tensor ?? instance.b?.tensor ?? path)
+      else if (instance.magnitude) incomplete.push(instance.magnitude)
+      continue
+    }
+    const rank = instance.a.rank
+    if (rank !== instance.b.rank) {
+      rankMismatch.push({
+        code: 'rank_mismatch',
+        severity: 'error',
+        tensor: instance.b.tensor,
+        expected: rank,
+        actual: instance.b.rank,
+        message: `${instance.b.tensor} has rank ${instance.b.rank} but ${instance.a.tensor} has rank ${rank}.`,
+      })
+    }
+    if (rank > 0) rankCounts.set(rank, (rankCounts.get(rank) ?? 0) + 1)
+    if (config) {
+      const expected = patternValue(config.rankPattern, path) ?? config.r
+      if (expected !== rank) {
+        configMismatch.push({
+          code: 'config_rank_mismatch',
+          severity: 'error',
+          tensor: instance.a.tensor,
+          expected,
+          actual: rank,
+          message: `adapter_config.json gives ${path} rank ${expected} (r / rank_pattern) but the tensors have rank ${rank}; PEFT fails to load it with a size mismatch.`,
+        })
+      }
+    }
+  }
+  findings.push(...summarise(rankMismatch), ...summarise(configMismatch))
+  if (incomplete.length > 0) {
+    findings.push({
+      code: 'lora_pair_incomplete',
+      severity: 'error',
+      tensor: incomplete[0],
+      expected: 'lora_A and lora_B for every adapted module',
+      count: incomplete.length,
+      message: `${incomplete.length} module(s) lack their lora_A or lora_B partner, e.g. ${incomplete[0]}.`,
+    })
+  }
+
+  const allGroups = [...groups.values()]
+  for (const group of allGroups) group.layers.sort((a, b) => a - b)
+  const loraGroups = allGroups.filter((group) => group.kind !== 'copy')
+  const ranks = [...rankCounts.keys()].sort((a, b) => a - b)
+  let rank = 0
+  let best = 0
+  for (const [value, count] of rankCounts) {
+    if (count > best || (count === best && value > rank)) {
+      rank = value
+      best = count
+    }
+  }
+  const modulePaths = unique(loraGroups.map((group) => group.module))
+  const analysis: AdapterAnalysis = {
+    ranks,
+    rank,
+    maxRank: ranks.at(-1) ?? 0,
+    targetModules: unique(loraGroups.map((group) => group.module.split('.').pop() ?? group.module)),
+    modulePaths,
+    layerContainers: [...containers].sort(),
+    layers: [...layers].sort((a, b) => a - b),
+    layerCount: layers.size,
+    parameterCount,
+    tensorCount: header.tensors.length,
+    dtypes: [...dtypes].sort(),
+    dora,
+    modulesToSave: [...copies].sort(),
+    hasEmbeddingLora,
+    hasBias,
+    groups: allGroups,
+    findings,
+  }
+  if (dtypes.size > 1) {
+    findings.push({ code: 'mixed_dtypes', severity: 'info', actual: analysis.dtypes, message: `Tensors mix dtypes: ${analysis.dtypes.join(', ')}.` })
+  }
+  if (config) applyConfig(analysis, config, instances)
+  return analysis
+}
+
+function applyConfig(analysis: AdapterAnalysis, config: AdapterConfig, instances: Map<string, Instance>): void {
+  const findings = analysis.findings
+  if (config.baseModelNameOrPath) analysis.declaredBase = config.baseModelNameOrPath
+  analysis.loraAlpha = config.loraAlpha
+  analysis.useRslora = config.useRslora
+  analysis.fanInFanOut = config.fanInFanOut
+  // PEFT matches targets against the base's module names ('model.layers.0.self_attn.q_proj').
+  const untargeted: string[] = []
+  for (const instanceKey of instances.keys()) {
+    const [path, kind] = instanceKey.split('|')
+    if (path === undefined || kind === 'embedding' || typeof config.targetModules !== 'string' && config.targetModules.length === 0) continue
+    if (!targetsModule(config, path, 'lm_head')) untargeted.push(path)
+  }
+  if (untargeted.length > 0) {
+    findings.push({
+      code: 'target_modules_mismatch',
+      severity: 'warning',
+      tensor: `${PREFIX}${untargeted[0]}`,
+      expected: config.targetModules,
+      actual: untargeted[0],
+      count: untargeted.length,
+      message: `${untargeted.length} adapted module(s) are not matched by target_modules, e.g. ${untargeted[0]}; PEFT would not create them and ignores their weights.`,
+    })
+  }
+  if (Array.isArray(config.targetModules)) {
+    const leaves = new Set(analysis.modulePaths.flatMap((path) => [path, path.split('.').pop() ?? path]))
+    const absent = config.targetModules.filter((target) => ![...leaves].some((leaf) => leaf === target || leaf.endsWith(`.${target}`)))
+    if (absent.length > 0 && analysis.modulePaths.length > 0) {
+      findings.push({
+        code: 'declared_target_absent',
+        severity: 'info',
+        expected: config.targetModules,
+        actual: analysis.targetModules,
+        message: `target_modules lists ${absent.join(', ')}, which no tensor adapts.`,
+      })
+    }
+  }
+  if (config.layersToTransform) {
+    const allowed = new Set(config.layersToTransform)
+    const outside = analysis.layers.filter((layer) => !allowed.has(layer))
+    if (outside.length > 0) {
+      findings.push({
+        code: 'layers_mismatch',
+        severity: 'warning',
+        expected: config.layersToTransform,
+        actual: outside,
+        message: `Tensors adapt layers ${outside.join(', ')}, outside layers_to_transform.`,
+      })
+    }
+  }
+  if (config.useDora && !analysis.dora && analysis.modulePaths.length > 0) {
+    findings.push({
+      code: 'dora_magnitude_missing',
+      severity: 'error',
+      expected: 'lora_magnitude_vector for every adapted module',
+      actual: 'none',
+      message: 'use_dora is true but the file has no lora_magnitude_vector tensors.',
+    })
+  }
+  if (!config.useDora && analysis.dora) {
+    findings.push({
+      code: 'dora_not_declared',
+      severity: 'warning',
+      expected: 'use_dora: true',
+      actual: 'use_dora: false',
+      message: 'The file has DoRA magnitude vectors but use_dora is false; PEFT would ignore them and compute plain LoRA.',
+    })
+  }
+  const saved = new Set(analysis.modulesToSave.map((path) => path.split('.').pop() ?? path))
+  const missing = config.modulesToSave.filter((module) => !saved.has(module))
+  if (missing.length > 0) {
+    findings.push({
+      code: 'modules_to_save_missing',
+      severity: 'warning',
+      expected: config.modulesToSave,
+      actual: analysis.modulesToSave,
+      message: `modules_to_save lists ${missing.join(', ')} but the file holds no copy of it.`,
+    })
+  }
+}
+
+/** One finding per code with a count, keeping the first occurrence's tensor and values. */
+function summarise(findings: Finding[]): Finding[] {
+  const first = findings[0]
+  if (!first) return []
+  if (findings.length === 1) return [first]
+  return [{ ...first, count: findings.length, message: `${first.message} (${findings.length - 1} more module(s) alike)` }]
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)].sort()
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((value, index) => value === b[index])
+}

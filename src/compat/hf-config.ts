@@ -1,0 +1,556 @@
+import type { BaseModel, ModuleShape } from './base-models'
+import { seededBaseModels } from './base-models'
+import { CompatInputError } from './errors'
+import { normalizeBaseId } from './normalize'
+
+/**
+ * Derives a base model's module table from its Hugging Face `config.json`, following each
+ * family's modelling code (transformers, or the trust_remote_code files for Qwen v1, Baichuan,
+ * ChatGLM, InternLM2, Phi-2's old revision, Falcon's RefinedWeb).
+ *
+ * Quantised copies: when the config has a `quantization_config` (bitsandbytes, GPTQ, AWQ…) or
+ * the id carries a quantisation suffix (`unsloth/llama-3-8b-bnb-4bit`), `quantization` is set and
+ * `variantOf` is the known base that `normalizeBaseId` resolves the id to (when it is another id).
+ */
+export function baseModelFromHfConfig(id: string, config: unknown, known: BaseModel[] = seededBaseModels): BaseModel {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw fail('config.json must be a JSON object.')
+  const c = config as Record<string, unknown>
+  const modelType = typeof c.model_type === 'string' ? c.model_type : undefined
+  if (!modelType) throw fail('config.json has no model_type.', 'model_type')
+  const derive = FAMILIES[modelType]
+  if (!derive) {
+    throw fail(`model_type '${modelType}' is not supported; supported: ${Object.keys(FAMILIES).join(', ')}.`, 'model_type')
+  }
+  const base = derive(id, new Fields(c))
+  const quantization = quantizationOf(c, id)
+  if (quantization) {
+    base.quantization = quantization
+    const resolved = normalizeBaseId(id, known).normalized
+    if (resolved && resolved.toLowerCase() !== id.toLowerCase()) base.variantOf = resolved
+  }
+  return base
+}
+
+function fail(message: string, field?: string): CompatInputError {
+  return new CompatInputError('invalid_base_config', message, field ? { field } : undefined)
+}
+
+/** Reads config fields under any of their historical names. */
+class Fields {
+  constructor(private readonly config: Record<string, unknown>) {}
+
+  has(...names: string[]): boolean {
+    return names.some((name) => this.config[name] !== undefined && this.config[name] !== null)
+  }
+
+  int(...names: string[]): number {
+    const value = this.optionalInt(...names)
+    if (value === undefined) throw fail(`config.json needs ${names.join(' or ')} (a positive integer).`, names[0])
+    return value
+  }
+
+  optionalInt(...names: string[]): number | undefined {
+    for (const name of names) {
+      const value = this.config[name]
+      if (value === undefined || value === null) continue
+      if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw fail(`${name} must be a positive integer.`, name)
+      return value
+    }
+    return undefined
+  }
+
+  bool(name: string): boolean | undefined {
+    const value = this.config[name]
+    return typeof value === 'boolean' ? value : undefined
+  }
+
+  architecture(fallback: string): string {
+    const list = this.config.architectures
+    return Array.isArray(list) && typeof list[0] === 'string' ? list[0] : fallback
+  }
+}
+
+type Derive = (id: string, f: Fields) => BaseModel
+
+type Common = {
+  modelType: string
+  family: string
+  architecture: string
+  hidden: number
+  intermediate: number
+  layers: number
+  heads: number
+  kvHeads: number
+  headDim: number
+  vocab: number | null
+  layerPrefix: string
+  modules: Record<string, ModuleShape>
+  embed: string
+  lmHead: string
+  tied: boolean | null
+  linearBias: BaseModel['linearBias']
+  conv1d?: boolean
+}
+
+function assemble(id: string, c: Common): BaseModel {
+  return {
+    id,
+    family: c.family,
+    modelType: c.modelType,
+    architecture: c.architecture,
+    hiddenSize: c.hidden,
+    intermediateSize: c.intermediate,
+    numHiddenLayers: c.layers,
+    numAttentionHeads: c.heads,
+    numKeyValueHeads: c.kvHeads,
+    headDim: c.headDim,
+    vocabSize: c.vocab,
+    layerPrefix: c.layerPrefix,
+    modules: c.modules,
+    embed: { module: c.embed, shape: [c.vocab, c.hidden] },
+    lmHead: { module: c.lmHead, shape: [c.vocab, c.hidden], tied: c.tied === true },
+    tieWordEmbeddings: c.tied,
+    linearBias: c.linearBias,
+    conv1d: c.conv1d ?? false,
+  }
+}
+
+/** LlamaForCausalLM and its shape-alikes (Mistral, Qwen2, Gemma, Yi, TigerBot v3). */
+function llamaLike(modelType: string, tiedDefault: boolean, qkvBias: boolean): Derive {
+  return (id, f) => {
+    const hidden = f.int('hidden_size')
+    const heads = f.int('num_attention_heads')
+    const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
+    const headDim = f.optionalInt('head_dim') ?? hidden / heads
+    const intermediate = f.int('intermediate_size')
+    const q = heads * headDim
+    const kv = kvHeads * headDim
+    const bias = qkvBias || f.bool('attention_bias') === true
+    return assemble(id, {
+      modelType,
+      family: modelType,
+      architecture: f.architecture(`${capital(modelType)}ForCausalLM`),
+      hidden,
+      intermediate,
+      layers: f.int('num_hidden_layers'),
+      heads,
+      kvHeads,
+      headDim,
+      vocab: f.optionalInt('vocab_size') ?? null,
+      layerPrefix: 'model.layers.{i}',
+      modules: {
+        'self_attn.q_proj': [q, hidden],
+        'self_attn.k_proj': [kv, hidden],
+        'self_attn.v_proj': [kv, hidden],
+        'self_attn.o_proj': [hidden, q],
+        'mlp.gate_proj': [intermediate, hidden],
+        'mlp.up_proj': [intermediate, hidden],
+        'mlp.down_proj': [hidden, intermediate],
+      },
+      embed: 'model.embed_tokens',
+      lmHead: 'lm_head',
+      tied: f.bool('tie_word_embeddings') ?? tiedDefault,
+      linearBias: bias ? { 'self_attn.q_proj': true, 'self_attn.k_proj': true, 'self_attn.v_proj': true } : false,
+    })
+  }
+}
+
+function capital(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
+}
+
+/** Qwen v1 (QWenLMHeadModel, remote code): c_attn packs q,k,v; w1/w2 are the halves of the gated MLP. */
+const qwen: Derive = (id, f) => {
+  const hidden = f.int('hidden_size')
+  const heads = f.int('num_attention_heads')
+  const headDim = f.optionalInt('kv_channels') ?? hidden / heads
+  const projection = heads * headDim
+  const ff = f.int('intermediate_size') / 2
+  return assemble(id, {
+    modelType: 'qwen',
+    family: 'qwen',
+    architecture: f.architecture('QWenLMHeadModel'),
+    hidden,
+    intermediate: ff * 2,
+    layers: f.int('num_hidden_layers'),
+    heads,
+    kvHeads: heads,
+    headDim,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'transformer.h.{i}',
+    modules: {
+      'attn.c_attn': [3 * projection, hidden],
+      'attn.c_proj': [hidden, projection],
+      'mlp.w1': [ff, hidden],
+      'mlp.w2': [ff, hidden],
+      'mlp.c_proj': [hidden, ff],
+    },
+    embed: 'transformer.wte',
+    lmHead: 'lm_head',
+    tied: f.bool('tie_word_embeddings') ?? false,
+    linearBias: { 'attn.c_attn': true },
+  })
+}
+
+/** Baichuan / Baichuan2 (remote code): W_pack packs q,k,v. */
+const baichuan: Derive = (id, f) => {
+  const hidden = f.int('hidden_size')
+  const heads = f.int('num_attention_heads')
+  const intermediate = f.int('intermediate_size')
+  return assemble(id, {
+    modelType: 'baichuan',
+    family: 'baichuan',
+    architecture: f.architecture('BaichuanForCausalLM'),
+    hidden,
+    intermediate,
+    layers: f.int('num_hidden_layers'),
+    heads,
+    kvHeads: heads,
+    headDim: hidden / heads,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'model.layers.{i}',
+    modules: {
+      'self_attn.W_pack': [3 * hidden, hidden],
+      'self_attn.o_proj': [hidden, hidden],
+      'mlp.gate_proj': [intermediate, hidden],
+      'mlp.up_proj': [intermediate, hidden],
+      'mlp.down_proj': [hidden, intermediate],
+    },
+    embed: 'model.embed_tokens',
+    lmHead: 'lm_head',
+    tied: f.bool('tie_word_embeddings') ?? false,
+    linearBias: false,
+  })
+}
+
+/**
+ * ChatGLM2/3 (remote code): `transformer.encoder.layers`, multi-query q,k,v packed, dense_h_to_4h
+ * packs the two SwiGLU halves. ChatGLM-6B v1 (no `ffn_hidden_size`) keeps `transformer.layers`.
+ */
+const chatglm: Derive = (id, f) => {
+  const hidden = f.int('hidden_size')
+  const heads = f.int('num_attention_heads')
+  if (!f.has('ffn_hidden_size')) {
+    const inner = f.optionalInt('inner_hidden_size') ?? 4 * hidden
+    const vocab = f.optionalInt('vocab_size') ?? null
+    return assemble(id, {
+      modelType: 'chatglm',
+      family: 'chatglm',
+      architecture: f.architecture('ChatGLMForConditionalGeneration'),
+      hidden,
+      intermediate: inner,
+      layers: f.int('num_layers', 'num_hidden_layers'),
+      heads,
+      kvHeads: heads,
+      headDim: hidden / heads,
+      vocab,
+      layerPrefix: 'transformer.layers.{i}',
+      modules: {
+        'attention.query_key_value': [3 * hidden, hidden],
+        'attention.dense': [hidden, hidden],
+        'mlp.dense_h_to_4h': [inner, hidden],
+        'mlp.dense_4h_to_h': [hidden, inner],
+      },
+      embed: 'transformer.word_embeddings',
+      lmHead: 'lm_head',
+      tied: f.bool('tie_word_embeddings') ?? false,
+      linearBias: true,
+    })
+  }
+  const headDim = f.optionalInt('kv_channels') ?? hidden / heads
+  const multiQuery = f.bool('multi_query_attention') === true
+  const groups = multiQuery ? f.int('multi_query_group_num') : heads
+  const projection = heads * headDim
+  const ffn = f.int('ffn_hidden_size')
+  return assemble(id, {
+    modelType: 'chatglm',
+    family: 'chatglm',
+    architecture: f.architecture('ChatGLMModel'),
+    hidden,
+    intermediate: ffn,
+    layers: f.int('num_layers', 'num_hidden_layers'),
+    heads,
+    kvHeads: groups,
+    headDim,
+    vocab: f.optionalInt('padded_vocab_size', 'vocab_size') ?? null,
+    layerPrefix: 'transformer.encoder.layers.{i}',
+    modules: {
+      'self_attention.query_key_value': [projection + 2 * groups * headDim, hidden],
+      'self_attention.dense': [hidden, projection],
+      'mlp.dense_h_to_4h': [2 * ffn, hidden],
+      'mlp.dense_4h_to_h': [hidden, ffn],
+    },
+    embed: 'transformer.embedding.word_embeddings',
+    lmHead: 'transformer.output_layer',
+    tied: f.bool('tie_word_embeddings') ?? false,
+    linearBias: f.bool('add_qkv_bias') === false ? false : { 'self_attention.query_key_value': true },
+  })
+}
+
+/** InternLM2 (remote code): wqkv packs q,k,v (interleaved per KV group); the output head is `output`. */
+const internlm2: Derive = (id, f) => {
+  const hidden = f.int('hidden_size')
+  const heads = f.int('num_attention_heads')
+  const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
+  const headDim = hidden / heads
+  const intermediate = f.int('intermediate_size')
+  return assemble(id, {
+    modelType: 'internlm2',
+    family: 'internlm2',
+    architecture: f.architecture('InternLM2ForCausalLM'),
+    hidden,
+    intermediate,
+    layers: f.int('num_hidden_layers'),
+    heads,
+    kvHeads,
+    headDim,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'model.layers.{i}',
+    modules: {
+      'attention.wqkv': [(heads + 2 * kvHeads) * headDim, hidden],
+      'attention.wo': [hidden, heads * headDim],
+      'feed_forward.w1': [intermediate, hidden],
+      'feed_forward.w3': [intermediate, hidden],
+      'feed_forward.w2': [hidden, intermediate],
+    },
+    embed: 'model.tok_embeddings',
+    lmHead: 'output',
+    tied: f.bool('tie_word_embeddings') ?? false,
+    linearBias: f.bool('bias') === true,
+  })
+}
+
+/** Phi-2 as transformers ships it (PhiForCausalLM, model_type 'phi'). */
+const phi: Derive = (id, f) => {
+  const hidden = f.int('hidden_size')
+  const heads = f.int('num_attention_heads')
+  const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
+  const headDim = hidden / heads
+  const intermediate = f.int('intermediate_size')
+  return assemble(id, {
+    modelType: 'phi',
+    family: 'phi',
+    architecture: f.architecture('PhiForCausalLM'),
+    hidden,
+    intermediate,
+    layers: f.int('num_hidden_layers'),
+    heads,
+    kvHeads,
+    headDim,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'model.layers.{i}',
+    modules: {
+      'self_attn.q_proj': [heads * headDim, hidden],
+      'self_attn.k_proj': [kvHeads * headDim, hidden],
+      'self_attn.v_proj': [kvHeads * headDim, hidden],
+      'self_attn.dense': [hidden, heads * headDim],
+      'mlp.fc1': [intermediate, hidden],
+      'mlp.fc2': [hidden, intermediate],
+    },
+    embed: 'model.embed_tokens',
+    lmHead: 'lm_head',
+    tied: f.bool('tie_word_embeddings') ?? false,
+    linearBias: true,
+  })
+}
+
+/** Phi-2's pre-2024 remote-code revision (model_type 'phi-msft'): mixer.Wqkv under transformer.h. */
+const phiMsft: Derive = (id, f) => {
+  const hidden = f.int('n_embd', 'hidden_size')
+  const heads = f.int('n_head', 'num_attention_heads')
+  const kvHeads = f.optionalInt('n_head_kv') ?? heads
+  const headDim = hidden / heads
+  const inner = f.optionalInt('n_inner') ?? 4 * hidden
+  const base = assemble(id, {
+    modelType: 'phi-msft',
+    family: 'phi',
+    architecture: f.architecture('PhiForCausalLM'),
+    hidden,
+    intermediate: inner,
+    layers: f.int('n_layer', 'num_hidden_layers'),
+    heads,
+    kvHeads,
+    headDim,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'transformer.h.{i}',
+    modules: {
+      'mixer.Wqkv': [(heads + 2 * kvHeads) * headDim, hidden],
+      'mixer.out_proj': [hidden, hidden],
+      'mlp.fc1': [inner, hidden],
+      'mlp.fc2': [hidden, inner],
+    },
+    embed: 'transformer.embd.wte',
+    lmHead: 'lm_head.linear',
+    tied: f.bool('tie_word_embeddings') ?? false,
+    linearBias: true,
+  })
+  return base
+}
+
+/** Phi-3: fused qkv_proj and gate_up_proj. */
+const phi3: Derive = (id, f) => {
+  const hidden = f.int('hidden_size')
+  const heads = f.int('num_attention_heads')
+  const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
+  const headDim = hidden / heads
+  const intermediate = f.int('intermediate_size')
+  return assemble(id, {
+    modelType: 'phi3',
+    family: 'phi3',
+    architecture: f.architecture('Phi3ForCausalLM'),
+    hidden,
+    intermediate,
+    layers: f.int('num_hidden_layers'),
+    heads,
+    kvHeads,
+    headDim,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'model.layers.{i}',
+    modules: {
+      'self_attn.qkv_proj': [(heads + 2 * kvHeads) * headDim, hidden],
+      'self_attn.o_proj': [hidden, heads * headDim],
+      'mlp.gate_up_proj': [2 * intermediate, hidden],
+      'mlp.down_proj': [hidden, intermediate],
+    },
+    embed: 'model.embed_tokens',
+    lmHead: 'lm_head',
+    tied: f.bool('tie_word_embeddings') ?? false,
+    linearBias: false,
+  })
+}
+
+/**
+ * Falcon (and its RefinedWeb remote-code configs): query_key_value is 3·hidden, (heads+2)·head_dim
+ * with multi_query, or (heads + 2·num_kv_heads)·head_dim with the new decoder architecture.
+ */
+const falcon: Derive = (id, f) => {
+  const hidden = f.int('hidden_size', 'n_embed')
+  const heads = f.int('num_attention_heads', 'n_head')
+  const headDim = hidden / heads
+  const newArchitecture = f.bool('new_decoder_architecture') === true
+  const multiQuery = f.bool('multi_query') === true
+  const kvHeads = newArchitecture ? f.int('num_kv_heads', 'n_head_kv') : multiQuery ? 1 : heads
+  const ffn = f.optionalInt('ffn_hidden_size') ?? 4 * hidden
+  return assemble(id, {
+    modelType: 'falcon',
+    family: 'falcon',
+    architecture: f.architecture('FalconForCausalLM'),
+    hidden,
+    intermediate: ffn,
+    layers: f.int('num_hidden_layers', 'n_layer'),
+    heads,
+    kvHeads,
+    headDim,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'transformer.h.{i}',
+    modules: {
+      'self_attention.query_key_value': [newArchitecture || multiQuery ? (heads + 2 * kvHeads) * headDim : 3 * hidden, hidden],
+      'self_attention.dense': [hidden, hidden],
+      'mlp.dense_h_to_4h': [ffn, hidden],
+      'mlp.dense_4h_to_h': [hidden, ffn],
+    },
+    embed: 'transformer.word_embeddings',
+    lmHead: 'lm_head',
+    tied: f.bool('tie_word_embeddings') ?? true,
+    linearBias: f.bool('bias') === true,
+  })
+}
+
+/** BLOOM: n_embed/n_layer/n_head names accepted; MLP is 4·hidden. */
+const bloom: Derive = (id, f) => {
+  const hidden = f.int('hidden_size', 'n_embed')
+  const heads = f.int('n_head', 'num_attention_heads')
+  return assemble(id, {
+    modelType: 'bloom',
+    family: 'bloom',
+    architecture: f.architecture('BloomForCausalLM'),
+    hidden,
+    intermediate: 4 * hidden,
+    layers: f.int('n_layer', 'num_hidden_layers'),
+    heads,
+    kvHeads: heads,
+    headDim: hidden / heads,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'transformer.h.{i}',
+    modules: {
+      'self_attention.query_key_value': [3 * hidden, hidden],
+      'self_attention.dense': [hidden, hidden],
+      'mlp.dense_h_to_4h': [4 * hidden, hidden],
+      'mlp.dense_4h_to_h': [hidden, 4 * hidden],
+    },
+    embed: 'transformer.word_embeddings',
+    lmHead: 'lm_head',
+    tied: f.bool('tie_word_embeddings') ?? true,
+    linearBias: true,
+  })
+}
+
+/** GPT-2: Conv1D layers (weights stored [in, out]); shapes here are [out, in] like every base. */
+const gpt2: Derive = (id, f) => {
+  const hidden = f.int('n_embd', 'hidden_size')
+  const heads = f.int('n_head', 'num_attention_heads')
+  const inner = f.optionalInt('n_inner') ?? 4 * hidden
+  return assemble(id, {
+    modelType: 'gpt2',
+    family: 'gpt2',
+    architecture: f.architecture('GPT2LMHeadModel'),
+    hidden,
+    intermediate: inner,
+    layers: f.int('n_layer', 'num_hidden_layers'),
+    heads,
+    kvHeads: heads,
+    headDim: hidden / heads,
+    vocab: f.optionalInt('vocab_size') ?? null,
+    layerPrefix: 'transformer.h.{i}',
+    modules: {
+      'attn.c_attn': [3 * hidden, hidden],
+      'attn.c_proj': [hidden, hidden],
+      'mlp.c_fc': [inner, hidden],
+      'mlp.c_proj': [hidden, inner],
+    },
+    embed: 'transformer.wte',
+    lmHead: 'lm_head',
+    tied: f.bool('tie_word_embeddings') ?? true,
+    linearBias: true,
+    conv1d: true,
+  })
+}
+
+const FAMILIES: Record<string, Derive> = {
+  llama: llamaLike('llama', false, false),
+  mistral: llamaLike('mistral', false, false),
+  qwen2: llamaLike('qwen2', false, true),
+  gemma: llamaLike('gemma', true, false),
+  qwen,
+  baichuan,
+  chatglm,
+  internlm2,
+  phi,
+  'phi-msft': phiMsft,
+  phi3,
+  falcon,
+  RefinedWeb: falcon,
+  RefinedWebModel: falcon,
+  bloom,
+  gpt2,
+}
+
+export const supportedModelTypes = Object.keys(FAMILIES)
+
+const QUANT_IN_ID = /(?:bnb[-_]?[48]bit|[-_][48]bit|gptq|awq|[-_]int[48]|[-_]nf4)/i
+
+/** 'bnb-4bit', 'bnb-8bit', 'gptq-4bit', 'awq-4bit', or the id's suffix when only the id says so. */
+function quantizationOf(config: Record<string, unknown>, id: string): string | undefined {
+  const q = config.quantization_config
+  if (typeof q === 'object' && q !== null && !Array.isArray(q)) {
+    const fields = q as Record<string, unknown>
+    const method = typeof fields.quant_method === 'string' ? fields.quant_method.toLowerCase() : undefined
+    if (method === 'bitsandbytes' || fields.load_in_4bit === true || fields.load_in_8bit === true) {
+      return fields.load_in_8bit === true ? 'bnb-8bit' : 'bnb-4bit'
+    }
+    const bits = typeof fields.bits === 'number' ? `-${fields.bits}bit` : ''
+    return `${method ?? 'quantized'}${bits}`
+  }
+  const match = QUANT_IN_ID.exec(id)
+  return match ? match[0].replace(/^[-_]/, '').toLowerCase() : undefined
+}
