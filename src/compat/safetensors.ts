@@ -276,7 +276,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function collectEntries(root: unknown, options: CollectOptions): { metadata: Record<string, string>; entries: Entry[] } {
   if (!isObject(root)) throw invalid('not_object', 'The header must be a JSON object.')
   const names = Object.keys(root)
-  if (names.length > MAX_TENSORS + 1) throw invalid('tensor_count', `The header lists ${names.length} entries; the limit is ${MAX_TENSORS} tensors.`)
+  if (names.length - (Object.hasOwn(root, '__metadata__') ? 1 : 0) > MAX_TENSORS) throw invalid('tensor_count', `The header lists ${names.length} entries; the limit is ${MAX_TENSORS} tensors.`)
   let metadata: Record<string, string> = {}
   let innerKeys = 0
   const entries: Entry[] = []
@@ -339,7 +339,10 @@ function checkName(name: string, surrogates: boolean): void {
 function toU64(value: unknown, bigs: bigint[] | undefined): U64 | undefined {
   if (typeof value === 'number') {
     if (Number.isSafeInteger(value) && value >= 0) return Object.is(value, -0) ? undefined : value
-    if (bigs && Number.isSafeInteger(value) && value < 0) return bigs[-value - 1]
+    if (bigs && Number.isSafeInteger(value) && value < 0) {
+      const exact = bigs[-value - 1]
+      return exact !== undefined && exact <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(exact) : exact
+    }
     return undefined
   }
   if (typeof value === 'bigint' && value >= 0n && value <= U64_MAX) return value
