@@ -138,7 +138,7 @@ function targetModules(value: unknown): string[] | string {
 function patternMap(value: unknown, key: string, integers: boolean): Record<string, number> {
   if (value === undefined || value === null) return {}
   if (!isRecord(value)) throw fail(`${key} must map module patterns to numbers.`, key)
-  const out: Record<string, number> = {}
+  const out = Object.create(null) as Record<string, number>
   for (const [pattern, number] of Object.entries(value)) {
     if (integers) positiveInteger(number, `${key}.${pattern}`)
     else finiteNumber(number, `${key}.${pattern}`)

@@ -72,7 +72,10 @@ export type AdapterAnalysis = {
 }
 
 const PREFIX = 'base_model.model.'
-const LORA_ROLE: Record<string, TensorRole> = { lora_A: 'lora_A', lora_B: 'lora_B' }
+const LORA_ROLE = new Map<string | undefined, TensorRole>([
+  ['lora_A', 'lora_A'],
+  ['lora_B', 'lora_B'],
+])
 const DIGITS = /^\d+$/
 
 type Parsed = { role: TensorRole; path: string; adapterName?: string }
@@ -87,16 +90,13 @@ function parseKey(name: string): Parsed | undefined {
   const path = (end: number) => parts.slice(0, end).join('.')
   if (n < 2) return undefined
   if (last === 'weight' || last === 'bias') {
-    if (previous !== undefined && LORA_ROLE[previous]) {
-      const role = LORA_ROLE[previous]
+    const role = LORA_ROLE.get(previous)
+    if (role) {
       if (last === 'bias') return role === 'lora_B' ? { role: 'lora_B_bias', path: path(n - 2) } : undefined
-      return role ? { role, path: path(n - 2) } : undefined
+      return { role, path: path(n - 2) }
     }
-    const third = parts[n - 3]
-    if (third !== undefined && LORA_ROLE[third] && last === 'weight') {
-      const role = LORA_ROLE[third]
-      return role ? { role, path: path(n - 3), adapterName: previous ?? '' } : undefined
-    }
+    const named = LORA_ROLE.get(parts[n - 3])
+    if (named && last === 'weight') return { role: named, path: path(n - 3), adapterName: previous ?? '' }
     if (previous === 'lora_magnitude_vector') return { role: 'magnitude', path: path(n - 2) }
     // A full copy; PEFT strips 'modules_to_save.<adapter>' when saving, older writers did not.
     const copy = parts.slice(0, n - 1)
@@ -183,6 +183,7 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
       else if (!slot.values.includes(value)) slot.values.push(value)
     }
     if (role === 'weight') {
+      if (!group.needs.weight) group.needs.weight = { values: [], tensor: tensor.name }
       if (!group.weightShapes.some((known) => sameShape(known, shape))) group.weightShapes.push(shape)
       continue
     }

@@ -8,7 +8,8 @@ export type TensorSpec = { name: string; dtype: Dtype; shape: number[] }
  * order, padded with spaces to 8 bytes like the official writer. Also returns the full file size.
  */
 export function buildSafetensorsHeader(tensors: TensorSpec[], metadata?: Record<string, string>): { bytes: Uint8Array<ArrayBuffer>; fileSize: number } {
-  const header: Record<string, unknown> = {}
+  // Null prototype: a tensor may be called '__proto__'.
+  const header = Object.create(null) as Record<string, unknown>
   if (metadata) header.__metadata__ = metadata
   let offset = 0
   for (const tensor of tensors) {

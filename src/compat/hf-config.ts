@@ -17,7 +17,7 @@ export function baseModelFromHfConfig(id: string, config: unknown, known: BaseMo
   const c = config as Record<string, unknown>
   const modelType = typeof c.model_type === 'string' ? c.model_type : undefined
   if (!modelType) throw fail('config.json has no model_type.', 'model_type')
-  const derive = FAMILIES[modelType]
+  const derive = Object.hasOwn(FAMILIES, modelType) ? FAMILIES[modelType] : undefined
   if (!derive) {
     throw fail(`model_type '${modelType}' is not supported; supported: ${Object.keys(FAMILIES).join(', ')}.`, 'model_type')
   }

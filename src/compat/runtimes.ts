@@ -73,7 +73,7 @@ export function runtimeVerdicts(analysis: AdapterAnalysis, base: BaseModel, cont
   const hasCopies = analysis.modulesToSave.length > 0
 
   const moduleReasons = (engine: string, table: Record<string, string[]>): string[] => {
-    const supported = table[modelType]
+    const supported = Object.hasOwn(table, modelType) ? table[modelType] : undefined
     if (!supported) return [`${engine} has no LoRA support for ${base.architecture} (model_type ${modelType})`]
     const unsupported = adapted.filter((module) => !supported.includes(module))
     return unsupported.length > 0 ? [`${engine} does not apply LoRA to ${unsupported.join(', ')} on ${modelType}`] : []

@@ -85,6 +85,7 @@ describe('baseModelFromHfConfig', () => {
     ['not an object', 'llama'],
     ['no model_type', { hidden_size: 4096 }],
     ['an unsupported model_type', { model_type: 'mamba', hidden_size: 768 }],
+    ['a model_type named like a prototype key', { model_type: 'constructor', hidden_size: 768 }],
     ['a missing dimension', { model_type: 'llama', hidden_size: 4096, num_attention_heads: 32 }],
     ['a non-integer dimension', { model_type: 'llama', hidden_size: 4096.5, intermediate_size: 11008, num_attention_heads: 32, num_hidden_layers: 32 }],
   ])('rejects %s with invalid_base_config', (_case, config) => {
