@@ -59,6 +59,10 @@ export function readSafetensorsHeader(prefix: Uint8Array, fileSize: number | big
   const high = view.getUint32(4, true)
   const length = high * 2 ** 32 + view.getUint32(0, true)
   if (high !== 0 || length > MAX_HEADER_SIZE) {
+    // 80 02..05 + zeros may still be a pickle: byte 8 tells ('{' or not).
+    if (prefix.length < 9 && size >= 9 && prefix[0] === 0x80) {
+      throw new CompatInputError('incomplete_header', 'Send at least 9 bytes to tell a pickle from safetensors.', { needBytes: 9 })
+    }
     throw new CompatInputError(
       'header_too_large',
       `The header length field says ${view.getBigUint64(0, true)} bytes; safetensors allows at most ${MAX_HEADER_SIZE}.`,

@@ -13,7 +13,9 @@ export function sniffFormat(prefix: Uint8Array): FileFormat {
   const b1 = prefix[1]
   if (b0 === undefined) return 'unknown'
   // A safetensors length field can start 80 02..05 too (N = 640, 896…): its byte 8 is '{'.
-  const safetensorsShaped = prefix[5] === 0 && prefix[6] === 0 && prefix[7] === 0 && (prefix.length < 9 || prefix[8] === 0x7b)
+  // Bytes not yet received could be anything: a short prefix is not called a pickle on that alone.
+  const zeroOrMissing = (index: number) => index >= prefix.length || prefix[index] === 0
+  const safetensorsShaped = zeroOrMissing(5) && zeroOrMissing(6) && zeroOrMissing(7) && (prefix.length < 9 || prefix[8] === 0x7b)
   if (b0 === 0x80 && b1 !== undefined && b1 >= 2 && b1 <= 5 && !safetensorsShaped) return 'pickle'
   if (startsWithAscii(prefix, 'PK\x03\x04') || startsWithAscii(prefix, 'PK\x05\x06')) return 'zip'
   if (startsWithAscii(prefix, 'GGUF') || startsWithAscii(prefix, 'GGML') || startsWithAscii(prefix, 'GGJT')) return 'gguf'

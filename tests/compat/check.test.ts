@@ -321,3 +321,18 @@ describe('names that collide with Object.prototype', () => {
     expect(report.compatible).toBe(false)
   })
 })
+
+describe('declared base against quantised variants', () => {
+  it('a registered 4-bit mirror matches adapters declaring its base, and the base matches adapters declaring the mirror', async () => {
+    const { baseModelFromHfConfig } = await import('../../src/compat')
+    const { unslothLlama3Config } = await import('./fixtures/hf-configs')
+    const mirror = baseModelFromHfConfig('unsloth/llama-3-8b-bnb-4bit', unslothLlama3Config)
+    const allBases = [...seededBaseModels, mirror]
+    const declaringBase = adapter(loraTensorsFor(mirror, { r: 8, modules: ['q_proj'], layers: [0] }), { r: 8, target_modules: ['q_proj'], base_model_name_or_path: 'meta-llama/Meta-Llama-3-8B' })
+    expect(checkAgainstBase(declaringBase.analysis, declaringBase.header, mirror, { allBases }).declaredBase.matches).toBe(true)
+    const declaringMirror = adapter(loraTensorsFor(mirror, { r: 8, modules: ['q_proj'], layers: [0] }), { r: 8, target_modules: ['q_proj'], base_model_name_or_path: 'unsloth/llama-3-8b-bnb-4bit' })
+    const report = checkAgainstBase(declaringMirror.analysis, declaringMirror.header, base('meta-llama/Meta-Llama-3-8B'), { allBases })
+    expect(report.declaredBase).toEqual({ value: 'unsloth/llama-3-8b-bnb-4bit', matches: true, normalized: 'unsloth/llama-3-8b-bnb-4bit' })
+    expect(report.twins).toContain('unsloth/llama-3-8b-bnb-4bit')
+  })
+})
