@@ -6,11 +6,15 @@ import { requestId } from 'hono/request-id'
 import type { Deps } from './lib/context'
 import { ApiError, toProblem } from './lib/errors'
 import { createRouter, json } from './lib/openapi'
-import { adapterRoutes } from './catalog'
+import { adapterRoutes, reviewRoutes } from './catalog'
+import { compatRoutes } from './compat/api/routes'
+import { versionRoutes } from './publishing'
+import { localStorageRoutes } from './storage/routes'
 import { accountRoutes, apiKeyRoutes, authenticate, teamRoutes } from './identity'
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
 const DOCS_ASSETS_PATH = '/docs/assets'
+const STREAMED_BODY_PATHS = ['/v1/compat/inspect', '/v1/storage/local/']
 
 const healthRoute = createRoute({
   method: 'get',
@@ -32,15 +36,14 @@ export function createApp(deps: Deps) {
     c.set('principal', null)
     await next()
   })
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: deps.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES,
-      onError: () => {
-        throw new ApiError(413, 'payload_too_large', 'The request body is too large.')
-      },
-    }),
-  )
+  const jsonBodyLimit = bodyLimit({
+    maxSize: deps.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES,
+    onError: () => {
+      throw new ApiError(413, 'payload_too_large', 'The request body is too large.')
+    },
+  })
+  // Routes that take files stream their bodies and bound them themselves.
+  app.use('/v1/*', (c, next) => (STREAMED_BODY_PATHS.some((prefix) => c.req.path.startsWith(prefix)) ? next() : jsonBodyLimit(c, next)))
   app.use('/v1/*', async (c, next) => {
     c.set('principal', await authenticate(deps, c.req.header('Authorization')))
     await next()
@@ -51,6 +54,10 @@ export function createApp(deps: Deps) {
   app.route('/', teamRoutes)
   app.route('/', apiKeyRoutes)
   app.route('/', adapterRoutes)
+  app.route('/', versionRoutes)
+  app.route('/', reviewRoutes)
+  app.route('/', compatRoutes)
+  app.route('/', localStorageRoutes)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

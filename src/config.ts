@@ -5,7 +5,8 @@ const optionalString = z
   .optional()
   .transform((value) => (value === '' ? undefined : value))
 
-const ConfigSchema = z.object({
+const ConfigSchema = z
+  .object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   // Loopback by default: exposing the embedded server is a deliberate choice (HOST=0.0.0.0).
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -32,7 +33,18 @@ const ConfigSchema = z.object({
   STRIPE_WEBHOOK_SECRET: optionalString,
   STRIPE_API_URL: optionalString,
   PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(1000),
-})
+  DOWNLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(30).max(7 * 24 * 3600).default(15 * 60),
+  })
+  .superRefine((config, ctx) => {
+    // S3 is all or nothing: a half-configured bucket would silently fall back to local files.
+    const s3 = ['S3_BUCKET', 'S3_REGION', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const
+    if (config.S3_BUCKET || config.S3_ENDPOINT) {
+      for (const name of s3) if (!config[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when S3_BUCKET or S3_ENDPOINT is set' })
+    }
+    if (config.S3_FORCE_PATH_STYLE && !['true', 'false', '1', '0'].includes(config.S3_FORCE_PATH_STYLE)) {
+      ctx.addIssue({ code: 'custom', path: ['S3_FORCE_PATH_STYLE'], message: 'must be true or false' })
+    }
+  })
 
 export type Config = z.infer<typeof ConfigSchema>
 
@@ -49,3 +61,17 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 }
 
 export const publicUrlOf = (config: Config) => config.PUBLIC_URL ?? `http://localhost:${config.PORT}`
+
+/** The S3 settings when object storage is configured; undefined means the local file store. */
+export function s3ConfigOf(config: Config) {
+  const { S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY } = config
+  if (!S3_BUCKET || !S3_REGION || !S3_ACCESS_KEY_ID || !S3_SECRET_ACCESS_KEY) return undefined
+  return {
+    ...(config.S3_ENDPOINT && { endpoint: config.S3_ENDPOINT }),
+    bucket: S3_BUCKET,
+    region: S3_REGION,
+    accessKeyId: S3_ACCESS_KEY_ID,
+    secretAccessKey: S3_SECRET_ACCESS_KEY,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE === 'true' || config.S3_FORCE_PATH_STYLE === '1',
+  }
+}

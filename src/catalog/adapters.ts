@@ -27,6 +27,7 @@ export const toAdapterView = (adapter: AdapterRow, teamSlug: string) => ({
   },
   visibility: adapter.visibility,
   downloads: adapter.downloads,
+  rating: { average: adapter.ratingAverage, count: adapter.ratingCount },
   createdAt: adapter.createdAt.toISOString(),
   updatedAt: adapter.updatedAt.toISOString(),
 })

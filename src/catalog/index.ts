@@ -1,1 +1,2 @@
 export { adapterRoutes } from './routes/adapters'
+export { reviewRoutes } from './routes/reviews'

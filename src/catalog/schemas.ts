@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi'
 import { SlugSchema } from '../identity/schemas'
-import { visibilities } from './tables'
+import { versionStatuses, visibilities } from './tables'
 
 const TagSchema = z
   .string()
@@ -61,6 +61,8 @@ export const UpdateAdapterSchema = z
   .partial()
   .refine((patch) => Object.keys(patch).length > 0, { message: 'change at least one field' })
 
+const RatingSchema = z.object({ average: z.number(), count: z.number().int() }).openapi('Rating')
+
 export const AdapterSchema = z
   .object({
     id: z.uuid(),
@@ -78,7 +80,180 @@ export const AdapterSchema = z
     }),
     visibility: VisibilitySchema,
     downloads: z.number().int(),
+    rating: RatingSchema,
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })
   .openapi('Adapter')
+
+// semver.org's recommended expression.
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/
+
+export const SemverSchema = z.string().max(64).regex(SEMVER, 'a semantic version such as 1.2.0').openapi({ example: '1.0.0' })
+
+export const VersionParamsSchema = AdapterParamsSchema.extend({
+  version: SemverSchema.openapi({ param: { name: 'version', in: 'path' } }),
+})
+
+export const MAX_FILE_BYTES = 10 * 1024 ** 3
+
+export const FilePathSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/, 'a relative path of letters, digits, . _ - and /')
+
+export const DeclaredFileSchema = z.object({
+  path: FilePathSchema,
+  size: z.number().int().min(1).max(MAX_FILE_BYTES),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256'),
+})
+
+export const EvalSchema = z
+  .object({
+    benchmark: z.string().min(1).max(100).openapi({ example: 'C-Eval' }),
+    score: z.number().finite(),
+    baseScore: z.number().finite().optional().openapi({ description: "The base model's score on the same benchmark" }),
+    metric: z.string().max(50).optional().openapi({ example: 'accuracy' }),
+  })
+  .openapi('EvalResult')
+
+export const CreateVersionSchema = z.object({
+  version: SemverSchema,
+  baseModel: z.string().min(1).max(200).openapi({ example: 'baichuan-inc/Baichuan2-7B-Base' }),
+  changelog: z.string().max(20_000).default(''),
+  evals: z.array(EvalSchema).max(50).default([]),
+  files: z
+    .array(DeclaredFileSchema)
+    .min(1)
+    .max(50)
+    .refine((files) => new Set(files.map((f) => f.path)).size === files.length, { message: 'file paths must be unique' })
+    .refine((files) => files.some((f) => f.path.endsWith('.safetensors')), {
+      message: 'include the adapter weights as a .safetensors file',
+    }),
+})
+
+export const CompleteVersionSchema = z
+  .object({
+    parts: z
+      .record(FilePathSchema, z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1).max(200) })))
+      .default({}),
+  })
+  .default({ parts: {} })
+
+export const UpdateVersionSchema = z
+  .object({ changelog: z.string().max(20_000), evals: z.array(EvalSchema).max(50) })
+  .partial()
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'change at least one field' })
+
+export const VersionSchema = z
+  .object({
+    id: z.uuid(),
+    version: z.string(),
+    status: z.enum(versionStatuses),
+    baseModel: z.string().openapi({ description: 'The declared base model, normalised to a registered id' }),
+    changelog: z.string(),
+    evals: z.array(EvalSchema),
+    files: z.array(z.object({ path: z.string(), size: z.number().int(), sha256: z.string() })),
+    findings: z.array(z.record(z.string(), z.unknown())).openapi({ description: 'Why validation rejected the version, or warnings' }),
+    lora: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'Facts derived from the tensors once validated' }),
+    compatibleBases: z.array(z.string()),
+    createdAt: z.iso.datetime(),
+    publishedAt: z.iso.datetime().nullable(),
+  })
+  .openapi('Version')
+
+const SingleUploadSchema = z.object({
+  path: z.string(),
+  kind: z.literal('single'),
+  method: z.literal('PUT'),
+  url: z.string(),
+  headers: z.record(z.string(), z.string()).openapi({ description: 'Send these headers with the PUT; the checksum header lets storage verify the bytes' }),
+  expiresAt: z.iso.datetime(),
+})
+
+const MultipartUploadSchema = z.object({
+  path: z.string(),
+  kind: z.literal('multipart'),
+  partSize: z.number().int(),
+  parts: z.array(z.object({ partNumber: z.number().int(), url: z.string(), size: z.number().int() })),
+  expiresAt: z.iso.datetime(),
+  complete: z.string(),
+})
+
+export const CreateVersionResponseSchema = z
+  .object({ version: VersionSchema, uploads: z.array(z.discriminatedUnion('kind', [SingleUploadSchema, MultipartUploadSchema])) })
+  .openapi('VersionUploads')
+
+const runtimes = ['vllm', 'lorax', 'tgi', 'llamacpp'] as const
+const query = <T extends z.ZodType>(schema: T, name: string) => schema.openapi({ param: { name, in: 'query' } })
+
+const pagingFields = {
+  runtime: query(z.enum(runtimes).optional(), 'runtime').openapi({ description: 'Only adapters a serving engine can load (on `base` when given)' }),
+  tag: query(TagSchema.optional(), 'tag'),
+  license: query(z.string().max(100).optional(), 'license').openapi({ description: 'An SPDX id, e.g. Apache-2.0' }),
+  commercial: query(z.enum(['true', 'false']).transform((value) => value === 'true').optional(), 'commercial'),
+  sort: query(z.enum(['relevance', 'newest', 'downloads', 'rating']).optional(), 'sort'),
+  cursor: query(z.string().max(500).optional(), 'cursor'),
+  limit: query(z.coerce.number().int().min(1).max(100).default(20), 'limit'),
+}
+
+export const SearchQuerySchema = z.object({
+  q: query(z.string().trim().min(1).max(200).optional(), 'q'),
+  base: query(z.string().max(200).optional(), 'base').openapi({ description: 'A base model id; matches what the tensors fit, not what the seller declared' }),
+  ...pagingFields,
+})
+
+export const CompatibleAdaptersQuerySchema = z.object(pagingFields)
+
+export const SearchResultsSchema = z
+  .object({
+    items: z.array(
+      z.object({
+        id: z.uuid(),
+        team: z.string(),
+        slug: z.string(),
+        title: z.string(),
+        summary: z.string(),
+        tags: z.object({ task: z.array(z.string()), domain: z.array(z.string()), language: z.array(z.string()) }),
+        license: z.object({ spdx: z.string().nullable(), commercialUse: z.boolean(), derivatives: z.boolean() }),
+        downloads: z.number().int(),
+        rating: RatingSchema,
+        latestVersion: z.string().nullable(),
+        compatibleBases: z.array(z.string()),
+        publishedAt: z.iso.datetime().nullable(),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+  })
+  .openapi('SearchResults')
+
+export const CompatibleAdaptersSchema = SearchResultsSchema
+
+export const CreateReviewSchema = z.object({
+  rating: z.number().int().min(1).max(5),
+  text: z.string().trim().max(10_000).default(''),
+  team: SlugSchema.optional().openapi({ description: 'Review for a team that holds the entitlement' }),
+})
+
+export const ReviewSchema = z
+  .object({
+    id: z.uuid(),
+    version: z.string(),
+    rating: z.number().int(),
+    text: z.string(),
+    author: z.string(),
+    team: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('Review')
+
+export const ReviewListQuerySchema = z.object({
+  cursor: query(z.string().max(500).optional(), 'cursor'),
+  limit: query(z.coerce.number().int().min(1).max(100).default(20), 'limit'),
+})
+
+export const ReviewListSchema = z
+  .object({ items: z.array(ReviewSchema), ratingAverage: z.number(), ratingCount: z.number().int(), nextCursor: z.string().nullable() })
+  .openapi('Reviews')

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
-import { bigint, boolean, check, customType, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { bigint, boolean, check, customType, index, integer, jsonb, pgTable, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { id, timestamps } from '../db/columns'
-import { teams } from '../identity/tables'
+import { teams, users } from '../identity/tables'
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' })
 
@@ -28,6 +28,13 @@ export const adapters = pgTable(
     derivativesAllowed: boolean('derivatives_allowed').notNull(),
     visibility: text('visibility', { enum: visibilities }).notNull().default('draft'),
     downloads: integer('downloads').notNull().default(0),
+    // Denormalised from published versions so search is one indexed table scan:
+    // `{base}`, `{base}|{engine}` and `*|{engine}` for every base the tensors fit.
+    compatKeys: text('compat_keys').array().notNull().default(sql`'{}'`),
+    latestVersion: text('latest_version'),
+    ratingCount: integer('rating_count').notNull().default(0),
+    ratingAverage: real('rating_average').notNull().default(0),
+    publishedAt: timestamp('published_at', { withTimezone: true }),
     // Maintained by Postgres; tags are filtered with array operators instead.
     searchVector: tsvector('search_vector').generatedAlwaysAs(
       sql`setweight(to_tsvector('english', coalesce(title, '')), 'A') || setweight(to_tsvector('english', coalesce(summary, '')), 'B') || setweight(to_tsvector('english', coalesce(description, '')), 'C')`,
@@ -38,6 +45,10 @@ export const adapters = pgTable(
     uniqueIndex('adapters_team_slug_key').on(table.teamId, table.slug),
     index('adapters_search_idx').using('gin', table.searchVector),
     index('adapters_task_tags_idx').using('gin', table.taskTags),
+    index('adapters_compat_keys_idx').using('gin', table.compatKeys),
+    index('adapters_listed_newest_idx').on(table.publishedAt, table.id).where(sql`${table.visibility} = 'published' and ${table.publishedAt} is not null`),
+    index('adapters_listed_rating_idx').on(table.ratingAverage, table.id).where(sql`${table.visibility} = 'published' and ${table.publishedAt} is not null`),
+    index('adapters_listed_downloads_idx').on(table.downloads, table.id).where(sql`${table.visibility} = 'published' and ${table.publishedAt} is not null`),
     check('adapters_visibility_check', sql`${table.visibility} in ('draft', 'published', 'unlisted', 'archived')`),
     check('adapters_license_check', sql`${table.licenseSpdx} is not null or ${table.licenseText} is not null`),
   ],
@@ -112,5 +123,32 @@ export const versionCompatibility = pgTable(
   (table) => [
     uniqueIndex('version_compatibility_key').on(table.versionId, table.baseModel),
     index('version_compatibility_base_idx').on(table.baseModel, table.compatible),
+  ],
+)
+
+/** A verified buyer's review of a version: one per version per user, or per team when written for one. */
+export const reviews = pgTable(
+  'reviews',
+  {
+    id: id(),
+    adapterId: uuid('adapter_id')
+      .notNull()
+      .references(() => adapters.id, { onDelete: 'restrict' }),
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => adapterVersions.id, { onDelete: 'restrict' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'restrict' }),
+    teamId: uuid('team_id').references(() => teams.id, { onDelete: 'restrict' }),
+    rating: smallint('rating').notNull(),
+    text: text('text').notNull().default(''),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('reviews_version_user_key').on(table.versionId, table.userId).where(sql`${table.teamId} is null`),
+    uniqueIndex('reviews_version_team_key').on(table.versionId, table.teamId).where(sql`${table.teamId} is not null`),
+    index('reviews_adapter_idx').on(table.adapterId, table.createdAt),
+    check('reviews_rating_check', sql`${table.rating} between 1 and 5`),
   ],
 )

@@ -2,3 +2,4 @@
 export * from '../identity/tables'
 export * from '../catalog/tables'
 export * from '../compat/tables'
+export * from '../commerce/tables'

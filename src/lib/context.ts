@@ -3,6 +3,8 @@ import type { Database } from '../db/types'
 import type { PasswordHasher } from '../identity/password'
 import type { Principal } from '../identity/principal'
 import type { TokenSigner } from '../identity/tokens'
+import type { JobQueue } from '../publishing/jobs'
+import type { ObjectStore } from '../storage/types'
 
 /** Everything a request may touch from outside the process; built by each entry, never global. */
 export type Deps = {
@@ -10,6 +12,10 @@ export type Deps = {
   tokens: TokenSigner
   passwords: PasswordHasher
   clock: () => Date
+  /** Adapter files: S3 (presigned URLs) or the local folder served by the app. */
+  store: ObjectStore
+  /** Background work: validation of uploaded versions. */
+  jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */
   publicUrl: string
   /** Largest JSON body accepted, in bytes. */

@@ -22,6 +22,7 @@ const problemDescriptions = {
   404: 'Not found',
   409: 'Conflicts with existing state',
   413: 'Body too large',
+  415: 'Unsupported content type',
   422: 'The body or parameters failed validation',
   429: 'Rate limited',
   503: 'A dependency is unavailable',

@@ -1,11 +1,15 @@
-import { resolve } from 'node:path'
+import { createHmac } from 'node:crypto'
+import { join, resolve } from 'node:path'
 import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
 import type { Config } from '../config'
-import { publicUrlOf } from '../config'
+import { publicUrlOf, s3ConfigOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
 import type { Deps } from '../lib/context'
+import { createInProcessQueue, resumeValidations, runJob } from '../publishing'
+import { createLocalStore } from '../storage/local'
+import { createS3Store } from '../storage/s3'
 import { openDatabase } from './database'
 import { loadDocsAssets } from './docs-assets'
 import { loadSigningSecret } from './secrets'
@@ -18,16 +22,26 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const database = await openDatabase({ url: config.DATABASE_URL, dataDir })
   await database.migrate()
   const clock = () => new Date()
+  const signingSecret = await loadSigningSecret(dataDir, config.JWT_SECRET)
+  const publicUrl = publicUrlOf(config)
+  const s3 = s3ConfigOf(config)
+  // Upload/download URLs of the local store get their own key, derived from the signing secret.
+  const storeSecret = createHmac('sha256', signingSecret).update('refinery local store').digest()
+  const store = s3 ? createS3Store(s3) : createLocalStore({ root: join(dataDir, 'objects'), publicUrl, secret: storeSecret })
+  const jobs = createInProcessQueue((job) => runJob(deps, job), { logger: console })
   const deps: Deps = {
     db: database.db,
     clock,
-    tokens: createTokenSigner(await loadSigningSecret(dataDir, config.JWT_SECRET), clock),
+    store,
+    jobs,
+    tokens: createTokenSigner(signingSecret, clock),
     passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
-    publicUrl: publicUrlOf(config),
+    publicUrl,
     maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
     docsAssets: await loadDocsAssets(),
   }
   const app = createApp(deps)
+  await resumeValidations(deps)
   const server = await new Promise<ServerType>((resolveListening) => {
     const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolveListening(listening),
@@ -41,6 +55,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     deps,
     async close() {
       await new Promise<void>((done) => server.close(() => done()))
+      await jobs.idle()
       await database.close()
     },
   }

@@ -1,7 +1,16 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createApp } from '../../src/app'
 import { createPasswordHasher, createTokenSigner } from '../../src/identity'
 import type { Deps } from '../../src/lib/context'
+import { randomBytes } from '../../src/lib/crypto'
+import { createInProcessQueue, runJob } from '../../src/publishing'
+import { createLocalStore } from '../../src/storage/local'
+import { createS3Store } from '../../src/storage/s3'
+import type { ObjectStore } from '../../src/storage/types'
 import { openTestDatabase } from './database'
+import { startS3Server } from './s3'
 
 // Tests hash passwords with far fewer iterations than production; the KDF itself is tested apart.
 const TEST_PASSWORD_ITERATIONS = 1_000
@@ -9,19 +18,39 @@ export const TEST_SECRET = 'test-signing-secret-that-is-long-enough-for-hs256'
 
 export type Harness = Awaited<ReturnType<typeof createHarness>>
 
-/** A fresh app on its own database, with a clock the test can move, and small API helpers. */
-export async function createHarness(overrides: Partial<Deps> = {}) {
+const PUBLIC_URL = 'http://localhost:8787'
+
+/**
+ * A fresh app on its own database and object store (a temp folder, or a real S3 API server
+ * with `storage: 's3'`), with a clock the test can move, and small API helpers.
+ */
+export async function createHarness(overrides: Partial<Deps> & { storage?: 'local' | 's3' } = {}) {
+  const { storage = 'local', ...depOverrides } = overrides
   const database = await openTestDatabase()
   let offsetMs = 0
   const clock = () => new Date(Date.now() + offsetMs)
+  const cleanups: (() => Promise<unknown>)[] = []
+  let store: ObjectStore
+  if (storage === 's3') {
+    const s3 = await startS3Server()
+    cleanups.push(() => s3.close())
+    store = createS3Store(s3)
+  } else {
+    const root = await mkdtemp(join(tmpdir(), 'refinery-objects-'))
+    cleanups.push(() => rm(root, { recursive: true, force: true }))
+    store = createLocalStore({ root, publicUrl: PUBLIC_URL, secret: randomBytes(32) })
+  }
+  const jobs = createInProcessQueue((job) => runJob(deps, job), { attempts: 2, backoffMs: 10 })
   const deps: Deps = {
     db: database.db,
     clock,
+    store,
+    jobs,
     tokens: createTokenSigner(TEST_SECRET, clock),
     passwords: createPasswordHasher(TEST_PASSWORD_ITERATIONS),
-    publicUrl: 'http://localhost:8787',
+    publicUrl: PUBLIC_URL,
     logger: { error: () => {}, warn: () => {}, info: () => {} },
-    ...overrides,
+    ...depOverrides,
   }
   const app = createApp(deps)
   let userCounter = 0
@@ -64,17 +93,30 @@ export async function createHarness(overrides: Partial<Deps> = {}) {
     return { ...owner, team: slug }
   }
 
+  /** PUTs bytes to an upload URL: the app itself for the local store, the S3 server otherwise. */
+  async function put(url: string, headers: Record<string, string>, bytes: Uint8Array) {
+    const init = { method: 'PUT', headers, body: bytes as Uint8Array<ArrayBuffer> }
+    return url.startsWith(PUBLIC_URL) ? app.request(url.slice(PUBLIC_URL.length), init) : fetch(url, init)
+  }
+
   return {
     app,
     deps,
     db: database.db,
     kind: database.kind,
     call,
+    put,
     user,
     teamOwner,
+    /** Waits for queued background work (validation) to finish. */
+    idle: () => jobs.idle(),
     advanceClock(ms: number) {
       offsetMs += ms
     },
-    close: () => database.close(),
+    async close() {
+      await jobs.idle()
+      await database.close()
+      for (const cleanup of cleanups.reverse()) await cleanup()
+    },
   }
 }

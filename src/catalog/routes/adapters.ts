@@ -2,7 +2,15 @@ import { createRoute } from '@hono/zod-openapi'
 import { serviceContext } from '../../lib/context'
 import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { createAdapter, getAdapter, updateAdapter } from '../adapters'
-import { AdapterParamsSchema, AdapterSchema, CreateAdapterSchema, UpdateAdapterSchema } from '../schemas'
+import { searchAdapters } from '../search'
+import {
+  AdapterParamsSchema,
+  AdapterSchema,
+  CreateAdapterSchema,
+  SearchQuerySchema,
+  SearchResultsSchema,
+  UpdateAdapterSchema,
+} from '../schemas'
 
 const createAdapterRoute = createRoute({
   method: 'post',
@@ -13,6 +21,16 @@ const createAdapterRoute = createRoute({
   security: bearerAuth,
   request: { body: jsonBody(CreateAdapterSchema) },
   responses: { 201: json(AdapterSchema, 'Listing created'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+})
+
+const searchAdaptersRoute = createRoute({
+  method: 'get',
+  path: '/v1/adapters',
+  operationId: 'searchAdapters',
+  tags: ['catalog'],
+  summary: 'Find published adapters by text, the base model you run, serving engine, tag or license',
+  request: { query: SearchQuerySchema },
+  responses: { 200: json(SearchResultsSchema, 'A page of results'), ...problems(401, 422) },
 })
 
 const getAdapterRoute = createRoute({
@@ -37,6 +55,7 @@ const updateAdapterRoute = createRoute({
 })
 
 export const adapterRoutes = createRouter()
+  .openapi(searchAdaptersRoute, async (c) => c.json(await searchAdapters(serviceContext(c), c.req.valid('query')), 200))
   .openapi(createAdapterRoute, async (c) => c.json(await createAdapter(serviceContext(c), c.req.valid('json')), 201))
   .openapi(getAdapterRoute, async (c) => {
     const { team, slug } = c.req.valid('param')

@@ -1,0 +1,112 @@
+import { and, desc, eq, sql } from 'drizzle-orm'
+import type { z } from 'zod'
+import { findLiveEntitlement } from '../commerce/entitlements'
+import { uniqueViolation } from '../db/types'
+import { requireScope } from '../identity/principal'
+import { users } from '../identity/tables'
+import { loadTeamAs } from '../identity/teams'
+import type { ServiceContext } from '../lib/context'
+import { decodeCursor, encodeCursor, isTimestamp, isUuid } from '../lib/cursor'
+import { ApiError } from '../lib/errors'
+import { loadVersion } from '../publishing/versions'
+import type { CreateReviewSchema } from './schemas'
+import { loadAdapter } from './adapters'
+import { adapters, adapterVersions, reviews } from './tables'
+
+type ReviewRow = typeof reviews.$inferSelect
+
+const toReviewView = (review: ReviewRow, author: string, version: string, team: string | null) => ({
+  id: review.id,
+  version,
+  rating: review.rating,
+  text: review.text,
+  author,
+  team,
+  createdAt: review.createdAt.toISOString(),
+})
+
+/**
+ * Only verified buyers review: the caller (or the team they review for) must hold a live
+ * entitlement to the adapter. Sellers cannot review their own listing.
+ */
+export async function createReview(
+  ctx: ServiceContext,
+  teamSlug: string,
+  slug: string,
+  version: string,
+  input: z.infer<typeof CreateReviewSchema>,
+) {
+  const caller = requireScope(ctx.principal, 'purchase')
+  const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
+  if (loaded.version.status !== 'published') throw new ApiError(409, 'version_not_published', 'Only published versions can be reviewed.')
+  if (loaded.isMember) throw new ApiError(403, 'own_adapter', 'Sellers cannot review their own adapter.')
+  const reviewerTeam = input.team ? (await loadTeamAs(ctx.db, caller, input.team)).team : undefined
+
+  const entitlement = await findLiveEntitlement(ctx.db, caller.userId, loaded.adapter.id)
+  if (!entitlement || (reviewerTeam && entitlement.teamId !== reviewerTeam.id)) {
+    throw new ApiError(403, 'not_entitled', 'Only buyers holding an entitlement to this adapter can review it.')
+  }
+
+  try {
+    const review = await ctx.db.transaction(async (tx) => {
+      const [review] = await tx
+        .insert(reviews)
+        .values({
+          adapterId: loaded.adapter.id,
+          versionId: loaded.version.id,
+          userId: caller.userId,
+          teamId: reviewerTeam?.id ?? null,
+          rating: input.rating,
+          text: input.text,
+        })
+        .returning()
+      if (!review) throw new Error('insert returned no review')
+      await tx
+        .update(adapters)
+        .set({
+          ratingAverage: sql`(${adapters.ratingAverage} * ${adapters.ratingCount} + ${input.rating}) / (${adapters.ratingCount} + 1)`,
+          ratingCount: sql`${adapters.ratingCount} + 1`,
+        })
+        .where(eq(adapters.id, loaded.adapter.id))
+      return review
+    })
+    const [author] = await ctx.db.select({ name: users.name }).from(users).where(eq(users.id, caller.userId))
+    return toReviewView(review, author?.name ?? '', version, reviewerTeam?.slug ?? null)
+  } catch (error) {
+    if (uniqueViolation(error) !== undefined) {
+      throw new ApiError(409, 'review_exists', `${reviewerTeam ? `The team '${reviewerTeam.slug}' has` : 'You have'} already reviewed version ${version}.`)
+    }
+    throw error
+  }
+}
+
+export async function listReviews(ctx: ServiceContext, teamSlug: string, slug: string, query: { cursor?: string | undefined; limit: number }) {
+  const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'read')
+  const after = query.cursor
+    ? decodeCursor(query.cursor, (p) => (isTimestamp(p.at) && isUuid(p.id) ? { at: p.at, id: p.id } : undefined))
+    : undefined
+  const rows = await ctx.db
+    .select({ review: reviews, author: users.name, version: adapterVersions.version, team: sql<string | null>`(select slug from teams where id = ${reviews.teamId})` })
+    .from(reviews)
+    .innerJoin(users, eq(users.id, reviews.userId))
+    .innerJoin(adapterVersions, eq(adapterVersions.id, reviews.versionId))
+    .where(
+      and(
+        eq(reviews.adapterId, adapter.id),
+        after ? sql`(${reviews.createdAt}, ${reviews.id}) < (${after.at}::timestamptz, ${after.id}::uuid)` : undefined,
+      ),
+    )
+    .orderBy(desc(reviews.createdAt), desc(reviews.id))
+    .limit(query.limit + 1)
+  const page = rows.slice(0, query.limit)
+  const last = page.at(-1)
+  return {
+    items: page.map((row) => toReviewView(row.review, row.author, row.version, row.team)),
+    ratingAverage: adapter.ratingAverage,
+    ratingCount: adapter.ratingCount,
+    nextCursor:
+      rows.length > query.limit && last
+        ? encodeCursor({ at: last.review.createdAt.toISOString(), id: last.review.id })
+        : null,
+  }
+}

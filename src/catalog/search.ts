@@ -1,0 +1,104 @@
+import { and, arrayContains, desc, eq, isNotNull, or, type SQL, sql } from 'drizzle-orm'
+import type { z } from 'zod'
+import { findBaseModel } from '../compat/api/registry'
+import { teams } from '../identity/tables'
+import type { ServiceContext } from '../lib/context'
+import { decodeCursor, encodeCursor, isTimestamp, isUuid } from '../lib/cursor'
+import { ApiError, notFound } from '../lib/errors'
+import type { SearchQuerySchema } from './schemas'
+import { adapters } from './tables'
+
+type SearchQuery = z.infer<typeof SearchQuerySchema>
+type Cursor = { s: string; k: number | string; id: string }
+
+const listed = and(eq(adapters.visibility, 'published'), isNotNull(adapters.publishedAt))
+
+/**
+ * Published listings with at least one published version, filtered by what their tensors fit
+ * (not what the seller declared), keyset-paginated so deep pages cost the same as the first.
+ */
+export async function searchAdapters(ctx: ServiceContext, query: SearchQuery) {
+  const limit = query.limit
+  const sort = query.sort ?? (query.q ? 'relevance' : 'newest')
+  if (sort === 'relevance' && !query.q) throw new ApiError(422, 'validation_failed', 'Sorting by relevance needs a query `q`.')
+
+  const conditions: (SQL | undefined)[] = [listed]
+  const tsQuery = query.q ? sql`websearch_to_tsquery('english', ${query.q})` : undefined
+  if (tsQuery) conditions.push(sql`${adapters.searchVector} @@ ${tsQuery}`)
+  if (query.base || query.runtime) {
+    const base = query.base ? await canonicalBase(ctx, query.base) : '*'
+    const key = query.runtime ? `${base}|${query.runtime}` : base
+    conditions.push(arrayContains(adapters.compatKeys, [key]))
+  }
+  if (query.tag) {
+    const tag = [query.tag]
+    conditions.push(or(arrayContains(adapters.taskTags, tag), arrayContains(adapters.domainTags, tag), arrayContains(adapters.languageTags, tag)))
+  }
+  if (query.license) conditions.push(sql`lower(${adapters.licenseSpdx}) = lower(${query.license})`)
+  if (query.commercial !== undefined) conditions.push(eq(adapters.commercialUse, query.commercial))
+
+  const rank = tsQuery ? sql<number>`ts_rank(${adapters.searchVector}, ${tsQuery})` : sql<number>`0`
+  const sortKey = { relevance: rank, newest: sql`${adapters.publishedAt}`, downloads: sql`${adapters.downloads}`, rating: sql`${adapters.ratingAverage}` }[sort]
+  const cursor = query.cursor
+    ? decodeCursor(query.cursor, (p): Cursor | undefined => {
+        const validKey = sort === 'newest' ? isTimestamp(p.k) : typeof p.k === 'number' && Number.isFinite(p.k)
+        return p.s === sort && validKey && isUuid(p.id) ? { s: sort, k: p.k as Cursor['k'], id: p.id } : undefined
+      })
+    : undefined
+  if (cursor) {
+    const value = sort === 'newest' ? sql`${cursor.k}::timestamptz` : sort === 'downloads' ? sql`${cursor.k}::integer` : sql`${cursor.k}::real`
+    conditions.push(sql`(${sortKey}, ${adapters.id}) < (${value}, ${cursor.id}::uuid)`)
+  }
+
+  const rows = await ctx.db
+    .select({ adapter: adapters, team: teams.slug, rank })
+    .from(adapters)
+    .innerJoin(teams, eq(teams.id, adapters.teamId))
+    .where(and(...conditions))
+    .orderBy(desc(sortKey), desc(adapters.id))
+    .limit(limit + 1)
+
+  const page = rows.slice(0, limit)
+  const last = page.at(-1)
+  const nextCursor =
+    rows.length > limit && last
+      ? encodeCursor({
+          s: sort,
+          k: {
+            relevance: last.rank,
+            newest: last.adapter.publishedAt?.toISOString() ?? '',
+            downloads: last.adapter.downloads,
+            rating: last.adapter.ratingAverage,
+          }[sort],
+          id: last.adapter.id,
+        })
+      : null
+  return { items: page.map(({ adapter, team }) => toSearchItem(adapter, team)), nextCursor }
+}
+
+export async function listCompatibleAdapters(ctx: ServiceContext, baseId: string, query: Omit<SearchQuery, 'base' | 'q'>) {
+  const base = await findBaseModel(ctx.db, baseId)
+  if (!base) throw notFound(`The base model '${baseId}'`)
+  return searchAdapters(ctx, { ...query, base: base.id, sort: query.sort === 'relevance' ? 'downloads' : query.sort ?? 'downloads' })
+}
+
+async function canonicalBase(ctx: ServiceContext, id: string) {
+  const base = await findBaseModel(ctx.db, id)
+  if (!base) throw new ApiError(422, 'unknown_base_model', `'${id}' is not a registered base model.`)
+  return base.id
+}
+
+const toSearchItem = (adapter: typeof adapters.$inferSelect, team: string) => ({
+  id: adapter.id,
+  team,
+  slug: adapter.slug,
+  title: adapter.title,
+  summary: adapter.summary,
+  tags: { task: adapter.taskTags, domain: adapter.domainTags, language: adapter.languageTags },
+  license: { spdx: adapter.licenseSpdx, commercialUse: adapter.commercialUse, derivatives: adapter.derivativesAllowed },
+  downloads: adapter.downloads,
+  rating: { average: adapter.ratingAverage, count: adapter.ratingCount },
+  latestVersion: adapter.latestVersion,
+  compatibleBases: adapter.compatKeys.filter((key) => !key.includes('|')),
+  publishedAt: adapter.publishedAt?.toISOString() ?? null,
+})

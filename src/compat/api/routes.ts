@@ -1,0 +1,115 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { listCompatibleAdapters } from '../../catalog/search'
+import { CompatibleAdaptersQuerySchema, CompatibleAdaptersSchema } from '../../catalog/schemas'
+import { serviceContext } from '../../lib/context'
+import { ApiError } from '../../lib/errors'
+import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { checkCompatibility, inspectSafetensors } from './check'
+import { getBaseModel, listBaseModels, registerBaseModel, toBaseModelView } from './registry'
+import {
+  BaseModelDetailSchema,
+  BaseModelParamsSchema,
+  BaseModelSchema,
+  CheckCompatibilitySchema,
+  CompatReportSchema,
+  InspectionSchema,
+  ListBaseModelsQuerySchema,
+  RegisterBaseModelSchema,
+} from './schemas'
+
+const tags = ['compat']
+
+const listBaseModelsRoute = createRoute({
+  method: 'get',
+  path: '/v1/base-models',
+  operationId: 'listBaseModels',
+  tags,
+  summary: 'Every base model adapters are checked against',
+  request: { query: ListBaseModelsQuerySchema },
+  responses: {
+    200: json(z.object({ items: z.array(BaseModelSchema), nextCursor: z.string().nullable() }), 'The registry'),
+    ...problems(401, 422),
+  },
+})
+
+const getBaseModelRoute = createRoute({
+  method: 'get',
+  path: '/v1/base-models/{owner}/{name}',
+  operationId: 'getBaseModel',
+  tags,
+  summary: 'A base model’s architecture facts and its shape twins',
+  request: { params: BaseModelParamsSchema },
+  responses: { 200: json(BaseModelDetailSchema, 'The base model'), ...problems(401, 404, 422) },
+})
+
+const registerBaseModelRoute = createRoute({
+  method: 'post',
+  path: '/v1/base-models',
+  operationId: 'registerBaseModel',
+  tags,
+  summary: 'Register a base model from its Hugging Face config.json (quantised mirrors become variants)',
+  security: bearerAuth,
+  request: { body: jsonBody(RegisterBaseModelSchema) },
+  responses: { 201: json(BaseModelSchema, 'Registered'), ...problems(400, 401, 403, 409, 413, 422) },
+})
+
+const listCompatibleAdaptersRoute = createRoute({
+  method: 'get',
+  path: '/v1/base-models/{owner}/{name}/adapters',
+  operationId: 'listCompatibleAdapters',
+  tags,
+  summary: 'Published adapters whose tensors fit this base model',
+  request: { params: BaseModelParamsSchema, query: CompatibleAdaptersQuerySchema },
+  responses: { 200: json(CompatibleAdaptersSchema, 'Compatible adapters'), ...problems(401, 404, 422) },
+})
+
+const inspectRoute = createRoute({
+  method: 'post',
+  path: '/v1/compat/inspect',
+  operationId: 'inspectSafetensors',
+  tags,
+  summary: 'Validate a safetensors file (or its first 8 + header-length bytes with X-File-Size) and list its tensors',
+  request: {
+    headers: z.object({
+      'x-file-size': z.coerce.number().int().min(0).optional().openapi({ description: 'The whole file’s size when the body is only a prefix' }),
+    }),
+    body: { required: true, content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
+  },
+  responses: { 200: json(InspectionSchema, 'The header is valid'), ...problems(401, 415, 422) },
+})
+
+const checkRoute = createRoute({
+  method: 'post',
+  path: '/v1/compat/check',
+  operationId: 'checkCompatibility',
+  tags,
+  summary: 'Does this adapter load on this base model, and on which serving engines?',
+  request: { body: jsonBody(CheckCompatibilitySchema) },
+  responses: { 200: json(CompatReportSchema, 'The verdict with every finding'), ...problems(400, 401, 404, 413, 422) },
+})
+
+export const compatRoutes = createRouter()
+  .openapi(listBaseModelsRoute, async (c) => {
+    const items = await listBaseModels(serviceContext(c), c.req.valid('query'))
+    return c.json({ items: items.map(toBaseModelView), nextCursor: null }, 200)
+  })
+  .openapi(registerBaseModelRoute, async (c) => {
+    const base = await registerBaseModel(serviceContext(c), c.req.valid('json'))
+    return c.json(toBaseModelView(base), 201)
+  })
+  .openapi(getBaseModelRoute, async (c) => {
+    const { owner, name } = c.req.valid('param')
+    return c.json(await getBaseModel(serviceContext(c), `${owner}/${name}`), 200)
+  })
+  .openapi(listCompatibleAdaptersRoute, async (c) => {
+    const { owner, name } = c.req.valid('param')
+    return c.json(await listCompatibleAdapters(serviceContext(c), `${owner}/${name}`, c.req.valid('query')), 200)
+  })
+  .openapi(inspectRoute, async (c) => {
+    const type = c.req.header('Content-Type') ?? ''
+    if (!type.startsWith('application/octet-stream')) {
+      throw new ApiError(415, 'unsupported_media_type', 'Send the file as application/octet-stream.')
+    }
+    return c.json(await inspectSafetensors(c.req.raw.body, c.req.valid('header')['x-file-size']), 200)
+  })
+  .openapi(checkRoute, async (c) => c.json(await checkCompatibility(serviceContext(c), c.req.valid('json')), 200))

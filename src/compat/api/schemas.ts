@@ -1,0 +1,114 @@
+import { z } from '@hono/zod-openapi'
+
+// Hugging Face ids: `owner/name`, letters, digits and . _ -
+export const BaseModelIdSchema = z
+  .string()
+  .min(3)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a Hugging Face id such as meta-llama/Llama-2-7b-hf')
+  .openapi({ example: 'meta-llama/Llama-2-7b-hf' })
+
+const idPart = z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)
+
+export const BaseModelParamsSchema = z.object({
+  owner: idPart.openapi({ param: { name: 'owner', in: 'path' }, example: 'meta-llama' }),
+  name: idPart.openapi({ param: { name: 'name', in: 'path' }, example: 'Llama-2-7b-hf' }),
+})
+
+const ShapeSchema = z.array(z.number().int())
+
+export const BaseModelSchema = z
+  .object({
+    id: z.string(),
+    origin: z.enum(['seeded', 'registered']),
+    family: z.string(),
+    modelType: z.string(),
+    architecture: z.string(),
+    hiddenSize: z.number().int(),
+    intermediateSize: z.number().int(),
+    numHiddenLayers: z.number().int(),
+    vocabSize: z.number().int().nullable(),
+    layerPrefix: z.string(),
+    modules: z.record(z.string(), ShapeSchema).openapi({ description: 'Linear modules in each layer: [out, in]' }),
+    variantOf: z.string().nullable(),
+    quantization: z.string().nullable(),
+  })
+  .openapi('BaseModel')
+
+export const BaseModelDetailSchema = BaseModelSchema.extend({
+  twins: z.array(z.string()).openapi({ description: 'Registered bases whose layer shapes are identical' }),
+}).openapi('BaseModelDetail')
+
+const HfConfigSchema = z.record(z.string(), z.unknown()).openapi({
+  description: "A Hugging Face config.json",
+  example: { model_type: 'llama', hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, vocab_size: 32000 },
+})
+
+export const RegisterBaseModelSchema = z.object({ id: BaseModelIdSchema, config: HfConfigSchema })
+
+export const ListBaseModelsQuerySchema = z.object({
+  family: z.string().max(50).optional().openapi({ param: { name: 'family', in: 'query' } }),
+})
+
+const SafetensorsHeaderSchema = z
+  .record(z.string(), z.unknown())
+  .openapi({ description: 'The safetensors header as JSON: tensor name → {dtype, shape, data_offsets}, plus __metadata__' })
+
+const AdapterConfigSchema = z.record(z.string(), z.unknown()).openapi({ description: 'A PEFT adapter_config.json' })
+
+export const CheckCompatibilitySchema = z
+  .object({
+    base: z.union([
+      BaseModelIdSchema,
+      z.object({ id: BaseModelIdSchema.optional(), config: HfConfigSchema }),
+    ]),
+    adapter: z.union([
+      z.object({ config: AdapterConfigSchema.optional(), header: SafetensorsHeaderSchema }),
+      z.object({
+        version: z
+          .string()
+          .regex(/^[a-z0-9-]+\/[a-z0-9-]+@[0-9A-Za-z.+-]+$/, 'team/slug@version')
+          .openapi({ example: 'acme/legal-zh@1.0.0' }),
+      }),
+    ]),
+  })
+  .openapi('CompatibilityRequest')
+
+const FindingSchema = z
+  .object({
+    code: z.string(),
+    severity: z.enum(['error', 'warning', 'info']),
+    tensor: z.string().optional(),
+    expected: z.unknown().optional(),
+    actual: z.unknown().optional(),
+    message: z.string(),
+  })
+  .openapi('Finding')
+
+const RuntimeVerdictSchema = z.object({ compatible: z.boolean(), reasons: z.array(z.string()) })
+
+export const CompatReportSchema = z
+  .object({
+    compatible: z.boolean(),
+    base: z.string(),
+    checks: z.array(FindingSchema),
+    twins: z.array(z.string()),
+    declaredBase: z.object({ value: z.string().nullable(), matches: z.boolean().nullable(), normalized: z.string().optional() }),
+    runtimes: z.object({
+      vllm: RuntimeVerdictSchema,
+      lorax: RuntimeVerdictSchema,
+      tgi: RuntimeVerdictSchema,
+      llamacpp: RuntimeVerdictSchema,
+    }),
+  })
+  .openapi('CompatibilityReport')
+
+export const InspectionSchema = z
+  .object({
+    headerBytes: z.number().int(),
+    fileSize: z.number().int(),
+    metadata: z.record(z.string(), z.string()),
+    tensors: z.array(z.object({ name: z.string(), dtype: z.string(), shape: z.array(z.number().int()) })),
+    lora: z.record(z.string(), z.unknown()).openapi({ description: 'LoRA facts derived from the tensors: rank, target modules, layers, parameter count…' }),
+  })
+  .openapi('SafetensorsInspection')

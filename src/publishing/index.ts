@@ -1,0 +1,21 @@
+import { eq } from 'drizzle-orm'
+import { adapterVersions } from '../catalog/tables'
+import type { Deps } from '../lib/context'
+import type { Job } from './jobs'
+import { validateVersion } from './validate'
+
+export { createInProcessQueue, type Job, type JobQueue } from './jobs'
+export { versionRoutes } from './routes'
+export { validateVersion } from './validate'
+
+/** Runs one background job; the in-process queue and the Workers queue consumer both call this. */
+export async function runJob(deps: Pick<Deps, 'db' | 'store' | 'clock'>, job: Job): Promise<void> {
+  if (job.kind === 'validate_version') await validateVersion(deps, job.versionId)
+}
+
+/** Queues every version left in `validating` (a crash or restart mid-validation); validation is idempotent. */
+export async function resumeValidations(deps: Pick<Deps, 'db' | 'jobs'>): Promise<number> {
+  const stuck = await deps.db.select({ id: adapterVersions.id }).from(adapterVersions).where(eq(adapterVersions.status, 'validating'))
+  for (const { id } of stuck) await deps.jobs.enqueue({ kind: 'validate_version', versionId: id })
+  return stuck.length
+}

@@ -1,0 +1,47 @@
+export type Job = { kind: 'validate_version'; versionId: string }
+
+/** Where background work goes: in-process on Node, a Cloudflare Queue on Workers. */
+export type JobQueue = { enqueue(job: Job): Promise<void> }
+
+type Logger = Pick<Console, 'error'>
+
+/**
+ * The embedded default's queue: runs jobs in this process, one at a time, retrying a failed
+ * job with backoff. Work that never succeeds stays in the database in a state a later
+ * enqueue (or restart sweep) can finish, so nothing is lost with the process.
+ */
+export function createInProcessQueue(
+  run: (job: Job) => Promise<void>,
+  options: { attempts?: number; backoffMs?: number; logger?: Logger } = {},
+) {
+  const attempts = options.attempts ?? 3
+  const backoffMs = options.backoffMs ?? 500
+  let tail: Promise<void> = Promise.resolve()
+  let pending = 0
+
+  async function runWithRetries(job: Job) {
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        await run(job)
+        return
+      } catch (error) {
+        if (attempt === attempts) {
+          options.logger?.error(`job ${job.kind} ${job.versionId} failed after ${attempts} attempts`, error)
+          return
+        }
+        await new Promise((resolve) => setTimeout(resolve, backoffMs * 2 ** (attempt - 1)))
+      }
+    }
+  }
+
+  return {
+    async enqueue(job: Job) {
+      pending++
+      tail = tail.then(() => runWithRetries(job)).finally(() => pending--)
+    },
+    /** Resolves once every job enqueued so far has finished (tests, graceful shutdown). */
+    async idle() {
+      while (pending > 0) await tail
+    },
+  }
+}

@@ -1,0 +1,157 @@
+import { and, eq } from 'drizzle-orm'
+import { adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
+import { listRegistry } from '../compat/api/registry'
+import {
+  analyzeAdapter,
+  type AdapterConfig,
+  CompatInputError,
+  compatibilityMatrix,
+  type Finding,
+  parseAdapterConfig,
+  readSafetensorsHeader,
+  type SafetensorsHeader,
+} from '../compat/index'
+import type { Deps } from '../lib/context'
+import type { ObjectStore } from '../storage/types'
+import { sha256OfStream } from '../storage/types'
+import type { VersionFacts } from './versions'
+
+/** The first read of a weights file; a typical LoRA header (~60 KB) fits, larger ones take a second read. */
+export const HEADER_PROBE_BYTES = 64 * 1024
+const MAX_CONFIG_BYTES = 1024 * 1024
+
+type FileRow = typeof versionFiles.$inferSelect
+
+class Rejection extends Error {
+  constructor(readonly findings: Finding[]) {
+    super(findings.map((f) => f.message).join('; '))
+  }
+}
+
+const reject = (code: string, message: string, extra: Partial<Finding> = {}) =>
+  new Rejection([{ code, severity: 'error', message, ...extra }])
+
+/**
+ * Validates an uploaded version: every declared file present with its size and checksum, the
+ * weights a strict safetensors file, the config a PEFT config, and the tensors checked against
+ * every registered base model. Safe to run again: it only acts on a version in `validating`,
+ * and writes its verdict, the facts and the compatibility matrix in one transaction.
+ * Store or database failures throw, leaving the version in `validating` for a retry.
+ */
+export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>, versionId: string): Promise<void> {
+  const { db, store } = deps
+  const [version] = await db.select().from(adapterVersions).where(eq(adapterVersions.id, versionId))
+  if (!version || version.status !== 'validating') return
+  const files = await db.select().from(versionFiles).where(eq(versionFiles.versionId, versionId))
+
+  let outcome: { facts: VersionFacts; findings: Finding[]; matrix: Awaited<ReturnType<typeof checkAll>> } | { rejected: Finding[] }
+  try {
+    await verifyFiles(store, files)
+    const weights = pickWeights(files)
+    const header = await readHeader(store, weights)
+    const config = await readConfig(store, files)
+    const lora = analyzeAdapter(header, config)
+    const matrix = await checkAll(deps, lora, header)
+    const declared = matrix.find((report) => report.base === version.declaredBase)
+    const fits = matrix.filter((report) => report.compatible).map((report) => report.base)
+    const findings: Finding[] = declared ? declared.checks.filter((check) => check.severity !== 'info') : []
+    if (fits.length === 0) {
+      throw new Rejection([
+        ...findings,
+        { code: 'no_compatible_base', severity: 'error', message: 'The tensors fit none of the registered base models.' },
+      ])
+    }
+    if (!declared?.compatible) {
+      throw new Rejection([
+        ...findings,
+        {
+          code: 'declared_base_incompatible',
+          severity: 'error',
+          expected: version.declaredBase,
+          actual: fits,
+          message: `The tensors do not fit the declared base ${version.declaredBase}; they fit ${fits.join(', ')}.`,
+        },
+      ])
+    }
+    outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora: lora as unknown as Record<string, unknown> }, findings, matrix }
+  } catch (error) {
+    if (error instanceof Rejection) outcome = { rejected: error.findings }
+    else if (error instanceof CompatInputError) outcome = { rejected: [{ code: error.code, severity: 'error', message: error.message }] }
+    else throw error
+  }
+
+  const now = deps.clock()
+  await db.transaction(async (tx) => {
+    const claimed = await tx
+      .update(adapterVersions)
+      .set(
+        'rejected' in outcome
+          ? { status: 'rejected', findings: outcome.rejected, validationAttempts: version.validationAttempts + 1, updatedAt: now }
+          : { status: 'ready', findings: outcome.findings, facts: outcome.facts, validationAttempts: version.validationAttempts + 1, updatedAt: now },
+      )
+      .where(and(eq(adapterVersions.id, versionId), eq(adapterVersions.status, 'validating')))
+      .returning({ id: adapterVersions.id })
+    if (claimed.length === 0 || 'rejected' in outcome) return
+    await tx.delete(versionCompatibility).where(eq(versionCompatibility.versionId, versionId))
+    await tx.insert(versionCompatibility).values(
+      outcome.matrix.map((report) => ({
+        versionId,
+        baseModel: report.base,
+        compatible: report.compatible,
+        runtimes: report.runtimes,
+        findings: report.checks,
+      })),
+    )
+  })
+}
+
+async function verifyFiles(store: ObjectStore, files: FileRow[]) {
+  for (const file of files) {
+    const head = await store.head(file.storageKey)
+    if (!head) throw reject('file_missing', `${file.path} is not in storage.`, { tensor: undefined })
+    if (head.size !== file.size) {
+      throw reject('size_mismatch', `${file.path} has ${head.size} bytes; ${file.size} were declared.`, { expected: file.size, actual: head.size })
+    }
+    // Stores that verified a whole-object SHA-256 on upload report it; others are hashed here.
+    const sha256 = head.sha256 ?? (await sha256OfStream(await store.getStream(file.storageKey)))
+    if (sha256 !== file.sha256) {
+      throw reject('checksum_mismatch', `${file.path} does not match its declared SHA-256.`, { expected: file.sha256, actual: sha256 })
+    }
+  }
+}
+
+function pickWeights(files: FileRow[]): FileRow {
+  const weights = files.find((file) => file.path.endsWith('adapter_model.safetensors')) ?? files.find((file) => file.path.endsWith('.safetensors'))
+  if (!weights) throw reject('weights_missing', 'The version has no .safetensors file.')
+  return weights
+}
+
+/** Reads only the header: one ranged read, a second only when the header is larger than the probe. */
+async function readHeader(store: ObjectStore, file: FileRow): Promise<SafetensorsHeader> {
+  const probe = await store.getRange(file.storageKey, 0, Math.min(file.size, HEADER_PROBE_BYTES) - 1)
+  try {
+    return readSafetensorsHeader(probe, file.size)
+  } catch (error) {
+    const needBytes = error instanceof CompatInputError && error.code === 'incomplete_header' ? Number(error.extra?.needBytes) : 0
+    if (!needBytes || needBytes > file.size) throw error
+    return readSafetensorsHeader(await store.getRange(file.storageKey, 0, needBytes - 1), file.size)
+  }
+}
+
+async function readConfig(store: ObjectStore, files: FileRow[]): Promise<AdapterConfig | undefined> {
+  const file = files.find((candidate) => candidate.path.endsWith('adapter_config.json'))
+  if (!file) return undefined
+  if (file.size > MAX_CONFIG_BYTES) throw reject('invalid_adapter_config', `${file.path} is larger than ${MAX_CONFIG_BYTES} bytes.`)
+  const bytes = await store.getRange(file.storageKey, 0, file.size - 1)
+  let json: unknown
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch {
+    throw reject('invalid_adapter_config', `${file.path} is not valid UTF-8 JSON.`)
+  }
+  return parseAdapterConfig(json)
+}
+
+async function checkAll(deps: Pick<Deps, 'db'>, lora: ReturnType<typeof analyzeAdapter>, header: SafetensorsHeader) {
+  return compatibilityMatrix(lora, header, await listRegistry(deps.db))
+}

@@ -1,0 +1,329 @@
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import type { z } from 'zod'
+import { loadAdapter } from '../catalog/adapters'
+import type { CompleteVersionSchema, CreateVersionSchema, UpdateVersionSchema } from '../catalog/schemas'
+import { adapters, adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
+import { findBaseModel } from '../compat/api/registry'
+import { type AdapterConfig, normalizeBaseId, type SafetensorsHeader } from '../compat/index'
+import { uniqueViolation } from '../db/types'
+import type { Deps, ServiceContext } from '../lib/context'
+import { ApiError, notFound } from '../lib/errors'
+import type { UploadPlan } from '../storage/types'
+
+/** Upload URLs stay valid this long: long enough for a 10 GB file on a slow link. */
+export const UPLOAD_URL_TTL_SECONDS = 6 * 60 * 60
+
+type VersionRow = typeof adapterVersions.$inferSelect
+type FileRow = typeof versionFiles.$inferSelect
+
+/** What validation learnt from the files; stored on the version and used by compatibility checks. */
+export type VersionFacts = {
+  weights: string
+  header: SafetensorsHeader
+  config?: AdapterConfig
+  lora: Record<string, unknown>
+}
+
+export const storageKeyFor = (adapterId: string, versionId: string, path: string) =>
+  `adapters/${adapterId}/${versionId}/${path}`
+
+export function toVersionView(
+  version: VersionRow,
+  files: FileRow[],
+  compatibleBases: string[] | undefined = undefined,
+) {
+  const facts = version.facts as VersionFacts | null
+  return {
+    id: version.id,
+    version: version.version,
+    status: version.status,
+    baseModel: version.declaredBase,
+    changelog: version.changelog,
+    evals: version.evals as z.infer<typeof CreateVersionSchema>['evals'],
+    files: files.map((file) => ({ path: file.path, size: file.size, sha256: file.sha256 })),
+    findings: version.findings as Record<string, unknown>[],
+    lora: facts?.lora ?? null,
+    compatibleBases: compatibleBases ?? [],
+    createdAt: version.createdAt.toISOString(),
+    publishedAt: version.publishedAt?.toISOString() ?? null,
+  }
+}
+
+/** A declared base must name a registered base model, directly or after normalising (mirrors, local paths). */
+async function resolveDeclaredBase(ctx: ServiceContext, declared: string): Promise<string> {
+  const direct = await findBaseModel(ctx.db, declared)
+  if (direct) return direct.id
+  const { normalized } = normalizeBaseId(declared)
+  const base = normalized ? await findBaseModel(ctx.db, normalized) : undefined
+  if (!base) {
+    throw new ApiError(422, 'unknown_base_model', `'${declared}' is not a registered base model; register it from its config.json first.`)
+  }
+  return base.id
+}
+
+export async function createVersion(
+  ctx: ServiceContext & Pick<Deps, 'store'>,
+  teamSlug: string,
+  slug: string,
+  input: z.infer<typeof CreateVersionSchema>,
+) {
+  const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'write')
+  const declaredBase = await resolveDeclaredBase(ctx, input.baseModel)
+  const [existing] = await ctx.db
+    .select({ id: adapterVersions.id })
+    .from(adapterVersions)
+    .where(and(eq(adapterVersions.adapterId, adapter.id), eq(adapterVersions.version, input.version)))
+  if (existing) throw versionExists(input.version)
+
+  // Plan uploads before writing anything, so a store failure leaves no half-made version.
+  const versionId = crypto.randomUUID()
+  const planned = await Promise.all(
+    input.files.map(async (file) => {
+      const key = storageKeyFor(adapter.id, versionId, file.path)
+      const plan = await ctx.store.planUpload({ key, size: file.size, sha256: file.sha256, expiresInSeconds: UPLOAD_URL_TTL_SECONDS })
+      return { file, key, plan }
+    }),
+  )
+  try {
+    const { version, files } = await ctx.db.transaction(async (tx) => {
+      const [version] = await tx
+        .insert(adapterVersions)
+        .values({
+          id: versionId,
+          adapterId: adapter.id,
+          version: input.version,
+          declaredBase,
+          changelog: input.changelog,
+          evals: input.evals,
+        })
+        .returning()
+      if (!version) throw new Error('insert returned no version')
+      const files = await tx
+        .insert(versionFiles)
+        .values(
+          planned.map(({ file, key, plan }) => ({
+            versionId,
+            path: file.path,
+            size: file.size,
+            sha256: file.sha256,
+            storageKey: key,
+            multipartUploadId: plan.kind === 'multipart' ? plan.uploadId : null,
+          })),
+        )
+        .returning()
+      return { version, files }
+    })
+    return { version: toVersionView(version, files), uploads: planned.map(({ file, plan }) => uploadInstructions(file.path, plan)) }
+  } catch (error) {
+    await Promise.allSettled(
+      planned.flatMap(({ key, plan }) => (plan.kind === 'multipart' ? [ctx.store.abortMultipart({ key, uploadId: plan.uploadId })] : [])),
+    )
+    if (uniqueViolation(error) !== undefined) throw versionExists(input.version)
+    throw error
+  }
+}
+
+function uploadInstructions(path: string, plan: UploadPlan) {
+  if (plan.kind === 'single') {
+    return { path, kind: plan.kind, method: plan.method, url: plan.url, headers: plan.headers, expiresAt: plan.expiresAt }
+  }
+  return {
+    path,
+    kind: plan.kind,
+    partSize: plan.partSize,
+    parts: plan.parts,
+    expiresAt: plan.expiresAt,
+    complete: 'PUT each part, then call completeVersion with {parts: {[path]: [{partNumber, etag}]}} using each response’s ETag.',
+  }
+}
+
+const versionExists = (version: string) =>
+  new ApiError(409, 'version_exists', `Version ${version} already exists; versions are immutable, publish a new one.`)
+
+/** A version of an adapter the caller may see: published ones for everyone, all of them for the seller team. */
+export async function loadVersion(ctx: ServiceContext, teamSlug: string, slug: string, version: string, access: 'read' | 'write') {
+  const { adapter, team, isMember } = await loadAdapter(ctx, teamSlug, slug, access)
+  const [row] = await ctx.db
+    .select()
+    .from(adapterVersions)
+    .where(and(eq(adapterVersions.adapterId, adapter.id), eq(adapterVersions.version, version)))
+  if (!row || (row.status !== 'published' && !isMember)) throw notFound(`Version ${version} of '${teamSlug}/${slug}'`)
+  return { adapter, team, version: row, isMember }
+}
+
+async function filesOf(ctx: ServiceContext, versionId: string) {
+  return ctx.db.select().from(versionFiles).where(eq(versionFiles.versionId, versionId)).orderBy(asc(versionFiles.path))
+}
+
+async function compatibleBasesOf(ctx: ServiceContext, versionId: string) {
+  const rows = await ctx.db
+    .select({ base: versionCompatibility.baseModel })
+    .from(versionCompatibility)
+    .where(and(eq(versionCompatibility.versionId, versionId), eq(versionCompatibility.compatible, true)))
+    .orderBy(asc(versionCompatibility.baseModel))
+  return rows.map((row) => row.base)
+}
+
+export async function getVersion(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
+  const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
+  const [files, bases] = await Promise.all([filesOf(ctx, loaded.version.id), compatibleBasesOf(ctx, loaded.version.id)])
+  return toVersionView(loaded.version, files, bases)
+}
+
+/** Metadata may change until the version is published; afterwards it never does. */
+export async function updateVersion(
+  ctx: ServiceContext,
+  teamSlug: string,
+  slug: string,
+  version: string,
+  patch: z.infer<typeof UpdateVersionSchema>,
+) {
+  const loaded = await loadVersion(ctx, teamSlug, slug, version, 'write')
+  assertMutable(loaded.version)
+  const [updated] = await ctx.db
+    .update(adapterVersions)
+    .set({
+      ...(patch.changelog !== undefined && { changelog: patch.changelog }),
+      ...(patch.evals !== undefined && { evals: patch.evals }),
+      updatedAt: ctx.clock(),
+    })
+    .where(and(eq(adapterVersions.id, loaded.version.id), inArray(adapterVersions.status, ['uploading', 'validating', 'ready', 'rejected'])))
+    .returning()
+  if (!updated) throw immutable(version)
+  return toVersionView(updated, await filesOf(ctx, updated.id), await compatibleBasesOf(ctx, updated.id))
+}
+
+function assertMutable(version: VersionRow) {
+  if (version.status === 'published') throw immutable(version.version)
+}
+
+const immutable = (version: string) =>
+  new ApiError(409, 'version_immutable', `Version ${version} is published; its files and metadata never change. Publish a new version.`)
+
+/**
+ * Finishes the uploads and queues validation. Files that are not all in the store leave the
+ * version in `uploading` with the missing paths named, so the seller can upload and call again.
+ */
+export async function completeVersion(
+  ctx: ServiceContext & Pick<Deps, 'store' | 'jobs'>,
+  teamSlug: string,
+  slug: string,
+  version: string,
+  input: z.infer<typeof CompleteVersionSchema>,
+) {
+  const loaded = await loadVersion(ctx, teamSlug, slug, version, 'write')
+  assertMutable(loaded.version)
+  const files = await filesOf(ctx, loaded.version.id)
+  if (loaded.version.status !== 'uploading') {
+    // Completing twice is harmless: answer with where the version stands.
+    return toVersionView(loaded.version, files, await compatibleBasesOf(ctx, loaded.version.id))
+  }
+  const unknown = Object.keys(input.parts).filter((path) => !files.some((file) => file.path === path))
+  if (unknown.length > 0) {
+    throw new ApiError(422, 'unknown_file', `These paths are not declared in this version: ${unknown.join(', ')}.`, { extra: { paths: unknown } })
+  }
+
+  for (const file of files) {
+    if (!file.multipartUploadId) continue
+    const parts = input.parts[file.path]
+    if (!parts) continue
+    await ctx.store.completeMultipart({ key: file.storageKey, uploadId: file.multipartUploadId, parts })
+    await ctx.db.update(versionFiles).set({ multipartUploadId: null, updatedAt: ctx.clock() }).where(eq(versionFiles.id, file.id))
+    file.multipartUploadId = null
+  }
+
+  const problems: { path: string; reason: string }[] = []
+  for (const file of files) {
+    if (file.multipartUploadId) {
+      problems.push({ path: file.path, reason: 'multipart upload not completed: send its parts' })
+      continue
+    }
+    const head = await ctx.store.head(file.storageKey)
+    if (!head) problems.push({ path: file.path, reason: 'not uploaded' })
+    else if (head.size !== file.size) problems.push({ path: file.path, reason: `has ${head.size} bytes, declared ${file.size}` })
+  }
+  if (problems.length > 0) {
+    throw new ApiError(409, 'upload_incomplete', `Some files are not uploaded as declared: ${problems.map((p) => `${p.path} (${p.reason})`).join('; ')}.`, {
+      extra: { files: problems },
+    })
+  }
+
+  const [updated] = await ctx.db
+    .update(adapterVersions)
+    .set({ status: 'validating', updatedAt: ctx.clock() })
+    .where(and(eq(adapterVersions.id, loaded.version.id), eq(adapterVersions.status, 'uploading')))
+    .returning()
+  const current = updated ?? loaded.version
+  await ctx.jobs.enqueue({ kind: 'validate_version', versionId: current.id })
+  return toVersionView(current, files)
+}
+
+export async function publishVersion(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
+  const loaded = await loadVersion(ctx, teamSlug, slug, version, 'write')
+  const status = loaded.version.status
+  if (status === 'uploading' || status === 'validating') {
+    throw new ApiError(409, 'version_not_ready', `Version ${version} is ${status}; publish it once validation has passed.`)
+  }
+  if (status === 'rejected') {
+    throw new ApiError(409, 'version_rejected', `Version ${version} failed validation; see its findings and upload a new version.`)
+  }
+  let row = loaded.version
+  if (status === 'ready') {
+    const now = ctx.clock()
+    const published = await ctx.db.transaction(async (tx) => {
+      const [updated] = await tx
+        .update(adapterVersions)
+        .set({ status: 'published', publishedAt: now, updatedAt: now })
+        .where(and(eq(adapterVersions.id, row.id), eq(adapterVersions.status, 'ready')))
+        .returning()
+      if (!updated) return undefined
+      const matrix = await tx
+        .select({ base: versionCompatibility.baseModel, runtimes: versionCompatibility.runtimes })
+        .from(versionCompatibility)
+        .where(and(eq(versionCompatibility.versionId, row.id), eq(versionCompatibility.compatible, true)))
+      const keys = compatKeys(matrix as { base: string; runtimes: Record<string, { compatible: boolean }> }[])
+      await tx
+        .update(adapters)
+        .set({
+          compatKeys: sql`array(select distinct unnest(${adapters.compatKeys} || ${textArray(keys)}) order by 1)`,
+          latestVersion: updated.version,
+          publishedAt: now,
+          updatedAt: now,
+        })
+        .where(eq(adapters.id, loaded.adapter.id))
+      return updated
+    })
+    if (published) row = published
+  }
+  return toVersionView(row, await filesOf(ctx, row.id), await compatibleBasesOf(ctx, row.id))
+}
+
+const textArray = (values: string[]) =>
+  values.length === 0 ? sql`'{}'::text[]` : sql`array[${sql.join(values.map((value) => sql`${value}`), sql`, `)}]::text[]`
+
+/** Search keys for a version's compatible bases: `base`, `base|engine` and `*|engine`. */
+export function compatKeys(matrix: { base: string; runtimes: Record<string, { compatible: boolean }> }[]): string[] {
+  const keys = new Set<string>()
+  for (const { base, runtimes } of matrix) {
+    keys.add(base)
+    for (const [engine, verdict] of Object.entries(runtimes)) {
+      if (!verdict.compatible) continue
+      keys.add(`${base}|${engine}`)
+      keys.add(`*|${engine}`)
+    }
+  }
+  return [...keys].sort()
+}
+
+/** The validated tensors of `team/slug@version`, for compatibility checks by reference. */
+export async function loadVersionFacts(ctx: ServiceContext, ref: string): Promise<VersionFacts> {
+  const match = /^([^/]+)\/([^@]+)@(.+)$/.exec(ref)
+  if (!match) throw new ApiError(422, 'invalid_version_ref', `'${ref}' is not team/slug@version.`)
+  const [, teamSlug = '', slug = '', version = ''] = match
+  const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
+  const facts = loaded.version.facts as VersionFacts | null
+  if (!facts || (loaded.version.status !== 'ready' && loaded.version.status !== 'published')) {
+    throw new ApiError(409, 'version_not_ready', `Version ${ref} has not passed validation.`)
+  }
+  return facts
+}

@@ -1,0 +1,207 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { dirname, join, resolve, sep } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
+import { ApiError } from '../lib/errors'
+import type { LocalObjectEndpoint, ObjectHead, ObjectStore } from './types'
+import { resolveRange } from './types'
+
+export type LocalStoreConfig = {
+  /** Folder holding the objects (data/), their verified checksums (meta/) and uploads in flight (tmp/). */
+  root: string
+  /** Where the app is reachable; signed URLs point at its /v1/storage/local routes. */
+  publicUrl: string
+  /** HS256 key for the signed upload and download URLs. */
+  secret: Uint8Array
+}
+
+export const LOCAL_STORAGE_PATH = '/v1/storage/local'
+
+type PutClaims = { op: 'put'; key: string; size: number; sha256: string }
+type GetClaims = { op: 'get'; key: string; filename?: string }
+
+/**
+ * The embedded default: objects in a folder, uploaded and downloaded through short-lived signed
+ * URLs the app serves itself. Uploads stream to a temp file while hashing and land atomically.
+ */
+export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalObjectEndpoint {
+  const root = resolve(config.root)
+  const dataRoot = join(root, 'data')
+  const metaRoot = join(root, 'meta')
+  const tmpRoot = join(root, 'tmp')
+  const urlFor = (token: string) => `${config.publicUrl}${LOCAL_STORAGE_PATH}/${token}`
+
+  function pathsOf(key: string) {
+    const data = resolve(dataRoot, key)
+    if (key.includes('\\') || !data.startsWith(dataRoot + sep)) {
+      throw new ApiError(422, 'invalid_object_key', 'The object key is not a relative path inside the store.')
+    }
+    return { data, meta: `${resolve(metaRoot, key)}.json` }
+  }
+
+  async function sign(claims: PutClaims | GetClaims, expiresInSeconds: number, subject?: string) {
+    const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(`${expiresInSeconds}s`)
+    if (subject) jwt.setSubject(subject)
+    return jwt.sign(config.secret)
+  }
+
+  async function verify<T extends PutClaims | GetClaims>(token: string, op: T['op']): Promise<T> {
+    const noun = op === 'put' ? 'upload' : 'download'
+    try {
+      const { payload } = await jwtVerify(token, config.secret, { algorithms: ['HS256'] })
+      if (payload.op !== op || typeof payload.key !== 'string') throw new ApiError(403, `invalid_${noun}_token`, `This URL is not a ${noun} URL.`)
+      return payload as unknown as T
+    } catch (error) {
+      if (error instanceof ApiError) throw error
+      if (error instanceof joseErrors.JWTExpired && error.payload.op === op) {
+        throw new ApiError(403, `${noun}_url_expired`, `This ${noun} URL has expired; ask the API for a new one.`)
+      }
+      throw new ApiError(403, `invalid_${noun}_token`, `This ${noun} URL is not valid.`)
+    }
+  }
+
+  async function readHead(key: string): Promise<ObjectHead | null> {
+    const paths = pathsOf(key)
+    const info = await stat(paths.data).catch(() => null)
+    if (!info?.isFile()) return null
+    const meta = await readFile(paths.meta, 'utf8')
+      .then((text) => JSON.parse(text) as { size: number; sha256: string })
+      .catch(() => null)
+    return { size: info.size, ...(meta && meta.size === info.size ? { sha256: meta.sha256 } : {}) }
+  }
+
+  async function existingFile(key: string) {
+    const { data } = pathsOf(key)
+    const info = await stat(data).catch(() => null)
+    if (!info?.isFile()) throw new ApiError(404, 'object_missing', `The stored object ${key} is missing.`)
+    return { path: data, size: info.size }
+  }
+
+  return {
+    kind: 'local',
+
+    async planUpload({ key, size, sha256, expiresInSeconds }) {
+      pathsOf(key)
+      const token = await sign({ op: 'put', key, size, sha256 }, expiresInSeconds)
+      return {
+        kind: 'single',
+        method: 'PUT',
+        url: urlFor(token),
+        headers: { 'Content-Type': 'application/octet-stream' },
+        expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+      }
+    },
+
+    // The local store takes any size in one streamed PUT, so it never plans multipart uploads.
+    async completeMultipart() {
+      throw new ApiError(422, 'invalid_multipart_parts', 'The local store does not use multipart uploads.')
+    },
+    async abortMultipart() {},
+
+    head: readHead,
+
+    async getRange(key, start, endInclusive) {
+      const file = await existingFile(key)
+      const end = Math.min(endInclusive, file.size - 1)
+      const length = Math.max(0, end - start + 1)
+      const handle = await open(file.path, 'r')
+      try {
+        const buffer = new Uint8Array(length)
+        let read = 0
+        while (read < length) {
+          const { bytesRead } = await handle.read(buffer, read, length - read, start + read)
+          if (bytesRead === 0) break
+          read += bytesRead
+        }
+        return buffer.subarray(0, read)
+      } finally {
+        await handle.close()
+      }
+    },
+
+    async getStream(key) {
+      const file = await existingFile(key)
+      return Readable.toWeb(createReadStream(file.path)) as ReadableStream<Uint8Array>
+    },
+
+    async presignGet(key, { expiresInSeconds, filename, subject }) {
+      pathsOf(key)
+      return urlFor(await sign({ op: 'get', key, ...(filename ? { filename } : {}) }, expiresInSeconds, subject))
+    },
+
+    async delete(key) {
+      const paths = pathsOf(key)
+      await rm(paths.data, { force: true })
+      await rm(paths.meta, { force: true })
+    },
+
+    async receive(token, body, contentLength) {
+      const claims = await verify<PutClaims>(token, 'put')
+      const paths = pathsOf(claims.key)
+      if (contentLength !== undefined && contentLength !== claims.size) {
+        throw sizeMismatch(claims.size, contentLength)
+      }
+      await mkdir(tmpRoot, { recursive: true })
+      const temp = join(tmpRoot, randomUUID())
+      const hash = createHash('sha256')
+      let received = 0
+      try {
+        await pipeline(
+          body,
+          async function* (source: AsyncIterable<Uint8Array>) {
+            for await (const chunk of source) {
+              received += chunk.byteLength
+              if (received > claims.size) throw sizeMismatch(claims.size, received)
+              hash.update(chunk)
+              yield chunk
+            }
+          },
+          createWriteStream(temp, { flags: 'wx' }),
+        )
+        if (received !== claims.size) throw sizeMismatch(claims.size, received)
+        const sha256 = hash.digest('hex')
+        if (sha256 !== claims.sha256) {
+          throw new ApiError(422, 'checksum_mismatch', 'The uploaded bytes do not match the declared sha256.', {
+            extra: { expected: claims.sha256, actual: sha256 },
+          })
+        }
+        await mkdir(dirname(paths.data), { recursive: true })
+        await mkdir(dirname(paths.meta), { recursive: true })
+        // The checksum is recorded before the object appears, so a visible object is a verified one.
+        await writeFile(`${temp}.meta`, JSON.stringify({ size: received, sha256 }))
+        await rename(`${temp}.meta`, paths.meta)
+        await rename(temp, paths.data)
+        return { size: received, sha256 }
+      } catch (error) {
+        await rm(temp, { force: true })
+        await rm(`${temp}.meta`, { force: true })
+        if (error instanceof ApiError) throw error
+        throw new ApiError(400, 'upload_interrupted', 'The upload ended before all its bytes arrived; send it again.')
+      }
+    },
+
+    async open(token, rangeHeader) {
+      const claims = await verify<GetClaims>(token, 'get')
+      const file = await existingFile(claims.key)
+      const range = resolveRange(rangeHeader, file.size)
+      return {
+        size: file.size,
+        range,
+        filename: claims.filename,
+        body: () => {
+          const bounds = range && range !== 'unsatisfiable' ? range : { start: 0, end: Math.max(0, file.size - 1) }
+          if (file.size === 0) return new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
+          return Readable.toWeb(createReadStream(file.path, bounds)) as ReadableStream<Uint8Array>
+        },
+      }
+    },
+  }
+}
+
+const sizeMismatch = (declared: number, received: number) =>
+  new ApiError(422, 'size_mismatch', `The upload has ${received > declared ? `more than ${declared}` : received} bytes; the version declared ${declared}.`, {
+    extra: { declared, received },
+  })

@@ -1,0 +1,121 @@
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
+
+/** Files up to this size go up in one presigned PUT; larger ones as a multipart upload. */
+export const SINGLE_PART_MAX_BYTES = 64 * 1024 * 1024
+/** S3 allows at most this many parts in one multipart upload. */
+export const MAX_PARTS = 10_000
+
+/** How the uploader sends one file: one PUT, or PUTs of numbered parts then completeMultipart. */
+export type UploadPlan =
+  | { kind: 'single'; method: 'PUT'; url: string; headers: Record<string, string>; expiresAt: string }
+  | {
+      kind: 'multipart'
+      uploadId: string
+      partSize: number
+      parts: { partNumber: number; url: string; size: number }[]
+      expiresAt: string
+    }
+
+export type ObjectHead = {
+  size: number
+  /** Hex sha256 of the whole object, only when the store itself verified it on upload. */
+  sha256?: string
+  etag?: string
+}
+
+export type PlanUploadInput = { key: string; size: number; sha256: string; expiresInSeconds: number }
+export type CompletedPart = { partNumber: number; etag: string }
+
+/** Where adapter files live. Uploads and downloads go straight to the store through signed URLs. */
+export interface ObjectStore {
+  readonly kind: 's3' | 'local'
+  planUpload(input: PlanUploadInput): Promise<UploadPlan>
+  completeMultipart(input: { key: string; uploadId: string; parts: CompletedPart[] }): Promise<void>
+  abortMultipart(input: { key: string; uploadId: string }): Promise<void>
+  /** Size (and verified checksum when known) of a stored object; null when there is none. */
+  head(key: string): Promise<ObjectHead | null>
+  /** The bytes start..endInclusive, fetched with a ranged read. */
+  getRange(key: string, start: number, endInclusive: number): Promise<Uint8Array>
+  getStream(key: string): Promise<ReadableStream<Uint8Array>>
+  /** A URL that serves the object for a while, as an attachment named `filename`. */
+  presignGet(key: string, options: { expiresInSeconds: number; filename?: string; subject?: string }): Promise<string>
+  delete(key: string): Promise<void>
+}
+
+/** A byte range asked for with a Range header, resolved against the object's size. */
+export type ResolvedRange = { start: number; end: number } | 'unsatisfiable' | null
+
+/**
+ * The part of the local store the app's own upload/download routes drive. It lives beside the
+ * interface so the routes compile into the Worker without pulling in node:fs.
+ */
+export interface LocalObjectEndpoint {
+  readonly kind: 'local'
+  /** Streams a PUT body to disk against its signed token, verifying size and sha256. */
+  receive(token: string, body: AsyncIterable<Uint8Array>, contentLength: number | undefined): Promise<{ size: number; sha256: string }>
+  /** Opens the object a signed download token names, honouring a Range header. */
+  open(
+    token: string,
+    range: string | undefined,
+  ): Promise<{ size: number; range: ResolvedRange; filename: string | undefined; body: () => ReadableStream<Uint8Array> }>
+}
+
+export function isLocalEndpoint(store: ObjectStore): store is ObjectStore & LocalObjectEndpoint {
+  return store.kind === 'local' && 'receive' in store && 'open' in store
+}
+
+/** Hex sha256 of a stream, read chunk by chunk (runs on Node and in workerd). */
+export async function sha256OfStream(stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = sha256.create()
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) hash.update(chunk)
+  return bytesToHex(hash.digest())
+}
+
+export const hexToBase64 = (hex: string) => btoa(String.fromCharCode(...hex.match(/../g)!.map((byte) => parseInt(byte, 16))))
+
+export function base64ToHex(base64: string): string {
+  const binary = atob(base64)
+  let hex = ''
+  for (let i = 0; i < binary.length; i += 1) hex += binary.charCodeAt(i).toString(16).padStart(2, '0')
+  return hex
+}
+
+/** Parses `bytes=a-b`, `bytes=a-` and `bytes=-n` (one range only) against a size. */
+export function resolveRange(header: string | undefined, size: number): ResolvedRange {
+  if (!header) return null
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (!match) return null // Malformed or multi-range: serve the whole object, as RFC 9110 allows.
+  const [, first, last] = match
+  if (first === '' && last === '') return null
+  if (first === '') {
+    const suffix = Number(last)
+    if (suffix === 0 || size === 0) return 'unsatisfiable'
+    return { start: Math.max(0, size - suffix), end: size - 1 }
+  }
+  const start = Number(first)
+  if (start >= size) return 'unsatisfiable'
+  const end = last === '' ? size - 1 : Math.min(Number(last), size - 1)
+  if (end < start) return null
+  return { start, end }
+}
+
+/** Picks a part size that keeps the upload within S3's part limit. */
+export function partSizeFor(size: number): number {
+  const mib = 1024 * 1024
+  return Math.max(SINGLE_PART_MAX_BYTES, Math.ceil(size / MAX_PARTS / mib) * mib)
+}
+
+export function partsOf(size: number, partSize: number): { partNumber: number; size: number }[] {
+  const parts = []
+  for (let offset = 0, partNumber = 1; offset < size; offset += partSize, partNumber += 1) {
+    parts.push({ partNumber, size: Math.min(partSize, size - offset) })
+  }
+  return parts
+}
+
+/** `attachment` with an ASCII fallback and the UTF-8 name (RFC 6266). */
+export function contentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_')
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`
+}

@@ -1,0 +1,43 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+// @ts-expect-error s3rver ships no types
+import S3rver from '@20minutes/s3rver'
+
+export type S3TestServer = {
+  endpoint: string
+  bucket: string
+  region: string
+  accessKeyId: string
+  secretAccessKey: string
+  forcePathStyle: true
+  close(): Promise<void>
+}
+
+/** A real S3 API server (it checks SigV4 signatures) on a free loopback port, in a temp folder. */
+export async function startS3Server(bucket = 'refinery-test'): Promise<S3TestServer> {
+  const directory = await mkdtemp(join(tmpdir(), 'refinery-s3rver-'))
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    resetOnClose: true,
+    vhostBuckets: false,
+    configureBuckets: [{ name: bucket, configs: [] }],
+  })
+  const { port } = (await server.run()) as AddressInfo
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket,
+    region: 'us-east-1',
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    forcePathStyle: true,
+    async close() {
+      await server.close()
+      await rm(directory, { recursive: true, force: true })
+    },
+  }
+}

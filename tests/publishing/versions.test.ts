@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { versionFiles } from '../../src/catalog/tables'
+import { createListing, declare, peftFolder, publishFolder } from '../helpers/adapters'
+import { createHarness, type Harness } from '../helpers/harness'
+import { expectProblem } from '../helpers/problems'
+
+describe.each(['local', 's3'] as const)('publishing versions on the %s store', (storage) => {
+  let h: Harness
+  let seller: Awaited<ReturnType<Harness['teamOwner']>>
+
+  beforeAll(async () => {
+    h = await createHarness({ storage })
+    seller = await h.teamOwner('seller')
+  })
+  afterAll(() => h.close())
+
+  it('uploads a PEFT folder, validates it against every base, publishes it and finds it by the base it fits', async () => {
+    await createListing(h, seller, 'legal-zh')
+    const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf' })
+    const { created, completed, version } = await publishFolder(h, seller, 'legal-zh', '1.0.0', files)
+
+    expect(created.json.version.status).toBe('uploading')
+    expect(created.json.uploads).toHaveLength(3)
+    expect(created.json.uploads[0]).toMatchObject({ kind: 'single', method: 'PUT' })
+    expect(completed.status).toBe(202)
+    expect(completed.json.status).toBe('validating')
+
+    expect(version.status).toBe('ready')
+    expect(version.lora).toMatchObject({ rank: 4 })
+    expect(version.compatibleBases).toContain('meta-llama/Llama-2-7b-hf')
+    // q_proj/v_proj are 4096×4096 in both: Qwen1.5-7B is a shape twin of Llama-2-7B.
+    expect(version.compatibleBases).toContain('Qwen/Qwen1.5-7B')
+    // Mistral's v_proj is 1024 wide (grouped-query attention): not a fit.
+    expect(version.compatibleBases).not.toContain('mistralai/Mistral-7B-v0.1')
+
+    const hidden = await h.call('GET', '/v1/adapters?base=meta-llama/Llama-2-7b-hf')
+    expect(hidden.json.items.map((item: { slug: string }) => item.slug)).not.toContain('legal-zh')
+
+    const published = await h.call('POST', `/v1/adapters/${seller.team}/legal-zh/versions/1.0.0/publish`, { auth: seller.token })
+    expect(published.status).toBe(200)
+    expect(published.json.status).toBe('published')
+    expect(published.json.publishedAt).toEqual(expect.any(String))
+
+    const byBase = await h.call('GET', '/v1/adapters?base=meta-llama/Llama-2-7b-hf')
+    expect(byBase.status).toBe(200)
+    expect(byBase.json.items).toEqual([
+      expect.objectContaining({ team: seller.team, slug: 'legal-zh', latestVersion: '1.0.0', compatibleBases: expect.arrayContaining(['meta-llama/Llama-2-7b-hf']) }),
+    ])
+    const mistral = await h.call('GET', '/v1/adapters?base=mistralai/Mistral-7B-v0.1')
+    expect(mistral.json.items).toEqual([])
+    const compatible = await h.call('GET', '/v1/base-models/Qwen/Qwen1.5-7B/adapters')
+    expect(compatible.json.items.map((item: { slug: string }) => item.slug)).toEqual(['legal-zh'])
+
+    // Anyone may read a published version; the check by reference uses the stored tensors.
+    const anonymous = await h.call('GET', `/v1/adapters/${seller.team}/legal-zh/versions/1.0.0`)
+    expect(anonymous.status).toBe(200)
+    const check = await h.call('POST', '/v1/compat/check', {
+      body: { base: 'mistralai/Mistral-7B-v0.1', adapter: { version: `${seller.team}/legal-zh@1.0.0` } },
+    })
+    expect(check.status).toBe(200)
+    expect(check.json.compatible).toBe(false)
+  })
+
+  it('rejects a pickle renamed .safetensors without unpickling it', async () => {
+    await createListing(h, seller, 'pickled')
+    const pickle = new Uint8Array([0x80, 0x04, 0x95, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x7d, 0x94, 0x8c, 0x03, 0x66, 0x6f, 0x6f, 0x94, 0x2e])
+    const { version } = await publishFolder(h, seller, 'pickled', '1.0.0', [
+      { path: 'adapter_model.safetensors', bytes: pickle },
+    ])
+    expect(version.status).toBe('rejected')
+    expect(version.findings).toEqual([expect.objectContaining({ code: 'pickle_rejected', severity: 'error' })])
+    const publish = await h.call('POST', `/v1/adapters/${seller.team}/pickled/versions/1.0.0/publish`, { auth: seller.token })
+    expectProblem(publish, 409, 'version_rejected')
+  })
+
+  it('rejects bytes that do not match the declared checksum', async () => {
+    await createListing(h, seller, 'tampered')
+    const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }).slice(0, 2)
+    const { version } = await publishFolder(h, seller, 'tampered', '1.0.0', files, {
+      corrupt: (file) => (file.path === 'adapter_config.json' ? file.bytes.map((byte, i) => (i === 2 ? byte ^ 1 : byte)) : file.bytes),
+    })
+    if (storage === 'local') {
+      // The local store hashes while writing and refuses the upload: the version never completes.
+      expect(version.status).toBe('uploading')
+    } else {
+      // The S3 test server does not verify x-amz-checksum-sha256: validation hashes the object.
+      expect(version.status).toBe('rejected')
+      expect(version.findings).toEqual([expect.objectContaining({ code: 'checksum_mismatch' })])
+    }
+  })
+
+  it('refuses bad input with stable codes and writes nothing', async () => {
+    await createListing(h, seller, 'strict')
+    const files = declare(peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }))
+    const path = `/v1/adapters/${seller.team}/strict/versions`
+    const create = (body: Record<string, unknown>) =>
+      h.call('POST', path, { auth: seller.token, body: { version: '1.0.0', baseModel: 'meta-llama/Llama-2-7b-hf', files, ...body } })
+
+    expectProblem(await create({ baseModel: 'nobody/unknown-model-7b' }), 422, 'unknown_base_model')
+    expectProblem(await create({ version: 'v1' }), 422, 'validation_failed')
+    expectProblem(await create({ files: [{ path: 'README.md', size: 3, sha256: 'a'.repeat(64) }] }), 422, 'validation_failed')
+    expectProblem(await create({ files: [...files, files[0]] }), 422, 'validation_failed')
+    expectProblem(await create({ files: [{ path: '../escape.safetensors', size: 3, sha256: 'a'.repeat(64) }] }), 422, 'validation_failed')
+    const rows = await h.db.select().from(versionFiles)
+    expect(rows.every((row) => !row.storageKey.includes('/strict/'))).toBe(true)
+
+    // A quantised mirror's id is normalised to the base it mirrors.
+    const mirrored = await create({ version: '0.9.0', baseModel: 'TheBloke/Llama-2-7B-GPTQ' })
+    if (mirrored.status === 201) expect(mirrored.json.version.baseModel).toBe('meta-llama/Llama-2-7b-hf')
+    else expectProblem(mirrored, 422, 'unknown_base_model')
+
+    expect((await create({})).status).toBe(201)
+    expectProblem(await create({}), 409, 'version_exists')
+
+    const complete = await h.call('POST', `${path}/1.0.0/complete`, { auth: seller.token })
+    expectProblem(complete, 409, 'upload_incomplete')
+    expect(complete.json.files).toHaveLength(3)
+
+    expectProblem(await h.call('POST', `${path}/1.0.0/publish`, { auth: seller.token }), 409, 'version_not_ready')
+
+    const stranger = await h.teamOwner('stranger')
+    expectProblem(await h.call('POST', path, { auth: stranger.token, body: { version: '2.0.0', baseModel: 'meta-llama/Llama-2-7b-hf', files } }), 403, 'not_team_member')
+    expectProblem(await h.call('POST', path, { body: { version: '2.0.0', baseModel: 'meta-llama/Llama-2-7b-hf', files } }), 401, 'unauthorized')
+    // Unpublished versions do not exist for outsiders.
+    expectProblem(await h.call('GET', `${path}/1.0.0`, { auth: stranger.token }), 404, 'not_found')
+  })
+
+  it('keeps a published version immutable', async () => {
+    await createListing(h, seller, 'frozen')
+    await publishFolder(h, seller, 'frozen', '1.0.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
+    const base = `/v1/adapters/${seller.team}/frozen/versions`
+    expectProblem(await h.call('PATCH', `${base}/1.0.0`, { auth: seller.token, body: { changelog: 'rewritten history' } }), 409, 'version_immutable')
+    expectProblem(await h.call('POST', `${base}/1.0.0/complete`, { auth: seller.token }), 409, 'version_immutable')
+    const again = await h.call('POST', base, {
+      auth: seller.token,
+      body: { version: '1.0.0', baseModel: 'meta-llama/Llama-2-7b-hf', files: declare(peftFolder({ base: 'meta-llama/Llama-2-7b-hf', r: 8 })) },
+    })
+    expectProblem(again, 409, 'version_exists')
+    const current = await h.call('GET', `${base}/1.0.0`)
+    expect(current.json).toMatchObject({ status: 'published', changelog: 'First release' })
+  })
+
+  it('rejects tensors that contradict the declared base', async () => {
+    await createListing(h, seller, 'mislabelled')
+    // Mistral tensors declared as Llama-2-7B: the header decides, not the label.
+    const files = peftFolder({ base: 'mistralai/Mistral-7B-v0.1', modules: ['self_attn.k_proj', 'self_attn.v_proj'] })
+    const { version } = await publishFolder(h, seller, 'mislabelled', '1.0.0', files, { baseModel: 'meta-llama/Llama-2-7b-hf' })
+    expect(version.status).toBe('rejected')
+    expect(version.findings).toContainEqual(
+      expect.objectContaining({ code: 'declared_base_incompatible', actual: expect.arrayContaining(['mistralai/Mistral-7B-v0.1']) }),
+    )
+  })
+})
