@@ -22,6 +22,8 @@ export type S3StoreConfig = {
   accessKeyId: string
   secretAccessKey: string
   forcePathStyle: boolean
+  /** Files up to this size go up in one PUT; defaults to SINGLE_PART_MAX_BYTES (tests lower it). */
+  singlePartMaxBytes?: number
 }
 
 const CHECKSUM_HEADER = 'x-amz-checksum-sha256'
@@ -38,6 +40,7 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
     responseChecksumValidation: 'WHEN_REQUIRED',
   })
   const Bucket = config.bucket
+  const singlePartMax = config.singlePartMaxBytes ?? SINGLE_PART_MAX_BYTES
   const expiresAt = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString()
 
   return {
@@ -45,7 +48,7 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
 
     async planUpload({ key, size, sha256, expiresInSeconds }): Promise<UploadPlan> {
       return storageCall(async () => {
-        if (size <= SINGLE_PART_MAX_BYTES) {
+        if (size <= singlePartMax) {
           const checksum = hexToBase64(sha256)
           const command = new PutObjectCommand({ Bucket, Key: key, ContentLength: size, ChecksumSHA256: checksum })
           // The checksum stays a signed header: S3 rejects a body whose sha256 differs.
@@ -58,7 +61,7 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
         const created = await client.send(new CreateMultipartUploadCommand({ Bucket, Key: key }))
         const uploadId = created.UploadId
         if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId')
-        const partSize = partSizeFor(size)
+        const partSize = partSizeFor(size, singlePartMax)
         const parts = await Promise.all(
           partsOf(size, partSize).map(async (part) => ({
             ...part,

@@ -100,10 +100,13 @@ export function resolveRange(header: string | undefined, size: number): Resolved
   return { start, end }
 }
 
-/** Picks a part size that keeps the upload within S3's part limit. */
-export function partSizeFor(size: number): number {
+/** S3's smallest part (all but the last). */
+export const MIN_PART_BYTES = 5 * 1024 * 1024
+
+/** A part size of at least `preferred` (and S3's 5 MiB) that keeps the upload within S3's part limit. */
+export function partSizeFor(size: number, preferred = SINGLE_PART_MAX_BYTES): number {
   const mib = 1024 * 1024
-  return Math.max(SINGLE_PART_MAX_BYTES, Math.ceil(size / MAX_PARTS / mib) * mib)
+  return Math.max(preferred, MIN_PART_BYTES, Math.ceil(size / MAX_PARTS / mib) * mib)
 }
 
 export function partsOf(size: number, partSize: number): { partNumber: number; size: number }[] {
@@ -114,8 +117,9 @@ export function partsOf(size: number, partSize: number): { partNumber: number; s
   return parts
 }
 
-/** `attachment` with an ASCII fallback and the UTF-8 name (RFC 6266). */
+/** `attachment`, adding the UTF-8 name (RFC 6266) only when the plain one had to lose characters. */
 export function contentDisposition(filename: string): string {
   const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_')
+  if (ascii === filename) return `attachment; filename="${ascii}"`
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`
 }

@@ -24,8 +24,8 @@ const PUBLIC_URL = 'http://localhost:8787'
  * A fresh app on its own database and object store (a temp folder, or a real S3 API server
  * with `storage: 's3'`), with a clock the test can move, and small API helpers.
  */
-export async function createHarness(overrides: Partial<Deps> & { storage?: 'local' | 's3' } = {}) {
-  const { storage = 'local', ...depOverrides } = overrides
+export async function createHarness(overrides: Partial<Deps> & { storage?: 'local' | 's3'; singlePartMaxBytes?: number } = {}) {
+  const { storage = 'local', singlePartMaxBytes, ...depOverrides } = overrides
   const database = await openTestDatabase()
   let offsetMs = 0
   const clock = () => new Date(Date.now() + offsetMs)
@@ -34,7 +34,7 @@ export async function createHarness(overrides: Partial<Deps> & { storage?: 'loca
   if (storage === 's3') {
     const s3 = await startS3Server()
     cleanups.push(() => s3.close())
-    store = createS3Store(s3)
+    store = createS3Store({ ...s3, singlePartMaxBytes })
   } else {
     const root = await mkdtemp(join(tmpdir(), 'refinery-objects-'))
     cleanups.push(() => rm(root, { recursive: true, force: true }))
@@ -93,11 +93,14 @@ export async function createHarness(overrides: Partial<Deps> & { storage?: 'loca
     return { ...owner, team: slug }
   }
 
-  /** PUTs bytes to an upload URL: the app itself for the local store, the S3 server otherwise. */
-  async function put(url: string, headers: Record<string, string>, bytes: Uint8Array) {
-    const init = { method: 'PUT', headers, body: bytes as Uint8Array<ArrayBuffer> }
+  /** Requests a signed storage URL: the app itself for the local store, the S3 server otherwise. */
+  async function fetchUrl(url: string, init: RequestInit = {}) {
     return url.startsWith(PUBLIC_URL) ? app.request(url.slice(PUBLIC_URL.length), init) : fetch(url, init)
   }
+
+  /** PUTs bytes to an upload URL. */
+  const put = (url: string, headers: Record<string, string>, bytes: Uint8Array) =>
+    fetchUrl(url, { method: 'PUT', headers, body: bytes as Uint8Array<ArrayBuffer> })
 
   return {
     app,
@@ -105,6 +108,7 @@ export async function createHarness(overrides: Partial<Deps> & { storage?: 'loca
     db: database.db,
     kind: database.kind,
     call,
+    fetchUrl,
     put,
     user,
     teamOwner,
