@@ -10,6 +10,8 @@ import postgres from 'postgres'
 import * as schema from '../db/schema'
 import type { Database } from '../db/types'
 
+const PGLITE_SHARED_BUFFERS = '16MB'
+
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url))
 
 export type DatabaseHandle = {
@@ -40,7 +42,9 @@ export async function openDatabase(options: { url?: string; dataDir?: string; po
     dataPath = join(options.dataDir, 'pglite')
     await mkdir(dataPath, { recursive: true })
   }
-  const client = await PGlite.create(dataPath)
+  // PGlite lives in this process's memory: a small buffer pool keeps the server lean (the OS
+  // page cache still holds the data files).
+  const client = await PGlite.create(dataPath, { postgresqlconf: [`shared_buffers=${PGLITE_SHARED_BUFFERS}`] })
   const db = drizzlePglite(client, { schema })
   return {
     db,
