@@ -43,7 +43,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const app = createApp(deps)
   await resumeValidations(deps)
   const server = await new Promise<ServerType>((resolveListening) => {
-    const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST, serverOptions: { highWaterMark: 1024 * 1024 } }, () =>
+    const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolveListening(listening),
     )
   })
