@@ -2,11 +2,14 @@
  * searchAdapters latency over HTTP with 100k listings and 300k versions in Postgres,
  * at 20 concurrent clients.
  *
- *   npx tsx bench/search.ts [--listings 100000] [--seconds 20] [--clients 20]
+ *   npx tsx bench/search.ts [--listings 100000] [--seconds 20] [--clients 20] [--cache-seconds 10]
  *
+ * `--cache-seconds 0` turns the search cache off (every request goes to Postgres). The clients
+ * run in their own process, so they do not share the server's event loop.
  * Needs a Postgres server (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test);
  * creates and drops its own database there.
  */
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,8 +25,14 @@ const { values } = parseArgs({
     listings: { type: 'string', default: '100000' },
     seconds: { type: 'string', default: '20' },
     clients: { type: 'string', default: '20' },
+    'cache-seconds': { type: 'string', default: '10' },
+    load: { type: 'string' },
   },
 })
+if (values.load) {
+  await load(values.load, Number(values.seconds), Number(values.clients), JSON.parse(process.env.BENCH_BASES ?? '[]'))
+  process.exit(0)
+}
 const listings = Number(values.listings)
 const seconds = Number(values.seconds)
 const clients = Number(values.clients)
@@ -50,53 +59,78 @@ try {
   await sql.end()
 
   const server = await startServer(
-    parseConfig({ DATABASE_URL: url.toString(), PORT: '0', REFINERY_DATA_DIR: dataDir, JWT_SECRET: 'bench-secret-that-is-at-least-32-chars' }),
+    parseConfig({
+      DATABASE_URL: url.toString(),
+      PORT: '0',
+      REFINERY_DATA_DIR: dataDir,
+      JWT_SECRET: 'bench-secret-that-is-at-least-32-chars',
+      SEARCH_CACHE_SECONDS: values['cache-seconds'],
+    }),
   )
-  const queries = [
-    () => `/v1/adapters?q=${pick(['legal', 'medical chat', 'contract law', 'sql', 'poetry', 'finance report', 'customer support'])}`,
-    () => `/v1/adapters?base=${encodeURIComponent(pick(bases))}`,
-    () => `/v1/adapters?base=${encodeURIComponent(pick(bases))}&runtime=vllm&sort=downloads`,
-    () => `/v1/adapters?q=${pick(['legal', 'medical', 'code'])}&base=${encodeURIComponent(pick(bases))}`,
-    () => `/v1/adapters?tag=${pick(['chat', 'legal', 'zh', 'code', 'medical'])}&sort=newest`,
-    () => `/v1/adapters?sort=downloads&commercial=true`,
-  ]
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/search.ts', '--load', server.url, '--seconds', String(seconds), '--clients', String(clients)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_BASES: JSON.stringify(bases) },
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  await new Promise((resolve) => child.once('exit', resolve))
+  const { byKind, errors } = JSON.parse(output) as { byKind: Record<string, number[]>; errors: number }
+  await server.close()
 
+  const all = Object.values(byKind).flat()
+  const row = (name: string, latencies: number[]) => {
+    const sorted = [...latencies].sort((a, b) => a - b)
+    const at = (p: number) => (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN).toFixed(1)
+    return `| ${name} | ${sorted.length} | ${at(50)} ms | ${at(95)} ms | ${at(99)} ms |`
+  }
+  console.log(`seeded ${counts?.adapters} listings / ${counts?.versions} versions in ${seededIn.toFixed(1)} s; search cache ${values['cache-seconds']} s`)
+  console.log(`${all.length} requests in ${seconds} s at ${clients} clients (${(all.length / seconds).toFixed(0)} req/s), ${errors} errors`)
+  console.log(['| query | requests | p50 | p95 | p99 |', '| --- | --- | --- | --- | --- |', row('**all**', all), ...Object.entries(byKind).map(([kind, latencies]) => row(kind, latencies))].join('\n'))
+} finally {
+  await admin.unsafe(`drop database if exists "${name}" with (force)`)
+  await admin.end()
+  await rm(dataDir, { recursive: true, force: true })
+}
+
+/** The load generator (its own process): closed-loop clients, latencies grouped by query kind. */
+async function load(serverUrl: string, seconds: number, clients: number, bases: string[]) {
+  const queries: Record<string, () => string> = {
+    'text, by relevance': () => `/v1/adapters?q=${pick(['legal', 'medical chat', 'contract law', 'sql', 'poetry', 'finance report', 'customer support'])}`,
+    'base model': () => `/v1/adapters?base=${encodeURIComponent(pick(bases))}`,
+    'base + vllm, by downloads': () => `/v1/adapters?base=${encodeURIComponent(pick(bases))}&runtime=vllm&sort=downloads`,
+    'text + base': () => `/v1/adapters?q=${pick(['legal', 'medical', 'code'])}&base=${encodeURIComponent(pick(bases))}`,
+    'tag, newest': () => `/v1/adapters?tag=${pick(['chat', 'legal', 'zh', 'code', 'medical'])}&sort=newest`,
+    'commercial, by downloads': () => `/v1/adapters?sort=downloads&commercial=true`,
+  }
+  const kinds = Object.keys(queries)
   // Warm the pool and the caches, then measure.
-  for (let i = 0; i < 50; i++) await fetch(server.url + pick(queries)()).then((r) => r.arrayBuffer())
-  const latencies: number[] = []
+  for (let i = 0; i < 50; i++) await fetch(serverUrl + queries[pick(kinds)]!()).then((r) => r.arrayBuffer())
+  const byKind: Record<string, number[]> = Object.fromEntries(kinds.map((kind) => [kind, []]))
   let errors = 0
   const deadline = performance.now() + seconds * 1000
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (performance.now() < deadline) {
-        const path = pick(queries)()
+        const kind = pick(kinds)
+        const path = queries[kind]!()
         const t0 = performance.now()
-        const response = await fetch(server.url + path)
+        const response = await fetch(serverUrl + path)
         const body = (await response.json()) as { nextCursor: string | null }
-        latencies.push(performance.now() - t0)
+        byKind[kind]!.push(performance.now() - t0)
         if (response.status !== 200) errors++
         else if (body.nextCursor && Math.random() < 0.2) {
           // Some clients page on: a keyset page costs what the first one does.
           const t1 = performance.now()
-          const next = await fetch(`${server.url}${path}&cursor=${body.nextCursor}`)
+          const next = await fetch(`${serverUrl}${path}&cursor=${body.nextCursor}`)
           await next.arrayBuffer()
-          latencies.push(performance.now() - t1)
+          byKind[kind]!.push(performance.now() - t1)
           if (next.status !== 200) errors++
         }
       }
     }),
   )
-  await server.close()
-
-  latencies.sort((a, b) => a - b)
-  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN
-  console.log(`seeded ${counts?.adapters} listings / ${counts?.versions} versions in ${seededIn.toFixed(1)} s`)
-  console.log(`${latencies.length} requests in ${seconds} s at ${clients} clients (${(latencies.length / seconds).toFixed(0)} req/s), ${errors} errors`)
-  console.log(`| p50 | p95 | p99 | max |\n| --- | --- | --- | --- |\n| ${at(50).toFixed(1)} ms | ${at(95).toFixed(1)} ms | ${at(99).toFixed(1)} ms | ${at(100).toFixed(1)} ms |`)
-} finally {
-  await admin.unsafe(`drop database if exists "${name}" with (force)`)
-  await admin.end()
-  await rm(dataDir, { recursive: true, force: true })
+  // Exit only once the pipe has taken the whole report.
+  await new Promise((resolve) => process.stdout.write(JSON.stringify({ byKind, errors }), resolve))
 }
 
 function pick<T>(items: readonly T[]): T {

@@ -46,6 +46,8 @@ CREATE INDEX "reviews_adapter_idx" ON "reviews" USING btree ("adapter_id","creat
 CREATE UNIQUE INDEX "entitlements_source_key" ON "entitlements" USING btree ("source","source_id");--> statement-breakpoint
 CREATE INDEX "entitlements_user_idx" ON "entitlements" USING btree ("user_id","adapter_id");--> statement-breakpoint
 CREATE INDEX "entitlements_team_idx" ON "entitlements" USING btree ("team_id","adapter_id");--> statement-breakpoint
+CREATE INDEX "adapters_domain_tags_idx" ON "adapters" USING gin ("domain_tags");--> statement-breakpoint
+CREATE INDEX "adapters_language_tags_idx" ON "adapters" USING gin ("language_tags");--> statement-breakpoint
 CREATE INDEX "adapters_compat_keys_idx" ON "adapters" USING gin ("compat_keys");--> statement-breakpoint
 CREATE INDEX "adapters_listed_newest_idx" ON "adapters" USING btree ("published_at","id") WHERE "adapters"."visibility" = 'published' and "adapters"."published_at" is not null;--> statement-breakpoint
 CREATE INDEX "adapters_listed_rating_idx" ON "adapters" USING btree ("rating_average","id") WHERE "adapters"."visibility" = 'published' and "adapters"."published_at" is not null;--> statement-breakpoint

@@ -23,6 +23,7 @@ const ConfigSchema = z
     .max(10_000_000)
     .default(600_000),
   MAX_JSON_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  SEARCH_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
   S3_ENDPOINT: optionalString,
   S3_BUCKET: optionalString,
   S3_REGION: optionalString,
@@ -33,7 +34,6 @@ const ConfigSchema = z
   STRIPE_WEBHOOK_SECRET: optionalString,
   STRIPE_API_URL: optionalString,
   PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(1000),
-  DOWNLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(30).max(7 * 24 * 3600).default(15 * 60),
   })
   .superRefine((config, ctx) => {
     // S3 is all or nothing: a half-configured bucket would silently fall back to local files.

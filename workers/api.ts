@@ -3,10 +3,18 @@ import postgres from 'postgres'
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css'
 import swaggerJs from 'swagger-ui-dist/swagger-ui-bundle.js'
 import { createApp } from '../src/app'
-import { parseConfig, publicUrlOf } from '../src/config'
+import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
+import { parseConfig, publicUrlOf, s3ConfigOf } from '../src/config'
 import * as schema from '../src/db/schema'
+import { POSTGRES_SESSION } from '../src/db/types'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
+import type { Deps } from '../src/lib/context'
+import { runJob } from '../src/publishing'
+import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
+
+// One search cache per isolate: it outlives the request that filled it.
+let searchCache: SearchCache | undefined
 
 type ExecutionContext = { waitUntil(promise: Promise<unknown>): void }
 
@@ -20,22 +28,30 @@ export default {
     const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
     if (!connectionString) throw new Error('Bind HYPERDRIVE or set DATABASE_URL for the Worker')
     if (!config.JWT_SECRET) throw new Error('Set the JWT_SECRET secret for the Worker (wrangler secret put JWT_SECRET)')
+    const s3 = s3ConfigOf(config)
+    if (!s3) throw new Error('Set S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (R2 or any S3 API) for the Worker')
     // Workers cannot share I/O between requests: one small client per request, closed after.
-    const client = postgres(connectionString, { max: 5, fetch_types: false, onnotice: () => {} })
+    const client = postgres(connectionString, { max: 5, fetch_types: false, connection: POSTGRES_SESSION, onnotice: () => {} })
     const clock = () => new Date()
-    const app = createApp({
+    const background: Promise<void>[] = []
+    const deps: Deps = {
       db: drizzle(client, { schema }),
       clock,
+      store: createS3Store(s3),
+      // Until the Queues consumer lands, validation runs after the response, within this request's lifetime.
+      jobs: { enqueue: async (job) => void background.push(runJob(deps, job)) },
       tokens: createTokenSigner(config.JWT_SECRET, clock),
       passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
       publicUrl: publicUrlOf(config),
       maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
+      ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },
-    })
+    }
+    const app = createApp(deps)
     try {
       return await app.fetch(request)
     } finally {
-      ctx.waitUntil(client.end({ timeout: 5 }))
+      ctx.waitUntil(Promise.allSettled(background).then(() => client.end({ timeout: 5 })))
     }
   },
 }

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { z } from 'zod'
-import type { ServiceContext } from '../lib/context'
+import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import { uniqueViolation } from '../db/types'
 import { assertKeyMayActFor, requireScope } from '../identity/principal'
@@ -28,6 +28,9 @@ export const toAdapterView = (adapter: AdapterRow, teamSlug: string) => ({
   visibility: adapter.visibility,
   downloads: adapter.downloads,
   rating: { average: adapter.ratingAverage, count: adapter.ratingCount },
+  latestVersion: adapter.latestVersion,
+  compatibleBases: adapter.compatKeys.filter((key) => !key.includes('|')),
+  publishedAt: adapter.publishedAt?.toISOString() ?? null,
   createdAt: adapter.createdAt.toISOString(),
   updatedAt: adapter.updatedAt.toISOString(),
 })
@@ -111,7 +114,7 @@ export async function getAdapter(ctx: ServiceContext, teamSlug: string, slug: st
 }
 
 export async function updateAdapter(
-  ctx: ServiceContext,
+  ctx: ServiceContext & Pick<Deps, 'searchCache'>,
   teamSlug: string,
   slug: string,
   patch: z.infer<typeof UpdateAdapterSchema>,
@@ -123,5 +126,6 @@ export async function updateAdapter(
     .where(eq(adapters.id, adapter.id))
     .returning()
   if (!updated) throw notFound(`The adapter '${teamSlug}/${slug}'`)
+  ctx.searchCache?.clear()
   return toAdapterView(updated, team.slug)
 }

@@ -5,7 +5,7 @@ import { uniqueViolation } from '../db/types'
 import { requireScope } from '../identity/principal'
 import { users } from '../identity/tables'
 import { loadTeamAs } from '../identity/teams'
-import type { ServiceContext } from '../lib/context'
+import type { Deps, ServiceContext } from '../lib/context'
 import { decodeCursor, encodeCursor, isTimestamp, isUuid } from '../lib/cursor'
 import { ApiError } from '../lib/errors'
 import { loadVersion } from '../publishing/versions'
@@ -30,7 +30,7 @@ const toReviewView = (review: ReviewRow, author: string, version: string, team: 
  * entitlement to the adapter. Sellers cannot review their own listing.
  */
 export async function createReview(
-  ctx: ServiceContext,
+  ctx: ServiceContext & Pick<Deps, 'searchCache'>,
   teamSlug: string,
   slug: string,
   version: string,
@@ -70,6 +70,7 @@ export async function createReview(
         .where(eq(adapters.id, loaded.adapter.id))
       return review
     })
+    ctx.searchCache?.clear() // ratings order search results
     const [author] = await ctx.db.select({ name: users.name }).from(users).where(eq(users.id, caller.userId))
     return toReviewView(review, author?.name ?? '', version, reviewerTeam?.slug ?? null)
   } catch (error) {

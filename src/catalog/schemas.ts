@@ -81,6 +81,9 @@ export const AdapterSchema = z
     visibility: VisibilitySchema,
     downloads: z.number().int(),
     rating: RatingSchema,
+    latestVersion: z.string().nullable().openapi({ description: 'Highest published version (semver order)' }),
+    compatibleBases: z.array(z.string()).openapi({ description: 'Base models the published versions’ tensors fit' }),
+    publishedAt: z.iso.datetime().nullable(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })

@@ -2,7 +2,7 @@ import { and, arrayContains, desc, eq, isNotNull, or, type SQL, sql } from 'driz
 import type { z } from 'zod'
 import { findBaseModel } from '../compat/api/registry'
 import { teams } from '../identity/tables'
-import type { ServiceContext } from '../lib/context'
+import type { Deps, ServiceContext } from '../lib/context'
 import { decodeCursor, encodeCursor, isTimestamp, isUuid } from '../lib/cursor'
 import { ApiError, notFound } from '../lib/errors'
 import type { SearchQuerySchema } from './schemas'
@@ -13,11 +13,19 @@ type Cursor = { s: string; k: number | string; id: string }
 
 const listed = and(eq(adapters.visibility, 'published'), isNotNull(adapters.publishedAt))
 
+type SearchResult = Awaited<ReturnType<typeof runSearch>>
+
 /**
  * Published listings with at least one published version, filtered by what their tensors fit
  * (not what the seller declared), keyset-paginated so deep pages cost the same as the first.
+ * Answers are kept for a few seconds in the search cache when there is one.
  */
-export async function searchAdapters(ctx: ServiceContext, query: SearchQuery) {
+export async function searchAdapters(ctx: ServiceContext & Pick<Deps, 'searchCache'>, query: SearchQuery): Promise<SearchResult> {
+  const cache = ctx.searchCache
+  return cache ? cache.remember(JSON.stringify(query), () => runSearch(ctx, query)) : runSearch(ctx, query)
+}
+
+async function runSearch(ctx: ServiceContext, query: SearchQuery) {
   const limit = query.limit
   const sort = query.sort ?? (query.q ? 'relevance' : 'newest')
   if (sort === 'relevance' && !query.q) throw new ApiError(422, 'validation_failed', 'Sorting by relevance needs a query `q`.')
@@ -76,7 +84,7 @@ export async function searchAdapters(ctx: ServiceContext, query: SearchQuery) {
   return { items: page.map(({ adapter, team }) => toSearchItem(adapter, team)), nextCursor }
 }
 
-export async function listCompatibleAdapters(ctx: ServiceContext, baseId: string, query: Omit<SearchQuery, 'base' | 'q'>) {
+export async function listCompatibleAdapters(ctx: ServiceContext & Pick<Deps, 'searchCache'>, baseId: string, query: Omit<SearchQuery, 'base' | 'q'>) {
   const base = await findBaseModel(ctx.db, baseId)
   if (!base) throw notFound(`The base model '${baseId}'`)
   return searchAdapters(ctx, { ...query, base: base.id, sort: query.sort === 'relevance' ? 'downloads' : query.sort ?? 'downloads' })

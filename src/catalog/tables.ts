@@ -45,6 +45,8 @@ export const adapters = pgTable(
     uniqueIndex('adapters_team_slug_key').on(table.teamId, table.slug),
     index('adapters_search_idx').using('gin', table.searchVector),
     index('adapters_task_tags_idx').using('gin', table.taskTags),
+    index('adapters_domain_tags_idx').using('gin', table.domainTags),
+    index('adapters_language_tags_idx').using('gin', table.languageTags),
     index('adapters_compat_keys_idx').using('gin', table.compatKeys),
     index('adapters_listed_newest_idx').on(table.publishedAt, table.id).where(sql`${table.visibility} = 'published' and ${table.publishedAt} is not null`),
     index('adapters_listed_rating_idx').on(table.ratingAverage, table.id).where(sql`${table.visibility} = 'published' and ${table.publishedAt} is not null`),

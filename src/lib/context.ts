@@ -1,4 +1,5 @@
 import type { Context } from 'hono'
+import type { SearchCache } from '../catalog/search-cache'
 import type { Database } from '../db/types'
 import type { PasswordHasher } from '../identity/password'
 import type { Principal } from '../identity/principal'
@@ -14,6 +15,8 @@ export type Deps = {
   clock: () => Date
   /** Adapter files: S3 (presigned URLs) or the local folder served by the app. */
   store: ObjectStore
+  /** Search answers kept for a few seconds; none in tests that need fresh results. */
+  searchCache?: SearchCache
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */

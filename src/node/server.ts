@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
+import { createSearchCache } from '../catalog/search-cache'
 import type { Config } from '../config'
 import { publicUrlOf, s3ConfigOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
@@ -38,6 +39,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
     publicUrl,
     maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
+    ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }
   const app = createApp(deps)

@@ -1,3 +1,4 @@
+import semverGt from 'semver/functions/gt'
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import { loadAdapter } from '../catalog/adapters'
@@ -258,7 +259,7 @@ export async function completeVersion(
   return toVersionView(current, files)
 }
 
-export async function publishVersion(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
+export async function publishVersion(ctx: ServiceContext & Pick<Deps, 'searchCache'>, teamSlug: string, slug: string, version: string) {
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'write')
   const status = loaded.version.status
   if (status === 'uploading' || status === 'validating') {
@@ -286,14 +287,18 @@ export async function publishVersion(ctx: ServiceContext, teamSlug: string, slug
         .update(adapters)
         .set({
           compatKeys: sql`array(select distinct unnest(${adapters.compatKeys} || ${textArray(keys)}) order by 1)`,
-          latestVersion: updated.version,
+          // A patch to an older line does not become the latest version.
+          latestVersion: !loaded.adapter.latestVersion || semverGt(updated.version, loaded.adapter.latestVersion) ? updated.version : loaded.adapter.latestVersion,
           publishedAt: now,
           updatedAt: now,
         })
         .where(eq(adapters.id, loaded.adapter.id))
       return updated
     })
-    if (published) row = published
+    if (published) {
+      row = published
+      ctx.searchCache?.clear()
+    }
   }
   return toVersionView(row, await filesOf(ctx, row.id), await compatibleBasesOf(ctx, row.id))
 }

@@ -141,6 +141,13 @@ describe.each(['local', 's3'] as const)('publishing versions on the %s store', (
     expectProblem(again, 409, 'version_exists')
     const current = await h.call('GET', `${base}/1.0.0`)
     expect(current.json).toMatchObject({ status: 'published', changelog: 'First release' })
+
+    // A patch to an older line, published later, does not become the latest version.
+    await publishFolder(h, seller, 'frozen', '0.9.1', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
+    await publishFolder(h, seller, 'frozen', '1.1.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
+    await publishFolder(h, seller, 'frozen', '1.0.1', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
+    const listing = await h.call('GET', `/v1/adapters/${seller.team}/frozen`)
+    expect(listing.json).toMatchObject({ latestVersion: '1.1.0', compatibleBases: expect.arrayContaining(['meta-llama/Llama-2-7b-hf']) })
   })
 
   it('rejects tensors that contradict the declared base', async () => {
