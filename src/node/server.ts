@@ -10,7 +10,6 @@ import { createPasswordHasher, createTokenSigner } from '../identity'
 import type { Deps } from '../lib/context'
 import { createInProcessQueue, resumeValidations, runJob } from '../publishing'
 import { createLocalStore } from '../storage/local'
-import { createS3Store } from '../storage/s3'
 import { openDatabase } from './database'
 import { loadDocsAssets } from './docs-assets'
 import { loadSigningSecret } from './secrets'
@@ -28,7 +27,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const s3 = s3ConfigOf(config)
   // Upload/download URLs of the local store get their own key, derived from the signing secret.
   const storeSecret = createHmac('sha256', signingSecret).update('refinery local store').digest()
-  const store = s3 ? createS3Store(s3) : createLocalStore({ root: join(dataDir, 'objects'), publicUrl, secret: storeSecret })
+  // The AWS SDK is loaded only when S3 is configured: the embedded default stays lean.
+  const store = s3
+    ? (await import('../storage/s3')).createS3Store(s3)
+    : createLocalStore({ root: join(dataDir, 'objects'), publicUrl, secret: storeSecret })
   const jobs = createInProcessQueue((job) => runJob(deps, job), { logger: console })
   const deps: Deps = {
     db: database.db,
