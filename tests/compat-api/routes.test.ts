@@ -147,6 +147,13 @@ describe('compatibility API', () => {
     expect(byConfig.status).toBe(200)
     expect(byConfig.json.compatible).toBe(true)
 
+    // Rank 64 loads on vLLM only with a raised --max-lora-rank: the verdict says how.
+    const wide = peftFolder({ base: 'meta-llama/Llama-2-7b-hf', r: 64 })
+    const highRank = await h.call('POST', '/v1/compat/check', {
+      body: { base: 'meta-llama/Llama-2-7b-hf', adapter: { config: configOf(wide), header: headerObject(weightsOf(wide)) } },
+    })
+    expect(highRank.json.runtimes.vllm).toEqual({ compatible: true, reasons: [], notes: [expect.stringContaining('--max-lora-rank 64')] })
+
     expectProblem(await h.call('POST', '/v1/compat/check', { body: { base: 'nobody/nothing', adapter } }), 404, 'unknown_base_model')
     const bad = await h.call('POST', '/v1/compat/check', {
       body: { base: 'meta-llama/Llama-2-7b-hf', adapter: { header: { 'x.lora_A.weight': { dtype: 'F16', shape: [4, 4096], data_offsets: [0, 5] } } } },

@@ -85,7 +85,11 @@ const FindingSchema = z
   })
   .openapi('Finding')
 
-const RuntimeVerdictSchema = z.object({ compatible: z.boolean(), reasons: z.array(z.string()) })
+const RuntimeVerdictSchema = z.object({
+  compatible: z.boolean(),
+  reasons: z.array(z.string()),
+  notes: z.array(z.string()).optional().openapi({ description: 'How to make it load, e.g. the vLLM flag a high rank needs' }),
+})
 
 export const CompatReportSchema = z
   .object({
