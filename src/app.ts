@@ -7,6 +7,7 @@ import type { Deps } from './lib/context'
 import { ApiError, toProblem } from './lib/errors'
 import { createRouter, json } from './lib/openapi'
 import { adapterRoutes, reviewRoutes } from './catalog'
+import { commerceRoutes } from './commerce'
 import { compatRoutes } from './compat/api/routes'
 import { versionRoutes } from './publishing'
 import { localStorageRoutes } from './storage/routes'
@@ -57,6 +58,7 @@ export function createApp(deps: Deps) {
   app.route('/', versionRoutes)
   app.route('/', reviewRoutes)
   app.route('/', compatRoutes)
+  app.route('/', commerceRoutes)
   app.route('/', localStorageRoutes)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { check, index, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { boolean, check, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { adapters } from '../catalog/tables'
 import { id, timestamps } from '../db/columns'
 import { teams, users } from '../identity/tables'
@@ -8,6 +8,150 @@ export const licenseTiers = ['research', 'commercial'] as const
 export type LicenseTier = (typeof licenseTiers)[number]
 
 export const entitlementSources = ['free', 'order', 'access_request'] as const
+export const offerKinds = ['free', 'one_time', 'on_request'] as const
+export type OfferKind = (typeof offerKinds)[number]
+export const orderStatuses = ['pending', 'paid', 'refunded', 'disputed', 'expired'] as const
+export const accessRequestStatuses = ['pending', 'approved', 'rejected'] as const
+
+/** How an adapter can be had: free, for a one-time price, or on request (an application the seller decides). */
+export const offers = pgTable(
+  'offers',
+  {
+    id: id(),
+    adapterId: uuid('adapter_id')
+      .notNull()
+      .references(() => adapters.id, { onDelete: 'restrict' }),
+    kind: text('kind', { enum: offerKinds }).notNull(),
+    license: text('license', { enum: licenseTiers }).notNull(),
+    /** Minor units (cents) for one_time offers; null otherwise. */
+    amount: integer('amount'),
+    currency: text('currency'),
+    active: boolean('active').notNull().default(true),
+    ...timestamps,
+  },
+  (table) => [
+    index('offers_adapter_idx').on(table.adapterId),
+    check('offers_kind_check', sql`${table.kind} in ('free', 'one_time', 'on_request')`),
+    check('offers_license_check', sql`${table.license} in ('research', 'commercial')`),
+    check(
+      'offers_price_check',
+      sql`(${table.kind} = 'one_time' and ${table.amount} > 0 and ${table.currency} is not null) or (${table.kind} <> 'one_time' and ${table.amount} is null and ${table.currency} is null)`,
+    ),
+  ],
+)
+
+/**
+ * A purchase of a one_time offer. Created `pending` before Stripe is called (its id is the
+ * idempotency key), `paid` only by a verified webhook event; `refunded`/`disputed` revoke.
+ */
+export const orders = pgTable(
+  'orders',
+  {
+    id: id(),
+    offerId: uuid('offer_id')
+      .notNull()
+      .references(() => offers.id, { onDelete: 'restrict' }),
+    adapterId: uuid('adapter_id')
+      .notNull()
+      .references(() => adapters.id, { onDelete: 'restrict' }),
+    sellerTeamId: uuid('seller_team_id')
+      .notNull()
+      .references(() => teams.id, { onDelete: 'restrict' }),
+    buyerUserId: uuid('buyer_user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'restrict' }),
+    /** Set when bought for a team: the whole team is entitled. */
+    buyerTeamId: uuid('buyer_team_id').references(() => teams.id, { onDelete: 'restrict' }),
+    /** Who holds the result: `user:<id>` or `team:<id>`; one open order per offer and holder. */
+    holder: text('holder').notNull(),
+    license: text('license', { enum: licenseTiers }).notNull(),
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull(),
+    feeAmount: integer('fee_amount').notNull(),
+    status: text('status', { enum: orderStatuses }).notNull().default('pending'),
+    stripeSessionId: text('stripe_session_id'),
+    stripePaymentIntentId: text('stripe_payment_intent_id'),
+    checkoutUrl: text('checkout_url'),
+    paidAt: timestamp('paid_at', { withTimezone: true }),
+    refundedAt: timestamp('refunded_at', { withTimezone: true }),
+    refundedAmount: integer('refunded_amount').notNull().default(0),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('orders_stripe_session_key').on(table.stripeSessionId),
+    uniqueIndex('orders_stripe_payment_intent_key').on(table.stripePaymentIntentId),
+    uniqueIndex('orders_open_key').on(table.offerId, table.holder).where(sql`${table.status} = 'pending'`),
+    index('orders_seller_idx').on(table.sellerTeamId, table.createdAt),
+    check('orders_status_check', sql`${table.status} in ('pending', 'paid', 'refunded', 'disputed', 'expired')`),
+    check('orders_amount_check', sql`${table.amount} > 0 and ${table.feeAmount} >= 0 and ${table.feeAmount} <= ${table.amount}`),
+  ],
+)
+
+/** An application for an on_request offer, decided by the seller team. */
+export const accessRequests = pgTable(
+  'access_requests',
+  {
+    id: id(),
+    offerId: uuid('offer_id')
+      .notNull()
+      .references(() => offers.id, { onDelete: 'restrict' }),
+    adapterId: uuid('adapter_id')
+      .notNull()
+      .references(() => adapters.id, { onDelete: 'restrict' }),
+    sellerTeamId: uuid('seller_team_id')
+      .notNull()
+      .references(() => teams.id, { onDelete: 'restrict' }),
+    requesterUserId: uuid('requester_user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'restrict' }),
+    requesterTeamId: uuid('requester_team_id').references(() => teams.id, { onDelete: 'restrict' }),
+    holder: text('holder').notNull(),
+    license: text('license', { enum: licenseTiers }).notNull(),
+    message: text('message').notNull(),
+    status: text('status', { enum: accessRequestStatuses }).notNull().default('pending'),
+    decidedByUserId: uuid('decided_by_user_id').references(() => users.id, { onDelete: 'restrict' }),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+    decisionNote: text('decision_note'),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('access_requests_open_key').on(table.offerId, table.holder).where(sql`${table.status} = 'pending'`),
+    index('access_requests_seller_idx').on(table.sellerTeamId, table.status, table.createdAt),
+    check('access_requests_status_check', sql`${table.status} in ('pending', 'approved', 'rejected')`),
+  ],
+)
+
+/** A seller team's Stripe Connect (Express) account. */
+export const payoutAccounts = pgTable('payout_accounts', {
+  teamId: uuid('team_id')
+    .primaryKey()
+    .references(() => teams.id, { onDelete: 'restrict' }),
+  stripeAccountId: text('stripe_account_id').notNull().unique(),
+  chargesEnabled: boolean('charges_enabled').notNull().default(false),
+  payoutsEnabled: boolean('payouts_enabled').notNull().default(false),
+  ...timestamps,
+})
+
+/**
+ * Every Stripe event received, stored by its id before it is processed: a repeat delivery finds
+ * the row and does nothing; `processed_at` is set in the same transaction as the effect. An
+ * event about an order the API has not linked yet (a refund that overtakes its payment) waits
+ * with `waiting_for` set and is applied when the order is linked.
+ */
+export const stripeEvents = pgTable(
+  'stripe_events',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    payload: jsonb('payload').notNull(),
+    waitingFor: text('waiting_for'),
+    processedAt: timestamp('processed_at', { withTimezone: true }),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    ...timestamps,
+  },
+  (table) => [index('stripe_events_waiting_idx').on(table.waitingFor).where(sql`${table.processedAt} is null`)],
+)
 
 /**
  * The right to download every version of an adapter, held by a user or a whole team.

@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import type { SearchCache } from '../catalog/search-cache'
+import type { Payments } from '../commerce/payments'
 import type { Database } from '../db/types'
 import type { PasswordHasher } from '../identity/password'
 import type { Principal } from '../identity/principal'
@@ -17,6 +18,8 @@ export type Deps = {
   store: ObjectStore
   /** Search answers kept for a few seconds; none in tests that need fresh results. */
   searchCache?: SearchCache
+  /** Stripe, when STRIPE_SECRET_KEY is set; free and on-request offers work without it. */
+  payments?: Payments
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */

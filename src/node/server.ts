@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
 import { createSearchCache } from '../catalog/search-cache'
+import { createPayments, resumeStripeEvents } from '../commerce'
 import type { Config } from '../config'
 import { publicUrlOf, s3ConfigOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
@@ -41,11 +42,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
     passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
     publicUrl,
     maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
+    ...(config.STRIPE_SECRET_KEY && {
+      payments: createPayments({
+        secretKey: config.STRIPE_SECRET_KEY,
+        webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+        apiUrl: config.STRIPE_API_URL,
+        feeBps: config.PLATFORM_FEE_BPS,
+      }),
+    }),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }
   const app = createApp(deps)
   await resumeValidations(deps)
+  await resumeStripeEvents(deps)
   const server = await new Promise<ServerType>((resolveListening) => {
     const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolveListening(listening),

@@ -1,0 +1,55 @@
+import { and, asc, eq } from 'drizzle-orm'
+import type { z } from 'zod'
+import { loadAdapter } from '../catalog/adapters'
+import type { Deps, ServiceContext } from '../lib/context'
+import { ApiError } from '../lib/errors'
+import { requirePayments } from './payments'
+import type { CreateOfferSchema } from './schemas'
+import { offers, payoutAccounts } from './tables'
+
+type OfferRow = typeof offers.$inferSelect
+
+export const toOfferView = (offer: OfferRow, adapter: string) => ({
+  id: offer.id,
+  adapter,
+  kind: offer.kind,
+  license: offer.license,
+  amount: offer.amount,
+  currency: offer.currency,
+  active: offer.active,
+  createdAt: offer.createdAt.toISOString(),
+})
+
+/** Adds a way to get the adapter. Paid offers need payments configured and the team's payouts set up. */
+export async function createOffer(
+  ctx: ServiceContext & Pick<Deps, 'payments'>,
+  teamSlug: string,
+  slug: string,
+  input: z.infer<typeof CreateOfferSchema>,
+) {
+  const { adapter, team } = await loadAdapter(ctx, teamSlug, slug, 'write')
+  if (adapter.visibility === 'archived') throw new ApiError(409, 'listing_archived', 'Archived listings take no new offers.')
+  if (input.kind === 'one_time') {
+    requirePayments(ctx.payments)
+    const [account] = await ctx.db.select().from(payoutAccounts).where(eq(payoutAccounts.teamId, team.id))
+    if (!account?.chargesEnabled) {
+      throw new ApiError(409, 'payouts_not_enabled', `Finish payout onboarding for '${teamSlug}' (startPayoutOnboarding) before selling for a price.`)
+    }
+  }
+  const [offer] = await ctx.db
+    .insert(offers)
+    .values({ adapterId: adapter.id, kind: input.kind, license: input.license, amount: input.amount ?? null, currency: input.currency ?? null })
+    .returning()
+  if (!offer) throw new Error('insert returned no offer')
+  return toOfferView(offer, `${teamSlug}/${slug}`)
+}
+
+export async function listOffers(ctx: ServiceContext, teamSlug: string, slug: string) {
+  const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'read')
+  const rows = await ctx.db
+    .select()
+    .from(offers)
+    .where(and(eq(offers.adapterId, adapter.id), eq(offers.active, true)))
+    .orderBy(asc(offers.createdAt))
+  return { items: rows.map((offer) => toOfferView(offer, `${teamSlug}/${slug}`)) }
+}

@@ -1,0 +1,159 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { AdapterParamsSchema } from '../catalog/schemas'
+import { TeamParamSchema } from '../identity/schemas'
+import { serviceContext } from '../lib/context'
+import { bearerAuth, createRouter, json, jsonBody, problems } from '../lib/openapi'
+import { decideAccessRequest, listAccessRequests } from './access-requests'
+import { checkout } from './checkout'
+import { listEntitlements } from './entitlements'
+import { createOffer, listOffers } from './offers'
+import { startPayoutOnboarding } from './payouts'
+import { getSalesReport } from './sales'
+import {
+  AccessRequestListQuerySchema,
+  AccessRequestSchema,
+  CheckoutResultSchema,
+  CheckoutSchema,
+  CreateOfferSchema,
+  DecisionSchema,
+  EntitlementSchema,
+  IdParamSchema,
+  OfferSchema,
+  OnboardingSchema,
+  SalesQuerySchema,
+  SalesReportSchema,
+} from './schemas'
+import { receiveStripeEvent } from './webhooks'
+
+const tags = ['commerce']
+
+const createOfferRoute = createRoute({
+  method: 'post',
+  path: '/v1/adapters/{team}/{slug}/offers',
+  operationId: 'createOffer',
+  tags,
+  summary: 'Offer the adapter free, for a one-time price, or on request',
+  security: bearerAuth,
+  request: { params: AdapterParamsSchema, body: jsonBody(CreateOfferSchema) },
+  responses: { 201: json(OfferSchema, 'Offer created'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
+})
+
+const listOffersRoute = createRoute({
+  method: 'get',
+  path: '/v1/adapters/{team}/{slug}/offers',
+  operationId: 'listOffers',
+  tags,
+  summary: 'The ways to get this adapter',
+  request: { params: AdapterParamsSchema },
+  responses: { 200: json(z.object({ items: z.array(OfferSchema) }), 'Active offers'), ...problems(401, 404) },
+})
+
+const checkoutRoute = createRoute({
+  method: 'post',
+  path: '/v1/checkout',
+  operationId: 'checkout',
+  tags,
+  summary: 'Get an adapter through an offer: an entitlement, a Stripe Checkout page, or an access request',
+  security: bearerAuth,
+  request: { body: jsonBody(CheckoutSchema) },
+  responses: {
+    200: json(CheckoutResultSchema, 'Already entitled, or the open order'),
+    201: json(CheckoutResultSchema, 'Entitled, checkout started, or request filed'),
+    ...problems(400, 401, 403, 404, 409, 413, 422, 503),
+  },
+})
+
+const webhookRoute = createRoute({
+  method: 'post',
+  path: '/v1/stripe/webhook',
+  operationId: 'stripeWebhook',
+  tags,
+  summary: 'Stripe events (signed); each is processed exactly once',
+  request: { headers: z.object({ 'stripe-signature': z.string().optional() }) },
+  responses: { 200: json(z.object({ received: z.literal(true), id: z.string() }), 'Stored and processed'), ...problems(400, 413, 503) },
+})
+
+const listAccessRequestsRoute = createRoute({
+  method: 'get',
+  path: '/v1/teams/{team}/access-requests',
+  operationId: 'listAccessRequests',
+  tags,
+  summary: 'Requests for the team’s on-request offers',
+  security: bearerAuth,
+  request: { params: TeamParamSchema, query: AccessRequestListQuerySchema },
+  responses: { 200: json(z.object({ items: z.array(AccessRequestSchema) }), 'Requests, newest first'), ...problems(401, 403, 404, 422) },
+})
+
+const decisionRoute = (decision: 'approve' | 'reject') =>
+  createRoute({
+    method: 'post',
+    path: `/v1/access-requests/{id}/${decision}`,
+    operationId: decision === 'approve' ? 'approveAccessRequest' : 'rejectAccessRequest',
+    tags,
+    summary: decision === 'approve' ? 'Approve a request: the requester is entitled' : 'Reject a request',
+    security: bearerAuth,
+    request: { params: IdParamSchema, body: { required: false, content: { 'application/json': { schema: DecisionSchema } } } },
+    responses: { 200: json(AccessRequestSchema, 'Decided'), ...problems(400, 401, 403, 404, 409, 422) },
+  })
+
+const listEntitlementsRoute = createRoute({
+  method: 'get',
+  path: '/v1/me/entitlements',
+  operationId: 'listEntitlements',
+  tags,
+  summary: 'Adapters you (or your teams) may download',
+  security: bearerAuth,
+  responses: { 200: json(z.object({ items: z.array(EntitlementSchema) }), 'Entitlements, newest first'), ...problems(401, 403) },
+})
+
+const onboardingRoute = createRoute({
+  method: 'post',
+  path: '/v1/teams/{team}/payouts/onboarding',
+  operationId: 'startPayoutOnboarding',
+  tags,
+  summary: 'Connect the team to Stripe to be paid (Express onboarding link)',
+  security: bearerAuth,
+  request: { params: TeamParamSchema },
+  responses: { 200: json(OnboardingSchema, 'Open the link to finish onboarding'), ...problems(401, 403, 404, 503) },
+})
+
+const salesRoute = createRoute({
+  method: 'get',
+  path: '/v1/teams/{team}/sales',
+  operationId: 'getSalesReport',
+  tags,
+  summary: 'Orders, gross, fees, refunds and net, by day and adapter',
+  security: bearerAuth,
+  request: { params: TeamParamSchema, query: SalesQuerySchema },
+  responses: { 200: json(SalesReportSchema, 'The report'), ...problems(401, 403, 404, 422) },
+})
+
+export const commerceRoutes = createRouter()
+  .openapi(createOfferRoute, async (c) => {
+    const { team, slug } = c.req.valid('param')
+    return c.json(await createOffer(serviceContext(c), team, slug, c.req.valid('json')), 201)
+  })
+  .openapi(listOffersRoute, async (c) => {
+    const { team, slug } = c.req.valid('param')
+    return c.json(await listOffers(serviceContext(c), team, slug), 200)
+  })
+  .openapi(checkoutRoute, async (c) => {
+    const { status, body } = await checkout(serviceContext(c), c.req.valid('json'))
+    return c.json(body, status)
+  })
+  .openapi(webhookRoute, async (c) => {
+    const deps = c.get('deps')
+    return c.json(await receiveStripeEvent(deps, await c.req.text(), c.req.valid('header')['stripe-signature']), 200)
+  })
+  .openapi(listAccessRequestsRoute, async (c) => c.json(await listAccessRequests(serviceContext(c), c.req.valid('param').team, c.req.valid('query')), 200))
+  .openapi(decisionRoute('approve'), async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { note?: string }
+    return c.json(await decideAccessRequest(serviceContext(c), c.req.valid('param').id, 'approved', DecisionSchema.parse(body ?? {}).note), 200)
+  })
+  .openapi(decisionRoute('reject'), async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { note?: string }
+    return c.json(await decideAccessRequest(serviceContext(c), c.req.valid('param').id, 'rejected', DecisionSchema.parse(body ?? {}).note), 200)
+  })
+  .openapi(listEntitlementsRoute, async (c) => c.json(await listEntitlements(serviceContext(c)), 200))
+  .openapi(onboardingRoute, async (c) => c.json(await startPayoutOnboarding(serviceContext(c), c.req.valid('param').team), 200))
+  .openapi(salesRoute, async (c) => c.json(await getSalesReport(serviceContext(c), c.req.valid('param').team, c.req.valid('query')), 200))

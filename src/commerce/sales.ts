@@ -1,0 +1,59 @@
+import { and, eq, gte, inArray, lt, sql } from 'drizzle-orm'
+import { adapters } from '../catalog/tables'
+import { requireScope } from '../identity/principal'
+import { loadTeamAs } from '../identity/teams'
+import type { ServiceContext } from '../lib/context'
+import { entitlements, orders } from './tables'
+
+const money = {
+  currency: orders.currency,
+  orders: sql<number>`count(*)::int`,
+  gross: sql<number>`coalesce(sum(${orders.amount}), 0)::int`,
+  fees: sql<number>`coalesce(sum(${orders.feeAmount}), 0)::int`,
+  refunds: sql<number>`coalesce(sum(${orders.refundedAmount}), 0)::int`,
+}
+const withNet = <T extends { gross: number; fees: number; refunds: number }>(row: T) => ({ ...row, net: row.gross - row.fees - row.refunds })
+
+/**
+ * What a seller team sold: paid orders (later refunded or disputed ones included, with their
+ * refunds) per currency, per day (UTC, by payment date) and per adapter, and how many
+ * entitlements each kind of offer granted. Amounts are in minor units.
+ */
+export async function getSalesReport(ctx: ServiceContext, teamSlug: string, query: { from?: string; to?: string }) {
+  const caller = requireScope(ctx.principal, 'read')
+  const { team } = await loadTeamAs(ctx.db, caller, teamSlug)
+  const sold = and(
+    eq(orders.sellerTeamId, team.id),
+    inArray(orders.status, ['paid', 'refunded', 'disputed']),
+    query.from ? gte(orders.paidAt, new Date(`${query.from}T00:00:00Z`)) : undefined,
+    query.to ? lt(orders.paidAt, new Date(new Date(`${query.to}T00:00:00Z`).getTime() + 86_400_000)) : undefined,
+  )
+  const day = sql<string>`to_char(${orders.paidAt} at time zone 'UTC', 'YYYY-MM-DD')`
+  const [totals, byDay, byAdapter, granted] = await Promise.all([
+    ctx.db.select(money).from(orders).where(sold).groupBy(orders.currency).orderBy(orders.currency),
+    ctx.db.select({ day, ...money }).from(orders).where(sold).groupBy(day, orders.currency).orderBy(day, orders.currency),
+    ctx.db
+      .select({ adapter: adapters.slug, downloads: adapters.downloads, ...money })
+      .from(orders)
+      .innerJoin(adapters, eq(adapters.id, orders.adapterId))
+      .where(sold)
+      .groupBy(adapters.slug, adapters.downloads, orders.currency)
+      .orderBy(adapters.slug, orders.currency),
+    ctx.db
+      .select({ source: entitlements.source, count: sql<number>`count(*)::int` })
+      .from(entitlements)
+      .innerJoin(adapters, eq(adapters.id, entitlements.adapterId))
+      .where(eq(adapters.teamId, team.id))
+      .groupBy(entitlements.source),
+  ])
+  const grantedBy = (source: string) => granted.find((row) => row.source === source)?.count ?? 0
+  return {
+    team: team.slug,
+    from: query.from ?? null,
+    to: query.to ?? null,
+    totals: totals.map(withNet),
+    byDay: byDay.map(withNet),
+    byAdapter: byAdapter.map((row) => withNet({ ...row, adapter: `${team.slug}/${row.adapter}` })),
+    entitlements: { free: grantedBy('free'), accessRequests: grantedBy('access_request'), orders: grantedBy('order') },
+  }
+}

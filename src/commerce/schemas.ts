@@ -1,0 +1,125 @@
+import { z } from '@hono/zod-openapi'
+import { SlugSchema } from '../identity/schemas'
+import { licenseTiers, offerKinds } from './tables'
+
+/** Currencies Stripe charges in minor units of 1/100 (zero-decimal ones like JPY are left out for now). */
+export const currencies = ['usd', 'eur', 'gbp', 'cny', 'cad', 'aud', 'chf', 'sgd', 'hkd'] as const
+
+export const CreateOfferSchema = z
+  .object({
+    kind: z.enum(offerKinds),
+    license: z.enum(licenseTiers),
+    amount: z.number().int().positive().max(100_000_000).optional().openapi({ description: 'Price in minor units (cents); one_time only', example: 4900 }),
+    currency: z
+      .string()
+      .transform((value) => value.toLowerCase())
+      .pipe(z.enum(currencies))
+      .optional()
+      .openapi({ example: 'usd' }),
+  })
+  .superRefine((offer, ctx) => {
+    if (offer.kind === 'one_time') {
+      if (offer.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'a one_time offer needs an amount above zero' })
+      if (offer.currency === undefined) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'a one_time offer needs a currency' })
+    } else if (offer.amount !== undefined || offer.currency !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['amount'], message: `a ${offer.kind} offer has no price` })
+    }
+  })
+  .openapi('CreateOffer')
+
+export const OfferSchema = z
+  .object({
+    id: z.uuid(),
+    adapter: z.string().openapi({ example: 'acme-labs/legal-zh' }),
+    kind: z.enum(offerKinds),
+    license: z.enum(licenseTiers),
+    amount: z.number().int().nullable(),
+    currency: z.string().nullable(),
+    active: z.boolean(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('Offer')
+
+export const CheckoutSchema = z
+  .object({
+    offerId: z.uuid(),
+    team: SlugSchema.optional().openapi({ description: 'Buy for this team: every member is entitled' }),
+    message: z.string().trim().min(10).max(5000).optional().openapi({ description: 'For on_request offers: who you are and what you will use it for' }),
+  })
+  .openapi('Checkout')
+
+export const EntitlementSchema = z
+  .object({
+    id: z.uuid(),
+    adapter: z.string(),
+    license: z.enum(licenseTiers),
+    source: z.enum(['free', 'order', 'access_request']),
+    holder: z.object({ kind: z.enum(['user', 'team']), id: z.uuid(), team: z.string().nullable() }),
+    grantedAt: z.iso.datetime(),
+    revokedAt: z.iso.datetime().nullable(),
+    revokeReason: z.string().nullable(),
+  })
+  .openapi('Entitlement')
+
+export const OrderSchema = z
+  .object({
+    id: z.uuid(),
+    adapter: z.string(),
+    status: z.enum(['pending', 'paid', 'refunded', 'disputed', 'expired']),
+    amount: z.number().int(),
+    currency: z.string(),
+    checkoutUrl: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('Order')
+
+export const AccessRequestSchema = z
+  .object({
+    id: z.uuid(),
+    adapter: z.string(),
+    offerId: z.uuid(),
+    license: z.enum(licenseTiers),
+    requester: z.object({ userId: z.uuid(), name: z.string(), email: z.string(), team: z.string().nullable() }),
+    message: z.string(),
+    status: z.enum(['pending', 'approved', 'rejected']),
+    decisionNote: z.string().nullable(),
+    decidedAt: z.iso.datetime().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('AccessRequest')
+
+export const CheckoutResultSchema = z
+  .object({
+    entitlement: EntitlementSchema.optional(),
+    order: OrderSchema.optional(),
+    checkoutUrl: z.string().optional(),
+    accessRequest: AccessRequestSchema.optional(),
+  })
+  .openapi('CheckoutResult')
+
+export const DecisionSchema = z.object({ note: z.string().trim().max(2000).optional() }).default({})
+export const AccessRequestListQuerySchema = z.object({ status: z.enum(['pending', 'approved', 'rejected']).optional() })
+export const IdParamSchema = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) })
+
+export const OnboardingSchema = z
+  .object({ url: z.string(), accountId: z.string(), chargesEnabled: z.boolean(), payoutsEnabled: z.boolean() })
+  .openapi('PayoutOnboarding')
+
+export const SalesQuerySchema = z.object({
+  from: z.iso.date().optional().openapi({ description: 'First day (UTC), inclusive' }),
+  to: z.iso.date().optional().openapi({ description: 'Last day (UTC), inclusive' }),
+})
+
+const MoneySchema = z.object({ currency: z.string(), orders: z.number().int(), gross: z.number().int(), fees: z.number().int(), refunds: z.number().int(), net: z.number().int() })
+
+export const SalesReportSchema = z
+  .object({
+    team: z.string(),
+    from: z.string().nullable(),
+    to: z.string().nullable(),
+    totals: z.array(MoneySchema),
+    byDay: z.array(MoneySchema.extend({ day: z.string() })),
+    byAdapter: z.array(MoneySchema.extend({ adapter: z.string(), downloads: z.number().int() })),
+    entitlements: z.object({ free: z.number().int(), accessRequests: z.number().int(), orders: z.number().int() }),
+  })
+  .openapi('SalesReport')
