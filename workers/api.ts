@@ -4,6 +4,7 @@ import swaggerCss from 'swagger-ui-dist/swagger-ui.css'
 import swaggerJs from 'swagger-ui-dist/swagger-ui-bundle.js'
 import { createApp } from '../src/app'
 import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
+import { createPayments } from '../src/commerce'
 import { parseConfig, publicUrlOf, s3ConfigOf } from '../src/config'
 import * as schema from '../src/db/schema'
 import { POSTGRES_SESSION } from '../src/db/types'
@@ -44,6 +45,15 @@ export default {
       passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
       publicUrl: publicUrlOf(config),
       maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
+      ...(config.STRIPE_SECRET_KEY && {
+        payments: createPayments({
+          secretKey: config.STRIPE_SECRET_KEY,
+          webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+          apiUrl: config.STRIPE_API_URL,
+          feeBps: config.PLATFORM_FEE_BPS,
+          fetch: true,
+        }),
+      }),
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },
     }
