@@ -197,6 +197,10 @@ const pagingFields = {
   tag: query(TagSchema.optional(), 'tag'),
   license: query(z.string().max(100).optional(), 'license').openapi({ description: 'An SPDX id, e.g. Apache-2.0' }),
   commercial: query(z.enum(['true', 'false']).transform((value) => value === 'true').optional(), 'commercial'),
+  maxPrice: query(z.coerce.number().int().min(0).max(100_000_000).optional(), 'maxPrice').openapi({
+    description: 'Only adapters with a free offer or a one-time price at most this many minor units (cents)',
+  }),
+  currency: query(z.string().length(3).toLowerCase().optional(), 'currency').openapi({ description: 'With maxPrice: the price’s currency (any when omitted)' }),
   sort: query(z.enum(['relevance', 'newest', 'downloads', 'rating']).optional(), 'sort'),
   cursor: query(z.string().max(500).optional(), 'cursor'),
   limit: query(z.coerce.number().int().min(1).max(100).default(20), 'limit'),

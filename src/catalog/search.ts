@@ -1,4 +1,5 @@
-import { and, arrayContains, desc, eq, isNotNull, or, type SQL, sql } from 'drizzle-orm'
+import { and, arrayContains, desc, eq, exists, isNotNull, lte, or, type SQL, sql } from 'drizzle-orm'
+import { offers } from '../commerce/tables'
 import type { z } from 'zod'
 import { findBaseModel } from '../compat/api/registry'
 import { teams } from '../identity/tables'
@@ -44,6 +45,12 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
   }
   if (query.license) conditions.push(sql`lower(${adapters.licenseSpdx}) = lower(${query.license})`)
   if (query.commercial !== undefined) conditions.push(eq(adapters.commercialUse, query.commercial))
+  if (query.maxPrice !== undefined) {
+    const priced = and(eq(offers.kind, 'one_time'), lte(offers.amount, query.maxPrice), query.currency ? eq(offers.currency, query.currency) : undefined)
+    conditions.push(
+      exists(ctx.db.select({ one: sql`1` }).from(offers).where(and(eq(offers.adapterId, adapters.id), eq(offers.active, true), or(eq(offers.kind, 'free'), priced)))),
+    )
+  }
 
   const rank = tsQuery ? sql<number>`ts_rank(${adapters.searchVector}, ${tsQuery})` : sql<number>`0`
   const sortKey = { relevance: rank, newest: sql`${adapters.publishedAt}`, downloads: sql`${adapters.downloads}`, rating: sql`${adapters.ratingAverage}` }[sort]

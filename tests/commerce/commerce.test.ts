@@ -170,6 +170,17 @@ describe('commerce', () => {
     expect(sales.json.byAdapter).toEqual([expect.objectContaining({ adapter: `${seller.team}/paid-lora`, orders: 1 })])
   })
 
+  it('filters search by price: free offers and one-time prices up to maxPrice, in a currency if given', async () => {
+    const slugs = async (query: string) =>
+      ((await h.call('GET', `/v1/adapters?${query}`)).json.items as { slug: string; team: string }[]).filter((item) => item.team === seller.team).map((item) => item.slug)
+    const cheap = await slugs('maxPrice=1000')
+    expect(cheap).toContain('free-lora')
+    expect(cheap).not.toContain('paid-lora')
+    expect(await slugs('maxPrice=4900&currency=USD')).toEqual(expect.arrayContaining(['free-lora', 'paid-lora']))
+    expect(await slugs('maxPrice=4900&currency=eur')).not.toContain('paid-lora')
+    expectProblem(await h.call('GET', '/v1/adapters?maxPrice=-1'), 422, 'validation_failed')
+  })
+
   it('processes racing duplicate deliveries once, and a refund that arrives before the payment', async () => {
     await publishedListing('race-lora')
     const paid = await offer('race-lora', { kind: 'one_time', license: 'research', amount: 1000, currency: 'eur' })
