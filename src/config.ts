@@ -75,3 +75,14 @@ export function s3ConfigOf(config: Config) {
     forcePathStyle: config.S3_FORCE_PATH_STYLE === 'true' || config.S3_FORCE_PATH_STYLE === '1',
   }
 }
+
+/** Stripe settings when a secret key is configured; undefined means no paid offers. */
+export function paymentsConfigOf(config: Config) {
+  if (!config.STRIPE_SECRET_KEY) return undefined
+  return {
+    secretKey: config.STRIPE_SECRET_KEY,
+    webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+    apiUrl: config.STRIPE_API_URL,
+    feeBps: config.PLATFORM_FEE_BPS,
+  }
+}

@@ -5,7 +5,7 @@ import swaggerJs from 'swagger-ui-dist/swagger-ui-bundle.js'
 import { createApp } from '../src/app'
 import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
 import { createPayments } from '../src/commerce'
-import { parseConfig, publicUrlOf, s3ConfigOf } from '../src/config'
+import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/config'
 import * as schema from '../src/db/schema'
 import { POSTGRES_SESSION } from '../src/db/types'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
@@ -30,6 +30,7 @@ export default {
     if (!connectionString) throw new Error('Bind HYPERDRIVE or set DATABASE_URL for the Worker')
     if (!config.JWT_SECRET) throw new Error('Set the JWT_SECRET secret for the Worker (wrangler secret put JWT_SECRET)')
     const s3 = s3ConfigOf(config)
+    const payments = paymentsConfigOf(config)
     if (!s3) throw new Error('Set S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (R2 or any S3 API) for the Worker')
     // Workers cannot share I/O between requests: one small client per request, closed after.
     const client = postgres(connectionString, { max: 5, fetch_types: false, connection: POSTGRES_SESSION, onnotice: () => {} })
@@ -45,15 +46,7 @@ export default {
       passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
       publicUrl: publicUrlOf(config),
       maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
-      ...(config.STRIPE_SECRET_KEY && {
-        payments: createPayments({
-          secretKey: config.STRIPE_SECRET_KEY,
-          webhookSecret: config.STRIPE_WEBHOOK_SECRET,
-          apiUrl: config.STRIPE_API_URL,
-          feeBps: config.PLATFORM_FEE_BPS,
-          fetch: true,
-        }),
-      }),
+      ...(payments && { payments: createPayments({ ...payments, fetch: true }) }),
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },
     }

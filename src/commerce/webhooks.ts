@@ -80,6 +80,9 @@ export async function resumeStripeEvents(deps: Pick<Deps, 'db' | 'clock'>) {
 
 type Outcome = { waitFor?: string; linked?: string }
 
+/** Stripe sends a related object as its id, or expanded. */
+const idOf = (value: string | { id: string } | null | undefined) => (typeof value === 'string' ? value : value?.id)
+
 async function apply(tx: Database, row: EventRow, now: Date): Promise<Outcome> {
   const event = row.payload as unknown as Stripe.Event
   switch (event.type) {
@@ -92,7 +95,7 @@ async function apply(tx: Database, row: EventRow, now: Date): Promise<Outcome> {
       if (!orderId) return {}
       const [order] = await tx.select().from(orders).where(eq(orders.id, orderId)).for('update')
       if (!order) return {}
-      const paymentIntent = typeof session.payment_intent === 'string' ? session.payment_intent : (session.payment_intent?.id ?? null)
+      const paymentIntent = idOf(session.payment_intent) ?? null
       const paid = order.status === 'pending' || order.status === 'expired'
       await tx
         .update(orders)
@@ -116,7 +119,7 @@ async function apply(tx: Database, row: EventRow, now: Date): Promise<Outcome> {
     }
     case 'charge.refunded': {
       const charge = event.data.object
-      const paymentIntent = typeof charge.payment_intent === 'string' ? charge.payment_intent : charge.payment_intent?.id
+      const paymentIntent = idOf(charge.payment_intent)
       if (!paymentIntent) return {}
       const [order] = await tx.select().from(orders).where(eq(orders.stripePaymentIntentId, paymentIntent)).for('update')
       if (!order) return { waitFor: paymentIntent }
@@ -130,8 +133,7 @@ async function apply(tx: Database, row: EventRow, now: Date): Promise<Outcome> {
       return {}
     }
     case 'charge.dispute.created': {
-      const dispute = event.data.object
-      const paymentIntent = typeof dispute.payment_intent === 'string' ? dispute.payment_intent : dispute.payment_intent?.id
+      const paymentIntent = idOf(event.data.object.payment_intent)
       if (!paymentIntent) return {}
       const [order] = await tx.select().from(orders).where(eq(orders.stripePaymentIntentId, paymentIntent)).for('update')
       if (!order) return { waitFor: paymentIntent }

@@ -6,7 +6,7 @@ import { createApp } from '../app'
 import { createSearchCache } from '../catalog/search-cache'
 import { createPayments, resumeStripeEvents } from '../commerce'
 import type { Config } from '../config'
-import { publicUrlOf, s3ConfigOf } from '../config'
+import { paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
 import type { Deps } from '../lib/context'
 import { createInProcessQueue, resumeValidations, runJob } from '../publishing'
@@ -26,6 +26,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const signingSecret = await loadSigningSecret(dataDir, config.JWT_SECRET)
   const publicUrl = publicUrlOf(config)
   const s3 = s3ConfigOf(config)
+  const payments = paymentsConfigOf(config)
   // Upload/download URLs of the local store get their own key, derived from the signing secret.
   const storeSecret = createHmac('sha256', signingSecret).update('refinery local store').digest()
   // The AWS SDK is loaded only when S3 is configured: the embedded default stays lean.
@@ -42,14 +43,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
     publicUrl,
     maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
-    ...(config.STRIPE_SECRET_KEY && {
-      payments: createPayments({
-        secretKey: config.STRIPE_SECRET_KEY,
-        webhookSecret: config.STRIPE_WEBHOOK_SECRET,
-        apiUrl: config.STRIPE_API_URL,
-        feeBps: config.PLATFORM_FEE_BPS,
-      }),
-    }),
+    ...(payments && { payments: createPayments(payments) }),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }
