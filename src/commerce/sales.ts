@@ -16,7 +16,7 @@ const withNet = <T extends { gross: number; fees: number; refunds: number }>(row
 
 /**
  * What a seller team sold: paid orders (later refunded or disputed ones included, with their
- * refunds) per currency, per day (UTC, by payment date) and per adapter, and how many
+ * refunds) per currency, per day (UTC, by payment date), per adapter and per base model, and how many
  * entitlements each kind of offer granted. Amounts are in minor units.
  */
 export async function getSalesReport(ctx: ServiceContext, teamSlug: string, query: { from?: string; to?: string }) {
@@ -29,7 +29,9 @@ export async function getSalesReport(ctx: ServiceContext, teamSlug: string, quer
     query.to ? lt(orders.paidAt, new Date(new Date(`${query.to}T00:00:00Z`).getTime() + 86_400_000)) : undefined,
   )
   const day = sql<string>`to_char(${orders.paidAt} at time zone 'UTC', 'YYYY-MM-DD')`
-  const [totals, byDay, byAdapter, granted] = await Promise.all([
+  // An adapter fits several bases; its sales count under each base its tensors fit.
+  const base = sql<string>`fits.base`
+  const [totals, byDay, byAdapter, byBaseModel, granted] = await Promise.all([
     ctx.db.select(money).from(orders).where(sold).groupBy(orders.currency).orderBy(orders.currency),
     ctx.db.select({ day, ...money }).from(orders).where(sold).groupBy(day, orders.currency).orderBy(day, orders.currency),
     ctx.db
@@ -39,6 +41,14 @@ export async function getSalesReport(ctx: ServiceContext, teamSlug: string, quer
       .where(sold)
       .groupBy(adapters.slug, adapters.downloads, orders.currency)
       .orderBy(adapters.slug, orders.currency),
+    ctx.db
+      .select({ baseModel: base, ...money })
+      .from(orders)
+      .innerJoin(adapters, eq(adapters.id, orders.adapterId))
+      .innerJoin(sql`lateral unnest(${adapters.compatKeys}) as fits(base)`, sql`position('|' in fits.base) = 0`)
+      .where(sold)
+      .groupBy(base, orders.currency)
+      .orderBy(base, orders.currency),
     ctx.db
       .select({ source: entitlements.source, count: sql<number>`count(*)::int` })
       .from(entitlements)
@@ -54,6 +64,7 @@ export async function getSalesReport(ctx: ServiceContext, teamSlug: string, quer
     totals: totals.map(withNet),
     byDay: byDay.map(withNet),
     byAdapter: byAdapter.map((row) => withNet({ ...row, adapter: `${team.slug}/${row.adapter}` })),
+    byBaseModel: byBaseModel.map(withNet),
     entitlements: { free: grantedBy('free'), accessRequests: grantedBy('access_request'), orders: grantedBy('order') },
   }
 }

@@ -120,6 +120,7 @@ export const SalesReportSchema = z
     totals: z.array(MoneySchema),
     byDay: z.array(MoneySchema.extend({ day: z.string() })),
     byAdapter: z.array(MoneySchema.extend({ adapter: z.string(), downloads: z.number().int() })),
+    byBaseModel: z.array(MoneySchema.extend({ baseModel: z.string() })),
     entitlements: z.object({ free: z.number().int(), accessRequests: z.number().int(), orders: z.number().int() }),
   })
   .openapi('SalesReport')

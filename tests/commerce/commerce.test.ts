@@ -168,6 +168,9 @@ describe('commerce', () => {
     expect(sales.status).toBe(200)
     expect(sales.json.totals).toEqual([{ currency: 'usd', orders: 1, gross: 4900, fees: 490, refunds: 4900, net: -490 }])
     expect(sales.json.byAdapter).toEqual([expect.objectContaining({ adapter: `${seller.team}/paid-lora`, orders: 1 })])
+    // Llama-2-7B tensors also fit its shape twins: the sale counts under each base.
+    expect(sales.json.byBaseModel).toContainEqual({ baseModel: 'meta-llama/Llama-2-7b-hf', currency: 'usd', orders: 1, gross: 4900, fees: 490, refunds: 4900, net: -490 })
+    expect(sales.json.byDay).toEqual([expect.objectContaining({ day: order!.paidAt!.toISOString().slice(0, 10), orders: 1 })])
   })
 
   it('filters search by price: free offers and one-time prices up to maxPrice, in a currency if given', async () => {
