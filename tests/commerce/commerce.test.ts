@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm'
 import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPayments } from '../../src/commerce'
+import { createPayments, resumeStripeEvents } from '../../src/commerce'
 import { entitlements, orders, stripeEvents } from '../../src/commerce/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
@@ -214,6 +214,19 @@ describe('commerce', () => {
     await deliver('checkout.session.completed', paidSession(disputed, 'cs_dispute', 'pi_dispute'))
     await deliver('charge.dispute.created', { id: 'dp_1', object: 'dispute', payment_intent: 'pi_dispute', charge: 'ch_dispute', amount: 1000 })
     expect(await entitlementsOf(disputer)).toEqual([expect.objectContaining({ revokeReason: 'disputed' })])
+  })
+
+  it('finishes an event that was stored but not processed (a crash between the two) when the server restarts', async () => {
+    await publishedListing('crash-lora')
+    const paid = await offer('crash-lora', { kind: 'one_time', license: 'commercial', amount: 700, currency: 'usd' })
+    const buyer = await h.user('crash-buyer')
+    const order = (await buy(buyer, { offerId: paid.id })).json.order
+    const event = { id: 'evt_crash', object: 'event', type: 'checkout.session.completed', data: { object: paidSession(order, 'cs_crash', 'pi_crash') } }
+    await h.db.insert(stripeEvents).values({ id: event.id, type: event.type, payload: event })
+    expect(await entitlementsOf(buyer)).toEqual([])
+    expect(await resumeStripeEvents(h.deps)).toBe(1)
+    expect(await entitlementsOf(buyer)).toEqual([expect.objectContaining({ adapter: `${seller.team}/crash-lora`, source: 'order' })])
+    expect(await resumeStripeEvents(h.deps)).toBe(0)
   })
 
   it('rejects unsigned, forged and stale deliveries, storing nothing', async () => {
