@@ -8,6 +8,7 @@ import { ApiError, toProblem } from './lib/errors'
 import { createRouter, json } from './lib/openapi'
 import { adapterRoutes, reviewRoutes } from './catalog'
 import { commerceRoutes } from './commerce'
+import { downloadRoutes } from './downloads'
 import { compatRoutes } from './compat/api/routes'
 import { versionRoutes } from './publishing'
 import { localStorageRoutes } from './storage/routes'
@@ -16,6 +17,7 @@ import { accountRoutes, apiKeyRoutes, authenticate, teamRoutes } from './identit
 const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
 const DOCS_ASSETS_PATH = '/docs/assets'
 const STREAMED_BODY_PATHS = ['/v1/compat/inspect', '/v1/storage/local/']
+const CREDENTIAL_QUERY_PARAMS = ['token', 'access_token', 'api_key', 'apikey', 'key']
 
 const healthRoute = createRoute({
   method: 'get',
@@ -46,6 +48,11 @@ export function createApp(deps: Deps) {
   // Routes that take files stream their bodies and bound them themselves.
   app.use('/v1/*', (c, next) => (STREAMED_BODY_PATHS.some((prefix) => c.req.path.startsWith(prefix)) ? next() : jsonBodyLimit(c, next)))
   app.use('/v1/*', async (c, next) => {
+    // Credentials travel in the Authorization header only: a URL ends up in logs, caches and Referer headers.
+    const url = new URL(c.req.url)
+    if (CREDENTIAL_QUERY_PARAMS.some((name) => url.searchParams.has(name))) {
+      throw new ApiError(400, 'credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
+    }
     c.set('principal', await authenticate(deps, c.req.header('Authorization')))
     await next()
   })
@@ -59,6 +66,7 @@ export function createApp(deps: Deps) {
   app.route('/', reviewRoutes)
   app.route('/', compatRoutes)
   app.route('/', commerceRoutes)
+  app.route('/', downloadRoutes)
   app.route('/', localStorageRoutes)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

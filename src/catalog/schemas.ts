@@ -163,6 +163,7 @@ export const VersionSchema = z
     lora: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'Facts derived from the tensors once validated' }),
     compatibleBases: z.array(z.string()),
     createdAt: z.iso.datetime(),
+    downloads: z.number().int().openapi({ description: 'Granted downloads of its files (updated within seconds)' }),
     publishedAt: z.iso.datetime().nullable(),
   })
   .openapi('Version')

@@ -74,6 +74,8 @@ export const adapterVersions = pgTable(
     findings: jsonb('findings').notNull().default(sql`'[]'::jsonb`),
     facts: jsonb('facts'),
     validationAttempts: integer('validation_attempts').notNull().default(0),
+    /** Granted downloads of this version's files, rolled up from the `downloads` audit rows. */
+    downloads: integer('downloads').notNull().default(0),
     publishedAt: timestamp('published_at', { withTimezone: true }),
     ...timestamps,
   },

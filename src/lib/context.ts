@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import type { SearchCache } from '../catalog/search-cache'
 import type { Payments } from '../commerce/payments'
 import type { Database } from '../db/types'
+import type { RateLimiter } from '../downloads/rate-limit'
 import type { PasswordHasher } from '../identity/password'
 import type { Principal } from '../identity/principal'
 import type { TokenSigner } from '../identity/tokens'
@@ -20,6 +21,10 @@ export type Deps = {
   searchCache?: SearchCache
   /** Stripe, when STRIPE_SECRET_KEY is set; free and on-request offers work without it. */
   payments?: Payments
+  /** How long a download URL works, in seconds (default 15 minutes). */
+  downloadUrlTtlSeconds?: number
+  /** Per-user limit on downloads; none in tests that do not test it. */
+  rateLimiter?: RateLimiter
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */

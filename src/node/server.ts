@@ -5,6 +5,7 @@ import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
 import { createSearchCache } from '../catalog/search-cache'
 import { createPayments, resumeStripeEvents } from '../commerce'
+import { createRateLimiter, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
 import { paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
@@ -14,6 +15,8 @@ import { createLocalStore } from '../storage/local'
 import { openDatabase } from './database'
 import { loadDocsAssets } from './docs-assets'
 import { loadSigningSecret } from './secrets'
+
+const DOWNLOAD_ROLLUP_MS = 5_000
 
 export type RunningServer = { url: string; port: number; deps: Deps; close(): Promise<void> }
 
@@ -44,12 +47,17 @@ export async function startServer(config: Config): Promise<RunningServer> {
     publicUrl,
     maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
     ...(payments && { payments: createPayments(payments) }),
+    downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+    ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }
   const app = createApp(deps)
   await resumeValidations(deps)
   await resumeStripeEvents(deps)
+  // Download counters (search sorting, the sales report) follow the audit rows every few seconds.
+  const rollup = setInterval(() => void rollupDownloads(deps.db).catch((error) => console.error('download rollup failed', error)), DOWNLOAD_ROLLUP_MS)
+  rollup.unref()
   const server = await new Promise<ServerType>((resolveListening) => {
     const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolveListening(listening),
@@ -63,7 +71,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
     deps,
     async close() {
       await new Promise<void>((done) => server.close(() => done()))
+      clearInterval(rollup)
       await jobs.idle()
+      await rollupDownloads(deps.db)
       await database.close()
     },
   }

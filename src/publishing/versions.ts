@@ -45,6 +45,7 @@ export function toVersionView(
     findings: version.findings as Record<string, unknown>[],
     lora: facts?.lora ?? null,
     compatibleBases: compatibleBases ?? [],
+    downloads: version.downloads,
     createdAt: version.createdAt.toISOString(),
     publishedAt: version.publishedAt?.toISOString() ?? null,
   }

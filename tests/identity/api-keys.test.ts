@@ -135,6 +135,8 @@ describe('revokeApiKey', () => {
   it('refuses a key passed as a query parameter', async () => {
     const u = await h.user()
     const created = await createKey(u.token, { name: 'q', scopes: ['read'] })
-    expectProblem(await h.call('GET', `/v1/me?token=${created.key}`), 401, 'unauthorized')
+    // Refused outright, not just ignored: a credential in a URL leaks into logs and caches.
+    expectProblem(await h.call('GET', `/v1/me?token=${created.key}`), 400, 'credentials_in_query')
+    expectProblem(await h.call('GET', `/v1/me?api_key=${created.key}`, { auth: created.key }), 400, 'credentials_in_query')
   })
 })

@@ -1,0 +1,109 @@
+import { and, eq, sql } from 'drizzle-orm'
+import { adapters, adapterVersions, versionFiles } from '../catalog/tables'
+import { entitlements } from '../commerce/tables'
+import type { Database } from '../db/types'
+import { requireScope } from '../identity/principal'
+import { teamMembers, teams } from '../identity/tables'
+import type { Deps, ServiceContext } from '../lib/context'
+import { ApiError, notFound } from '../lib/errors'
+import { downloads } from './tables'
+
+export const DEFAULT_DOWNLOAD_URL_TTL_SECONDS = 15 * 60
+
+type DownloadDeps = ServiceContext & Pick<Deps, 'store' | 'downloadUrlTtlSeconds' | 'rateLimiter'>
+
+/**
+ * Authorises one file download and hands out a short-lived URL for it. Every request is checked
+ * against the database — the version must be published (or the caller on the seller team) and
+ * the caller must hold a live entitlement — in one query; then one audit row is written.
+ */
+export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug: string; version: string; path: string }, client: { address?: string; userAgent?: string }) {
+  const caller = requireScope(ctx.principal, 'read')
+  const limited = ctx.rateLimiter?.take(`download:${caller.userId}`)
+  if (limited) {
+    throw new ApiError(429, 'rate_limited', `Too many downloads; try again in ${limited.retryAfterSeconds} s.`, {
+      headers: { 'Retry-After': String(limited.retryAfterSeconds) },
+    })
+  }
+  const access = await loadFileAccess(ctx.db, caller.userId, ref)
+  const name = `${ref.team}/${ref.slug}@${ref.version}/${ref.path}`
+  if (!access || (!access.isMember && (access.status !== 'published' || access.visibility === 'draft'))) {
+    throw notFound(`The file ${name}`)
+  }
+  // A key bound to another team does not carry its holder's seller rights.
+  const seller = access.isMember && (!caller.teamId || caller.teamId === access.teamId)
+  if (!seller) {
+    if (access.visibility === 'archived') throw new ApiError(410, 'unavailable', `${ref.team}/${ref.slug} was withdrawn; its files are no longer served.`)
+    if (!access.entitlementId) {
+      if (access.revoked) throw new ApiError(403, 'revoked', 'Your entitlement to this adapter was revoked (refund or chargeback).')
+      throw new ApiError(403, 'not_entitled', `Get ${ref.team}/${ref.slug} through one of its offers first (listOffers, checkout).`)
+    }
+  }
+
+  const ttl = ctx.downloadUrlTtlSeconds ?? DEFAULT_DOWNLOAD_URL_TTL_SECONDS
+  const filename = `${ref.slug}-${ref.version}-${ref.path.replaceAll('/', '_')}`
+  const url = await ctx.store.presignGet(access.storageKey, { expiresInSeconds: ttl, filename, subject: caller.userId })
+  await ctx.db.insert(downloads).values({
+    adapterId: access.adapterId,
+    versionId: access.versionId,
+    fileId: access.fileId,
+    userId: caller.userId,
+    entitlementId: access.entitlementId,
+    apiKeyId: caller.apiKeyId ?? null,
+    clientAddress: client.address ?? null,
+    userAgent: client.userAgent?.slice(0, 300) ?? null,
+  })
+  return { url, expiresAt: new Date(ctx.clock().getTime() + ttl * 1000).toISOString(), sha256: access.sha256, size: access.size }
+}
+
+/** Everything the check needs, in one round trip. */
+async function loadFileAccess(db: Database, userId: string, ref: { team: string; slug: string; version: string; path: string }) {
+  const callerTeams = sql`(select ${teamMembers.teamId} from ${teamMembers} where ${teamMembers.userId} = ${userId})`
+  const heldBy = sql`(${entitlements.userId} = ${userId} or ${entitlements.teamId} in ${callerTeams})`
+  const [row] = await db
+    .select({
+      adapterId: adapters.id,
+      teamId: teams.id,
+      visibility: adapters.visibility,
+      versionId: adapterVersions.id,
+      status: adapterVersions.status,
+      fileId: versionFiles.id,
+      size: versionFiles.size,
+      sha256: versionFiles.sha256,
+      storageKey: versionFiles.storageKey,
+      isMember: sql<boolean>`${teams.id} in ${callerTeams}`,
+      entitlementId: sql<string | null>`(select ${entitlements.id} from ${entitlements} where ${entitlements.adapterId} = ${adapters.id} and ${entitlements.revokedAt} is null and ${heldBy} limit 1)`,
+      revoked: sql<boolean>`exists (select 1 from ${entitlements} where ${entitlements.adapterId} = ${adapters.id} and ${entitlements.revokedAt} is not null and ${heldBy})`,
+    })
+    .from(adapters)
+    .innerJoin(teams, eq(teams.id, adapters.teamId))
+    .innerJoin(adapterVersions, and(eq(adapterVersions.adapterId, adapters.id), eq(adapterVersions.version, ref.version)))
+    .innerJoin(versionFiles, and(eq(versionFiles.versionId, adapterVersions.id), eq(versionFiles.path, ref.path)))
+    .where(and(eq(teams.slug, ref.team), eq(adapters.slug, ref.slug)))
+  return row
+}
+
+/**
+ * Adds the downloads not counted yet to their version's and adapter's counters (search sorts
+ * by them; the sales report shows them) and marks them counted, in one statement. Safe to run
+ * from several places at once: rows are claimed with SKIP LOCKED.
+ */
+export async function rollupDownloads(db: Database): Promise<number> {
+  const result = await db.execute(sql`
+    with claimed as (
+      update ${downloads} set counted = true
+      where id in (select id from ${downloads} where not counted order by id limit 10000 for update skip locked)
+      returning version_id, adapter_id
+    ), per_version as (
+      update ${adapterVersions} v set downloads = v.downloads + c.n
+      from (select version_id, count(*)::int n from claimed group by version_id) c where v.id = c.version_id
+      returning v.id
+    ), per_adapter as (
+      update ${adapters} a set downloads = a.downloads + c.n
+      from (select adapter_id, count(*)::int n from claimed group by adapter_id) c where a.id = c.adapter_id
+      returning a.id
+    )
+    select count(*)::int as counted from claimed`)
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { counted: number }[]
+  return rows[0]?.counted ?? 0
+}

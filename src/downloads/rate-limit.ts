@@ -1,0 +1,25 @@
+/** A per-key limit of `limit` events per fixed window; in memory, per process (or Worker isolate). */
+export type RateLimiter = {
+  /** Counts one event for `key`; over the limit, says how long to wait instead. */
+  take(key: string): { retryAfterSeconds: number } | undefined
+}
+
+export function createRateLimiter(options: { limit: number; windowSeconds: number; clock?: () => Date }): RateLimiter {
+  const now = () => (options.clock ? options.clock().getTime() : Date.now())
+  const windowMs = options.windowSeconds * 1000
+  const windows = new Map<string, { start: number; count: number }>()
+  return {
+    take(key) {
+      const at = now()
+      let window = windows.get(key)
+      if (!window || at - window.start >= windowMs) {
+        if (windows.size > 10_000) for (const [k, w] of windows) if (at - w.start >= windowMs) windows.delete(k)
+        window = { start: at, count: 0 }
+        windows.set(key, window)
+      }
+      window.count += 1
+      if (window.count <= options.limit) return undefined
+      return { retryAfterSeconds: Math.max(1, Math.ceil((window.start + windowMs - at) / 1000)) }
+    },
+  }
+}

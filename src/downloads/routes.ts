@@ -1,0 +1,58 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { VersionParamsSchema } from '../catalog/schemas'
+import { serviceContext } from '../lib/context'
+import { bearerAuth, createRouter, json, problems } from '../lib/openapi'
+import { downloadFile } from './downloads'
+
+const DownloadParamsSchema = VersionParamsSchema.extend({
+  path: z
+    .string()
+    .min(1)
+    .max(300)
+    .openapi({ param: { name: 'path', in: 'path' }, description: 'The file’s path in the version; a nested path is sent with its / encoded as %2F', example: 'adapter_model.safetensors' }),
+})
+
+const DownloadLinkSchema = z
+  .object({
+    url: z.string().openapi({ description: 'Short-lived; ask again for a fresh one to resume' }),
+    expiresAt: z.iso.datetime(),
+    sha256: z.string(),
+    size: z.number().int(),
+  })
+  .openapi('DownloadLink')
+
+const downloadRoute = createRoute({
+  method: 'get',
+  path: '/v1/adapters/{team}/{slug}/versions/{version}/files/{path}',
+  operationId: 'downloadFile',
+  tags: ['downloads'],
+  summary: 'Download a file: 302 to a short-lived signed URL (or the link as JSON with Accept: application/json)',
+  security: bearerAuth,
+  request: { params: DownloadParamsSchema },
+  responses: {
+    200: json(DownloadLinkSchema, 'The link, its expiry and the file’s checksum'),
+    302: {
+      description: 'Redirect to the file; X-Checksum-SHA256 and X-File-Size describe it',
+      headers: z.object({ Location: z.string(), 'X-Checksum-SHA256': z.string(), 'X-File-Size': z.string() }),
+    },
+    ...problems(401, 403, 404, 429),
+    410: { description: 'The listing was withdrawn', content: { 'application/problem+json': { schema: z.object({ code: z.literal('unavailable') }).loose() } } },
+  },
+})
+
+export const downloadRoutes = createRouter().openapi(downloadRoute, async (c) => {
+  const link = await downloadFile(serviceContext(c), c.req.valid('param'), {
+    // Cloudflare sets CF-Connecting-IP on Workers; on Node the socket's peer (X-Forwarded-For is the client's to forge).
+    address: c.req.header('CF-Connecting-IP') ?? remoteAddressOf(c.env),
+    userAgent: c.req.header('User-Agent'),
+  })
+  const headers = { 'Cache-Control': 'no-store', 'X-Checksum-SHA256': link.sha256, 'X-File-Size': String(link.size) }
+  if ((c.req.header('Accept') ?? '').includes('application/json')) return c.json(link, 200, headers)
+  return c.body(null, 302, { ...headers, Location: link.url })
+})
+
+/** The peer address on Node (the Workers runtime gives CF-Connecting-IP instead). */
+function remoteAddressOf(env: unknown): string | undefined {
+  const incoming = (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
+  return incoming?.socket?.remoteAddress
+}
