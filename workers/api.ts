@@ -5,6 +5,7 @@ import swaggerJs from 'swagger-ui-dist/swagger-ui-bundle.js'
 import { createApp } from '../src/app'
 import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
 import { createPayments } from '../src/commerce'
+import { createRateLimiter, type RateLimiter, rollupDownloads } from '../src/downloads'
 import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/config'
 import * as schema from '../src/db/schema'
 import { POSTGRES_SESSION } from '../src/db/types'
@@ -14,8 +15,9 @@ import { runJob } from '../src/publishing'
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
-// One search cache per isolate: it outlives the request that filled it.
+// One search cache and one download limiter per isolate: they outlive the request that filled them.
 let searchCache: SearchCache | undefined
+let rateLimiter: RateLimiter | undefined
 
 type ExecutionContext = { waitUntil(promise: Promise<unknown>): void }
 
@@ -47,6 +49,10 @@ export default {
       publicUrl: publicUrlOf(config),
       maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
       ...(payments && { payments: createPayments({ ...payments, fetch: true }) }),
+      downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+      ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && {
+        rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),
+      }),
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },
     }
@@ -54,6 +60,8 @@ export default {
     try {
       return await app.fetch(request)
     } finally {
+      // No timers between requests here: a download's counters are rolled up after its response (issue 7 moves this to a cron).
+      if (new URL(request.url).pathname.includes('/files/')) background.push(rollupDownloads(deps.db).then(() => undefined))
       ctx.waitUntil(Promise.allSettled(background).then(() => client.end({ timeout: 5 })))
     }
   },
