@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { ApiError } from '../lib/errors'
+import { createGetPresigner } from './sigv4'
 import type { ObjectStore, UploadPlan } from './types'
 import { SINGLE_PART_MAX_BYTES, base64ToHex, contentDisposition, hexToBase64, partSizeFor, partsOf } from './types'
 
@@ -41,6 +42,8 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
   })
   const Bucket = config.bucket
   const singlePartMax = config.singlePartMaxBytes ?? SINGLE_PART_MAX_BYTES
+  // Downloads sign a URL per request: a lean signer, not the SDK's presigner (see sigv4.ts).
+  const presignGet = createGetPresigner(config)
   const expiresAt = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString()
 
   return {
@@ -133,12 +136,7 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
     },
 
     async presignGet(key, { expiresInSeconds, filename }) {
-      const command = new GetObjectCommand({
-        Bucket,
-        Key: key,
-        ...(filename ? { ResponseContentDisposition: contentDisposition(filename) } : {}),
-      })
-      return storageCall(() => getSignedUrl(client, command, { expiresIn: expiresInSeconds }))
+      return presignGet(key, { expiresInSeconds, ...(filename ? { contentDisposition: contentDisposition(filename) } : {}) })
     },
 
     async delete(key) {

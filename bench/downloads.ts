@@ -1,0 +1,120 @@
+/**
+ * downloadFile (entitlement check + audit row + S3 presigned URL → 302) against a bare route
+ * that does one indexed SELECT, on Postgres, with autocannon at 50 connections, in one run.
+ *
+ *   npx tsx bench/downloads.ts [--seconds 15] [--connections 50]
+ *
+ * Needs a Postgres server (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test); creates
+ * and drops its own database. The S3 store only signs URLs here, so no S3 server is needed.
+ */
+import { createHash } from 'node:crypto'
+import { serve } from '@hono/node-server'
+import type { ServerType } from '@hono/node-server'
+import autocannon from 'autocannon'
+import { eq, sql } from 'drizzle-orm'
+import { parseArgs } from 'node:util'
+import postgres from 'postgres'
+import { createApp } from '../src/app'
+import { adapters, adapterVersions, versionFiles } from '../src/catalog/tables'
+import { downloads } from '../src/downloads/tables'
+import { createPasswordHasher, createTokenSigner } from '../src/identity'
+import type { Deps } from '../src/lib/context'
+import { openDatabase } from '../src/node/database'
+import { createInProcessQueue } from '../src/publishing'
+import { createS3Store } from '../src/storage/s3'
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '50' } } })
+const seconds = Number(values.seconds)
+const connections = Number(values.connections)
+
+const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const name = `refinery_bench_downloads_${process.pid}`
+const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
+await admin.unsafe(`create database "${name}"`)
+const url = new URL(serverUrl)
+url.pathname = `/${name}`
+
+let server: ServerType | undefined
+const database = await openDatabase({ url: url.toString(), poolSize: 10 })
+try {
+  await database.migrate()
+  const clock = () => new Date()
+  const deps: Deps = {
+    db: database.db,
+    clock,
+    store: createS3Store({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', bucket: 'refinery', accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench-secret', forcePathStyle: true }),
+    jobs: createInProcessQueue(async () => {}),
+    tokens: createTokenSigner('bench-signing-secret-that-is-long-enough', clock),
+    passwords: createPasswordHasher(100_000),
+    publicUrl: 'http://127.0.0.1',
+  }
+  const app = createApp(deps)
+  // The floor: the same app and middleware, one indexed SELECT, JSON out.
+  app.get('/bench/select/:id', async (c) => {
+    const [row] = await deps.db.select({ id: adapters.id, slug: adapters.slug }).from(adapters).where(eq(adapters.id, c.req.param('id')))
+    return c.json(row ?? null)
+  })
+  server = await new Promise<ServerType>((resolve) => {
+    const listening: ServerType = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(listening))
+  })
+  const address = server.address()
+  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+
+  // A seller with a published version, and a buyer who claimed its free offer.
+  const call = async (path: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
+    const response = await fetch(base + path, {
+      method: init.method ?? 'GET',
+      headers: { 'Content-Type': 'application/json', ...(init.token && { Authorization: `Bearer ${init.token}` }) },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    })
+    return response.json() as Promise<any>
+  }
+  const seller = (await call('/v1/signup', { method: 'POST', body: { email: 'seller@bench.test', password: 'bench password 1', name: 'S' } })).token
+  await call('/v1/teams', { method: 'POST', token: seller, body: { slug: 'acme', name: 'Acme' } })
+  const adapter = await call('/v1/adapters', {
+    method: 'POST',
+    token: seller,
+    body: { team: 'acme', slug: 'legal-zh', title: 'Legal', license: { spdx: 'Apache-2.0', commercialUse: true, derivatives: true }, visibility: 'published' },
+  })
+  const [version] = await deps.db
+    .insert(adapterVersions)
+    .values({ adapterId: adapter.id, version: '1.0.0', declaredBase: 'meta-llama/Llama-2-7b-hf', status: 'published', publishedAt: new Date() })
+    .returning()
+  await deps.db.insert(versionFiles).values({
+    versionId: version!.id,
+    path: 'adapter_model.safetensors',
+    size: 160_000_000,
+    sha256: createHash('sha256').update('bench').digest('hex'),
+    storageKey: `adapters/${adapter.id}/${version!.id}/adapter_model.safetensors`,
+  })
+  await deps.db.update(adapters).set({ latestVersion: '1.0.0', publishedAt: sql`now()` }).where(eq(adapters.id, adapter.id))
+  // Some other listings, so the SELECTs hit a real index.
+  await database.db.execute(sql`insert into adapters (team_id, slug, title, license_spdx, commercial_use, derivatives_allowed, visibility)
+    select team_id, 'other-' || g, 'Other ' || g, 'MIT', true, true, 'published' from adapters, generate_series(1, 20000) g where slug = 'legal-zh'`)
+  const offer = await call('/v1/adapters/acme/legal-zh/offers', { method: 'POST', token: seller, body: { kind: 'free', license: 'research' } })
+  const buyer = (await call('/v1/signup', { method: 'POST', body: { email: 'buyer@bench.test', password: 'bench password 2', name: 'B' } })).token
+  const claimed = await call('/v1/checkout', { method: 'POST', token: buyer, body: { offerId: offer.id } })
+  if (!claimed.entitlement) throw new Error(`checkout failed: ${JSON.stringify(claimed)}`)
+  await database.db.execute(sql`analyze`)
+
+  const run = (path: string, headers: Record<string, string> = {}) =>
+    autocannon({ url: base + path, connections, duration: seconds, headers }) as Promise<autocannon.Result>
+  const bare = await run(`/bench/select/${adapter.id}`)
+  const download = await run('/v1/adapters/acme/legal-zh/versions/1.0.0/files/adapter_model.safetensors', { Authorization: `Bearer ${buyer}` })
+  const auditRows = await database.db.$count(downloads)
+
+  const row = (label: string, result: autocannon.Result, expected: string) =>
+    `| ${label} | ${Math.round(result.requests.average).toLocaleString('en')} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${result.errors + result.timeouts} | ${expected} |`
+  const statusOk = (result: autocannon.Result, code: string) => `${(result as unknown as Record<string, number>)[code] ?? 0} ${code}`
+  console.log(`${connections} connections, ${seconds} s each, Postgres; audit rows written: ${auditRows}`)
+  console.log('| route | req/s | p50 | p99 | errors | responses |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log(row('bare: one indexed SELECT', bare, statusOk(bare, '2xx')))
+  console.log(row('downloadFile → 302', download, statusOk(download, '3xx')))
+  console.log(`downloadFile / bare: ${((download.requests.average / bare.requests.average) * 100).toFixed(0)}% (target ≥ 60%), non-3xx on downloadFile: ${download.non2xx - ((download as unknown as Record<string, number>)['3xx'] ?? 0)}`)
+} finally {
+  if (server) await new Promise<void>((resolve) => server!.close(() => resolve()))
+  await database.close()
+  await admin.unsafe(`drop database if exists "${name}" with (force)`)
+  await admin.end()
+}
