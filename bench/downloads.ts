@@ -1,6 +1,7 @@
 /**
  * downloadFile (entitlement check + audit row + S3 presigned URL → 302) against a bare route
- * that does one indexed SELECT, on Postgres, with autocannon at 50 connections, in one run.
+ * that does one indexed SELECT, on Postgres, with autocannon (in its own process) at 50
+ * connections, in one run.
  *
  *   npx tsx bench/downloads.ts [--seconds 15] [--connections 50]
  *
@@ -10,12 +11,15 @@
 import { createHash } from 'node:crypto'
 import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
-import autocannon from 'autocannon'
+import type autocannon from 'autocannon'
+import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { eq, sql } from 'drizzle-orm'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { createApp } from '../src/app'
 import { adapters, adapterVersions, versionFiles } from '../src/catalog/tables'
+import { createDownloadLog } from '../src/downloads'
 import { downloads } from '../src/downloads/tables'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
 import type { Deps } from '../src/lib/context'
@@ -23,6 +27,7 @@ import { openDatabase } from '../src/node/database'
 import { createInProcessQueue } from '../src/publishing'
 import { createS3Store } from '../src/storage/s3'
 
+const require = createRequire(import.meta.url)
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '50' } } })
 const seconds = Number(values.seconds)
 const connections = Number(values.connections)
@@ -47,6 +52,7 @@ try {
     tokens: createTokenSigner('bench-signing-secret-that-is-long-enough', clock),
     passwords: createPasswordHasher(100_000),
     publicUrl: 'http://127.0.0.1',
+    ...(!process.env.INLINE_AUDIT && { downloadLog: createDownloadLog(database.db, { flushMs: 100 }) }),
   }
   const app = createApp(deps)
   // The floor: the same app and middleware, one indexed SELECT, JSON out.
@@ -97,10 +103,18 @@ try {
   if (!claimed.entitlement) throw new Error(`checkout failed: ${JSON.stringify(claimed)}`)
   await database.db.execute(sql`analyze`)
 
-  const run = (path: string, headers: Record<string, string> = {}) =>
-    autocannon({ url: base + path, connections, duration: seconds, headers }) as Promise<autocannon.Result>
+  // The load generator runs in its own process, so it does not share the server's event loop.
+  const run = (path: string, headers: Record<string, string> = {}) => {
+    const args = [require.resolve('autocannon/autocannon.js'), '--json', '-c', String(connections), '-d', String(seconds)]
+    for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}=${value}`)
+    const child = spawn(process.execPath, [...args, base + path], { stdio: ['ignore', 'pipe', 'ignore'] })
+    let output = ''
+    child.stdout.on('data', (chunk) => (output += chunk))
+    return new Promise<autocannon.Result>((resolve) => child.once('exit', () => resolve(JSON.parse(output))))
+  }
   const bare = await run(`/bench/select/${adapter.id}`)
   const download = await run('/v1/adapters/acme/legal-zh/versions/1.0.0/files/adapter_model.safetensors', { Authorization: `Bearer ${buyer}` })
+  await deps.downloadLog?.flush()
   const auditRows = await database.db.$count(downloads)
 
   const row = (label: string, result: autocannon.Result, expected: string) =>

@@ -8,7 +8,6 @@ import { createPayments } from '../src/commerce'
 import { createRateLimiter, type RateLimiter, rollupDownloads } from '../src/downloads'
 import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/config'
 import * as schema from '../src/db/schema'
-import { POSTGRES_SESSION } from '../src/db/types'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
 import type { Deps } from '../src/lib/context'
 import { runJob } from '../src/publishing'
@@ -35,7 +34,7 @@ export default {
     const payments = paymentsConfigOf(config)
     if (!s3) throw new Error('Set S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (R2 or any S3 API) for the Worker')
     // Workers cannot share I/O between requests: one small client per request, closed after.
-    const client = postgres(connectionString, { max: 5, fetch_types: false, connection: POSTGRES_SESSION, onnotice: () => {} })
+    const client = postgres(connectionString, { max: 5, fetch_types: false, onnotice: () => {} })
     const clock = () => new Date()
     const background: Promise<void>[] = []
     const deps: Deps = {

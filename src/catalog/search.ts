@@ -65,13 +65,19 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
     conditions.push(sql`(${sortKey}, ${adapters.id}) < (${value}, ${cursor.id}::uuid)`)
   }
 
-  const rows = await ctx.db
-    .select({ adapter: adapters, team: teams.slug, rank })
-    .from(adapters)
-    .innerJoin(teams, eq(teams.id, adapters.teamId))
-    .where(and(...conditions))
-    .orderBy(desc(sortKey), desc(adapters.id))
-    .limit(limit + 1)
+  // Planned for these values every time: postgres.js prepares statements, and a generic plan
+  // estimates `compat_keys @> $1` for a rare key even when it matches a tenth of the catalog
+  // (measured: 142 ms instead of 2 ms). Other queries keep their cached generic plans.
+  const rows = await ctx.db.transaction(async (tx) => {
+    await tx.execute(sql`set local plan_cache_mode = force_custom_plan`)
+    return tx
+      .select({ adapter: adapters, team: teams.slug, rank })
+      .from(adapters)
+      .innerJoin(teams, eq(teams.id, adapters.teamId))
+      .where(and(...conditions))
+      .orderBy(desc(sortKey), desc(adapters.id))
+      .limit(limit + 1)
+  })
 
   const page = rows.slice(0, limit)
   const last = page.at(-1)

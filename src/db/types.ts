@@ -28,11 +28,3 @@ export function uniqueViolation(error: unknown): string | undefined {
   }
   return undefined
 }
-
-/**
- * Session settings for every postgres.js connection. postgres.js prepares its statements, and
- * after a few runs Postgres may switch a prepared search to one generic plan that cannot see the
- * values: `compat_keys @> $1` is then planned for a rare key even when the key matches 10% of
- * the catalog (measured: 142 ms instead of 2 ms). Planning each execution costs far less.
- */
-export const POSTGRES_SESSION = { plan_cache_mode: 'force_custom_plan' } as const

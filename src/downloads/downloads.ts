@@ -10,7 +10,7 @@ import { downloads } from './tables'
 
 export const DEFAULT_DOWNLOAD_URL_TTL_SECONDS = 15 * 60
 
-type DownloadDeps = ServiceContext & Pick<Deps, 'store' | 'downloadUrlTtlSeconds' | 'rateLimiter'>
+type DownloadDeps = ServiceContext & Pick<Deps, 'store' | 'downloadUrlTtlSeconds' | 'rateLimiter' | 'downloadLog'>
 
 /**
  * Authorises one file download and hands out a short-lived URL for it. Every request is checked
@@ -43,7 +43,7 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
   const ttl = ctx.downloadUrlTtlSeconds ?? DEFAULT_DOWNLOAD_URL_TTL_SECONDS
   const filename = `${ref.slug}-${ref.version}-${ref.path.replaceAll('/', '_')}`
   const url = await ctx.store.presignGet(access.storageKey, { expiresInSeconds: ttl, filename, subject: caller.userId })
-  await ctx.db.insert(downloads).values({
+  const audit = {
     adapterId: access.adapterId,
     versionId: access.versionId,
     fileId: access.fileId,
@@ -52,15 +52,21 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
     apiKeyId: caller.apiKeyId ?? null,
     clientAddress: client.address ?? null,
     userAgent: client.userAgent?.slice(0, 300) ?? null,
-  })
+  }
+  if (ctx.downloadLog) ctx.downloadLog.record(audit)
+  else await ctx.db.insert(downloads).values(audit)
   return { url, expiresAt: new Date(ctx.clock().getTime() + ttl * 1000).toISOString(), sha256: access.sha256, size: access.size }
 }
 
-/** Everything the check needs, in one round trip. */
-async function loadFileAccess(db: Database, userId: string, ref: { team: string; slug: string; version: string; path: string }) {
+/**
+ * Everything the check needs, in one round trip, as a prepared statement: the hot path of every
+ * download neither rebuilds the SQL nor (after a few runs) re-plans it.
+ */
+function fileAccessQuery(db: Database) {
+  const userId = sql.placeholder('userId')
   const callerTeams = sql`(select ${teamMembers.teamId} from ${teamMembers} where ${teamMembers.userId} = ${userId})`
   const heldBy = sql`(${entitlements.userId} = ${userId} or ${entitlements.teamId} in ${callerTeams})`
-  const [row] = await db
+  return db
     .select({
       adapterId: adapters.id,
       teamId: teams.id,
@@ -77,9 +83,18 @@ async function loadFileAccess(db: Database, userId: string, ref: { team: string;
     })
     .from(adapters)
     .innerJoin(teams, eq(teams.id, adapters.teamId))
-    .innerJoin(adapterVersions, and(eq(adapterVersions.adapterId, adapters.id), eq(adapterVersions.version, ref.version)))
-    .innerJoin(versionFiles, and(eq(versionFiles.versionId, adapterVersions.id), eq(versionFiles.path, ref.path)))
-    .where(and(eq(teams.slug, ref.team), eq(adapters.slug, ref.slug)))
+    .innerJoin(adapterVersions, and(eq(adapterVersions.adapterId, adapters.id), eq(adapterVersions.version, sql.placeholder('version'))))
+    .innerJoin(versionFiles, and(eq(versionFiles.versionId, adapterVersions.id), eq(versionFiles.path, sql.placeholder('path'))))
+    .where(and(eq(teams.slug, sql.placeholder('team')), eq(adapters.slug, sql.placeholder('slug'))))
+    .prepare('download_file_access')
+}
+
+const preparedFor = new WeakMap<Database, ReturnType<typeof fileAccessQuery>>()
+
+async function loadFileAccess(db: Database, userId: string, ref: { team: string; slug: string; version: string; path: string }) {
+  let query = preparedFor.get(db)
+  if (!query) preparedFor.set(db, (query = fileAccessQuery(db)))
+  const [row] = await query.execute({ userId, ...ref })
   return row
 }
 

@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import type { SearchCache } from '../catalog/search-cache'
 import type { Payments } from '../commerce/payments'
 import type { Database } from '../db/types'
+import type { DownloadLog } from '../downloads/audit'
 import type { RateLimiter } from '../downloads/rate-limit'
 import type { PasswordHasher } from '../identity/password'
 import type { Principal } from '../identity/principal'
@@ -23,6 +24,8 @@ export type Deps = {
   payments?: Payments
   /** How long a download URL works, in seconds (default 15 minutes). */
   downloadUrlTtlSeconds?: number
+  /** Batches download audit rows; without it each download writes its row before answering. */
+  downloadLog?: DownloadLog
   /** Per-user limit on downloads; none in tests that do not test it. */
   rateLimiter?: RateLimiter
   /** Background work: validation of uploaded versions. */

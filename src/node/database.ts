@@ -8,7 +8,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import * as schema from '../db/schema'
-import { type Database, POSTGRES_SESSION } from '../db/types'
+import type { Database } from '../db/types'
 
 const PGLITE_SHARED_BUFFERS = '16MB'
 
@@ -28,7 +28,7 @@ export type DatabaseHandle = {
  */
 export async function openDatabase(options: { url?: string; dataDir?: string; poolSize?: number }): Promise<DatabaseHandle> {
   if (options.url) {
-    const client = postgres(options.url, { max: options.poolSize ?? 10, connection: POSTGRES_SESSION, onnotice: () => {} })
+    const client = postgres(options.url, { max: options.poolSize ?? 10, onnotice: () => {} })
     const db = drizzlePostgres(client, { schema })
     return {
       db,
