@@ -5,7 +5,7 @@ import swaggerJs from 'swagger-ui-dist/swagger-ui-bundle.js'
 import { createApp } from '../src/app'
 import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
 import { createPayments } from '../src/commerce'
-import { createRateLimiter, type RateLimiter, rollupDownloads } from '../src/downloads'
+import { createDownloadLog, createRateLimiter, type RateLimiter, rollupDownloads } from '../src/downloads'
 import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/config'
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
@@ -37,8 +37,11 @@ export default {
     const client = postgres(connectionString, { max: 5, fetch_types: false, onnotice: () => {} })
     const clock = () => new Date()
     const background: Promise<void>[] = []
+    const db = drizzle(client, { schema })
+    // Written after the response (below), within this request's lifetime.
+    const downloadLog = createDownloadLog(db, { flushMs: 0, logger: console })
     const deps: Deps = {
-      db: drizzle(client, { schema }),
+      db,
       clock,
       store: createS3Store(s3),
       // Until the Queues consumer lands, validation runs after the response, within this request's lifetime.
@@ -49,6 +52,7 @@ export default {
       maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
       ...(payments && { payments: createPayments({ ...payments, fetch: true }) }),
       downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+      downloadLog,
       ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && {
         rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),
       }),
@@ -60,7 +64,9 @@ export default {
       return await app.fetch(request)
     } finally {
       // No timers between requests here: a download's counters are rolled up after its response (issue 7 moves this to a cron).
-      if (new URL(request.url).pathname.includes('/files/')) background.push(rollupDownloads(deps.db).then(() => undefined))
+      if (new URL(request.url).pathname.includes('/files/')) {
+        background.push(downloadLog.flush().then(() => rollupDownloads(db).then(() => undefined)))
+      }
       ctx.waitUntil(Promise.allSettled(background).then(() => client.end({ timeout: 5 })))
     }
   },

@@ -5,7 +5,7 @@ import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
 import { createSearchCache } from '../catalog/search-cache'
 import { createPayments, resumeStripeEvents } from '../commerce'
-import { createRateLimiter, rollupDownloads } from '../downloads'
+import { createDownloadLog, createRateLimiter, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
 import { paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
@@ -17,6 +17,8 @@ import { loadDocsAssets } from './docs-assets'
 import { loadSigningSecret } from './secrets'
 
 const DOWNLOAD_ROLLUP_MS = 5_000
+/** Audit rows of granted downloads are written at most this long after the grant. */
+const DOWNLOAD_LOG_FLUSH_MS = 200
 
 export type RunningServer = { url: string; port: number; deps: Deps; close(): Promise<void> }
 
@@ -36,6 +38,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const store = s3
     ? (await import('../storage/s3')).createS3Store(s3)
     : createLocalStore({ root: join(dataDir, 'objects'), publicUrl, secret: storeSecret })
+  const downloadLog = createDownloadLog(database.db, { flushMs: DOWNLOAD_LOG_FLUSH_MS, logger: console })
   const jobs = createInProcessQueue((job) => runJob(deps, job), { logger: console })
   const deps: Deps = {
     db: database.db,
@@ -48,6 +51,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
     ...(payments && { payments: createPayments(payments) }),
     downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+    downloadLog,
     ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
@@ -73,6 +77,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await new Promise<void>((done) => server.close(() => done()))
       clearInterval(rollup)
       await jobs.idle()
+      await downloadLog.close()
       await rollupDownloads(deps.db)
       await database.close()
     },

@@ -118,3 +118,26 @@ describe.each(['local', 's3'] as const)('downloads from the %s store', (storage)
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0)
   })
 })
+
+describe('the batched download log', () => {
+  it('writes the audit rows of many grants in one go', async () => {
+    const { createDownloadLog } = await import('../../src/downloads')
+    const h = await createHarness()
+    try {
+      const log = createDownloadLog(h.db, { flushMs: 0 })
+      const seller = await h.teamOwner('batch')
+      await createListing(h, seller, 'batched')
+      await publishFolder(h, seller, 'batched', '1.0.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
+      const app = (await import('../../src/app')).createApp({ ...h.deps, downloadLog: log })
+      for (let i = 0; i < 3; i++) {
+        const response = await app.request(`/v1/adapters/${seller.team}/batched/versions/1.0.0/files/README.md`, { headers: { Authorization: `Bearer ${seller.token}` } })
+        expect(response.status).toBe(302)
+      }
+      expect(await h.db.$count(downloads)).toBe(0) // granted, not yet written
+      await log.flush()
+      expect(await h.db.$count(downloads)).toBe(3)
+    } finally {
+      await h.close()
+    }
+  })
+})
