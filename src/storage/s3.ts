@@ -12,17 +12,11 @@ import {
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { ApiError } from '../lib/errors'
-import { createGetPresigner } from './sigv4'
+import { createGetPresigner, type PresignCredentials } from './sigv4'
 import type { ObjectStore, UploadPlan } from './types'
 import { SINGLE_PART_MAX_BYTES, base64ToHex, contentDisposition, hexToBase64, partSizeFor, partsOf } from './types'
 
-export type S3StoreConfig = {
-  endpoint?: string
-  region: string
-  bucket: string
-  accessKeyId: string
-  secretAccessKey: string
-  forcePathStyle: boolean
+export type S3StoreConfig = PresignCredentials & {
   /** Files up to this size go up in one PUT; defaults to SINGLE_PART_MAX_BYTES (tests lower it). */
   singlePartMaxBytes?: number
 }
