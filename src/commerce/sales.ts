@@ -1,5 +1,5 @@
 import { and, eq, gte, inArray, lt, sql } from 'drizzle-orm'
-import { adapters } from '../catalog/tables'
+import { adapters, adapterVersions } from '../catalog/tables'
 import { requireScope } from '../identity/principal'
 import { loadTeamAs } from '../identity/teams'
 import type { ServiceContext } from '../lib/context'
@@ -31,7 +31,7 @@ export async function getSalesReport(ctx: ServiceContext, teamSlug: string, quer
   const day = sql<string>`to_char(${orders.paidAt} at time zone 'UTC', 'YYYY-MM-DD')`
   // An adapter fits several bases; its sales count under each base its tensors fit.
   const base = sql<string>`fits.base`
-  const [totals, byDay, byAdapter, byBaseModel, granted] = await Promise.all([
+  const [totals, byDay, byAdapter, byBaseModel, granted, versionDownloads] = await Promise.all([
     ctx.db.select(money).from(orders).where(sold).groupBy(orders.currency).orderBy(orders.currency),
     ctx.db.select({ day, ...money }).from(orders).where(sold).groupBy(day, orders.currency).orderBy(day, orders.currency),
     ctx.db
@@ -55,6 +55,12 @@ export async function getSalesReport(ctx: ServiceContext, teamSlug: string, quer
       .innerJoin(adapters, eq(adapters.id, entitlements.adapterId))
       .where(eq(adapters.teamId, team.id))
       .groupBy(entitlements.source),
+    ctx.db
+      .select({ adapter: adapters.slug, version: adapterVersions.version, downloads: adapterVersions.downloads })
+      .from(adapterVersions)
+      .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
+      .where(and(eq(adapters.teamId, team.id), eq(adapterVersions.status, 'published')))
+      .orderBy(adapters.slug, adapterVersions.version),
   ])
   const grantedBy = (source: string) => granted.find((row) => row.source === source)?.count ?? 0
   return {
@@ -66,5 +72,7 @@ export async function getSalesReport(ctx: ServiceContext, teamSlug: string, quer
     byAdapter: byAdapter.map((row) => withNet({ ...row, adapter: `${team.slug}/${row.adapter}` })),
     byBaseModel: byBaseModel.map(withNet),
     entitlements: { free: grantedBy('free'), accessRequests: grantedBy('access_request'), orders: grantedBy('order') },
+    /** All-time downloads of each published version (counted within seconds of the grant). */
+    downloadsByVersion: versionDownloads.map((row) => ({ ...row, adapter: `${team.slug}/${row.adapter}` })),
   }
 }

@@ -122,5 +122,6 @@ export const SalesReportSchema = z
     byAdapter: z.array(MoneySchema.extend({ adapter: z.string(), downloads: z.number().int() })),
     byBaseModel: z.array(MoneySchema.extend({ baseModel: z.string() })),
     entitlements: z.object({ free: z.number().int(), accessRequests: z.number().int(), orders: z.number().int() }),
+    downloadsByVersion: z.array(z.object({ adapter: z.string(), version: z.string(), downloads: z.number().int() })),
   })
   .openapi('SalesReport')

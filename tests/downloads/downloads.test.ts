@@ -89,6 +89,8 @@ describe.each(['local', 's3'] as const)('downloads from the %s store', (storage)
     const all = await h.db.select().from(downloads).where(eq(downloads.versionId, version!.id))
     expect(version!.downloads).toBe(all.length)
     expect((await h.call('GET', `/v1/adapters/${seller.team}/legal-zh`)).json.downloads).toBe(all.length)
+    const sales = await h.call('GET', `/v1/teams/${seller.team}/sales`, { auth: seller.token })
+    expect(sales.json.downloadsByVersion).toEqual([{ adapter: `${seller.team}/legal-zh`, version: '1.0.0', downloads: all.length }])
     expect(await rollupDownloads(h.db)).toBe(0) // nothing counted twice
   })
 
