@@ -1,0 +1,164 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openDatabase } from '../../src/node/database'
+import { declare, peftFolder, sha256 } from '../helpers/adapters'
+import { type S3TestServer, startS3Server } from '../helpers/s3'
+
+const serverUrl = process.env.DATABASE_URL
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+
+/**
+ * The Worker bundle, run by workerd through `wrangler dev` on loopback, against the real local
+ * Postgres (as Hyperdrive's local connection string) and the S3 test server: the same flow as
+ * on Node. Needs Postgres, so it runs in the Postgres pass of the suite.
+ */
+describe.runIf(serverUrl)('the API on workerd', () => {
+  let s3: S3TestServer
+  let worker: ChildProcess
+  let api: string
+  let logs = ''
+  let database = ''
+  let home = ''
+
+  beforeAll(async () => {
+    s3 = await startS3Server()
+    database = `refinery_worker_${process.pid}`
+    const admin = postgres(serverUrl!, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`create database "${database}"`)
+    await admin.end()
+    const url = new URL(serverUrl!)
+    url.pathname = `/${database}`
+    const migrated = await openDatabase({ url: url.toString(), poolSize: 1 })
+    await migrated.migrate()
+    await migrated.close()
+    // Hyperdrive's local mode wants a password in the URL; trust auth ignores it.
+    if (!url.password) url.password = 'local'
+
+    const port = await freePort()
+    api = `http://127.0.0.1:${port}`
+    home = await mkdtemp(join(tmpdir(), 'refinery-wrangler-'))
+    const vars = {
+      JWT_SECRET: 'worker-test-secret-that-is-at-least-32-characters',
+      PUBLIC_URL: api,
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: s3.bucket,
+      S3_REGION: s3.region,
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      S3_FORCE_PATH_STYLE: 'true',
+    }
+    const args = ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort())]
+    for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`)
+    worker = spawn('npx', args, {
+      env: {
+        ...process.env,
+        CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: url.toString(),
+        WRANGLER_SEND_METRICS: 'false',
+        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+        WRANGLER_LOG_PATH: join(home, 'logs'),
+        XDG_CONFIG_HOME: home,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    worker.stdout!.on('data', (chunk) => (logs += chunk))
+    worker.stderr!.on('data', (chunk) => (logs += chunk))
+    for (let attempt = 0; attempt < 120; attempt++) {
+      const up = await fetch(`${api}/health`).then((r) => r.ok, () => false)
+      if (up) return
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    throw new Error(`wrangler dev did not start:\n${logs}`)
+  }, 90_000)
+
+  afterAll(async () => {
+    if (worker?.pid) {
+      try {
+        process.kill(-worker.pid, 'SIGTERM') // wrangler and its workerd child
+      } catch {}
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    await s3?.close()
+    if (database) {
+      const admin = postgres(serverUrl!, { max: 1, onnotice: () => {} })
+      await admin.unsafe(`drop database if exists "${database}" with (force)`)
+      await admin.end()
+    }
+    if (home) await rm(home, { recursive: true, force: true })
+  })
+
+  async function call(method: string, path: string, token?: string, body?: unknown) {
+    const response = await fetch(api + path, {
+      method,
+      headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...(token && { Authorization: `Bearer ${token}` }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await response.text()
+    return { status: response.status, json: text ? JSON.parse(text) : undefined }
+  }
+
+  it('publishes, validates, checks, sells a free offer and serves the download', { timeout: 90_000 }, async () => {
+    const seller = (await call('POST', '/v1/signup', undefined, { email: 'seller@worker.test', password: 'correct horse battery', name: 'S' })).json.token
+    expect((await call('POST', '/v1/teams', seller, { slug: 'edge', name: 'Edge' })).status).toBe(201)
+    const listing = await call('POST', '/v1/adapters', seller, {
+      team: 'edge',
+      slug: 'legal-zh',
+      title: 'Legal',
+      license: { spdx: 'Apache-2.0', commercialUse: true, derivatives: true },
+      visibility: 'published',
+    })
+    expect(listing.status).toBe(201)
+
+    const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf' })
+    const created = await call('POST', '/v1/adapters/edge/legal-zh/versions', seller, { version: '1.0.0', baseModel: 'meta-llama/Llama-2-7b-hf', files: declare(files) })
+    expect(created.status).toBe(201)
+    for (const upload of created.json.uploads as { path: string; url: string; headers: Record<string, string> }[]) {
+      // Straight to the S3 server, with the signed checksum header.
+      const file = files.find((candidate) => candidate.path === upload.path)!
+      expect(upload.url.startsWith(s3.endpoint)).toBe(true)
+      const put = await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: file.bytes as Uint8Array<ArrayBuffer> })
+      expect(put.status).toBe(200)
+    }
+    expect((await call('POST', '/v1/adapters/edge/legal-zh/versions/1.0.0/complete', seller)).status).toBe(202)
+    let version
+    for (let attempt = 0; attempt < 40; attempt++) {
+      version = (await call('GET', '/v1/adapters/edge/legal-zh/versions/1.0.0', seller)).json
+      if (version.status !== 'validating') break
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    expect(version).toMatchObject({ status: 'ready', compatibleBases: expect.arrayContaining(['meta-llama/Llama-2-7b-hf']) })
+    expect((await call('POST', '/v1/adapters/edge/legal-zh/versions/1.0.0/publish', seller)).json.status).toBe('published')
+
+    const check = await call('POST', '/v1/compat/check', undefined, { base: 'mistralai/Mistral-7B-v0.1', adapter: { version: 'edge/legal-zh@1.0.0' } })
+    expect(check.json.compatible).toBe(false)
+
+    const offer = await call('POST', '/v1/adapters/edge/legal-zh/offers', seller, { kind: 'free', license: 'research' })
+    const buyer = (await call('POST', '/v1/signup', undefined, { email: 'buyer@worker.test', password: 'another good passphrase', name: 'B' })).json.token
+    expect((await call('GET', '/v1/adapters/edge/legal-zh/versions/1.0.0/files/adapter_model.safetensors', buyer)).status).toBe(403)
+    expect((await call('POST', '/v1/checkout', buyer, { offerId: offer.json.id })).status).toBe(201)
+
+    const redirect = await fetch(`${api}/v1/adapters/edge/legal-zh/versions/1.0.0/files/adapter_model.safetensors`, {
+      headers: { Authorization: `Bearer ${buyer}` },
+      redirect: 'manual',
+    })
+    expect(redirect.status).toBe(302)
+    const weights = files.find((file) => file.path === 'adapter_model.safetensors')!
+    expect(redirect.headers.get('x-checksum-sha256')).toBe(sha256(weights.bytes))
+    // The URL was signed in workerd; the S3 server checks the signature.
+    const download = await fetch(redirect.headers.get('location')!)
+    expect(download.status).toBe(200)
+    expect(sha256(new Uint8Array(await download.arrayBuffer()))).toBe(sha256(weights.bytes))
+  })
+})
