@@ -10,7 +10,7 @@ import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/c
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
 import type { Deps } from '../src/lib/context'
-import { runJob } from '../src/publishing'
+import { type Job, runJob } from '../src/publishing'
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
@@ -19,6 +19,7 @@ let searchCache: SearchCache | undefined
 let rateLimiter: RateLimiter | undefined
 
 type ExecutionContext = { waitUntil(promise: Promise<unknown>): void }
+type MessageBatch<T> = { messages: { id: string; body: T; attempts: number; ack(): void; retry(options?: { delaySeconds?: number }): void }[] }
 
 const stringVars = (env: WorkerEnv) =>
   Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === 'string'))
@@ -44,8 +45,8 @@ export default {
       db,
       clock,
       store: createS3Store(s3),
-      // Until the Queues consumer lands, validation runs after the response, within this request's lifetime.
-      jobs: { enqueue: async (job) => void background.push(runJob(deps, job)) },
+      // Validation goes to the queue consumer below; without a queue binding, after the response.
+      jobs: { enqueue: async (job) => (env.VALIDATION_QUEUE ? env.VALIDATION_QUEUE.send(job) : void background.push(runJob(deps, job))) },
       tokens: createTokenSigner(config.JWT_SECRET, clock),
       passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
       publicUrl: publicUrlOf(config),
@@ -68,6 +69,34 @@ export default {
         background.push(downloadLog.flush().then(() => rollupDownloads(db).then(() => undefined)))
       }
       ctx.waitUntil(Promise.allSettled(background).then(() => client.end({ timeout: 5 })))
+    }
+  },
+
+  /**
+   * The validation consumer: each message is one job; validation is idempotent, so a retried or
+   * duplicated message does no harm. A failure retries with backoff; after `max_retries`
+   * (wrangler.toml) the message goes to the dead-letter queue and the version stays
+   * `validating` with the attempts counted on it.
+   */
+  async queue(batch: MessageBatch<Job>, env: WorkerEnv): Promise<void> {
+    const config = parseConfig(stringVars(env))
+    const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
+    const s3 = s3ConfigOf(config)
+    if (!connectionString || !s3) throw new Error('The validation consumer needs the database and S3 settings')
+    const client = postgres(connectionString, { max: 2, fetch_types: false, onnotice: () => {} })
+    const deps = { db: drizzle(client, { schema }), store: createS3Store(s3), clock: () => new Date() }
+    try {
+      for (const message of batch.messages) {
+        try {
+          await runJob(deps, message.body)
+          message.ack()
+        } catch (error) {
+          console.error(`validation job ${message.id} failed (attempt ${message.attempts})`, error)
+          message.retry({ delaySeconds: Math.min(300, 5 * 2 ** (message.attempts - 1)) })
+        }
+      }
+    } finally {
+      await client.end({ timeout: 5 })
     }
   },
 }

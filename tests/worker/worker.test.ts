@@ -109,7 +109,7 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     return { status: response.status, json: text ? JSON.parse(text) : undefined }
   }
 
-  it('publishes, validates, checks, sells a free offer and serves the download', { timeout: 90_000 }, async () => {
+  it('publishes, validates through the queue consumer, checks, sells a free offer and serves the download', { timeout: 90_000 }, async () => {
     const seller = (await call('POST', '/v1/signup', undefined, { email: 'seller@worker.test', password: 'correct horse battery', name: 'S' })).json.token
     expect((await call('POST', '/v1/teams', seller, { slug: 'edge', name: 'Edge' })).status).toBe(201)
     const listing = await call('POST', '/v1/adapters', seller, {
@@ -138,6 +138,9 @@ describe.runIf(serverUrl)('the API on workerd', () => {
       if (version.status !== 'validating') break
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
+    // Validated by the queue consumer, not in the request: wrangler logs each delivered batch.
+    for (let attempt = 0; attempt < 20 && !/QUEUE refinery-validation \d+\/\d+/.test(logs); attempt++) await new Promise((resolve) => setTimeout(resolve, 250))
+    expect(logs).toMatch(/QUEUE refinery-validation \d+\/\d+/)
     expect(version).toMatchObject({ status: 'ready', compatibleBases: expect.arrayContaining(['meta-llama/Llama-2-7b-hf']) })
     expect((await call('POST', '/v1/adapters/edge/legal-zh/versions/1.0.0/publish', seller)).json.status).toBe('published')
 
