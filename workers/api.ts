@@ -10,7 +10,7 @@ import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/c
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
 import type { Deps } from '../src/lib/context'
-import { type Job, runJob } from '../src/publishing'
+import { type Job, runJob, runMaintenance } from '../src/publishing'
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
@@ -98,5 +98,25 @@ export default {
     } finally {
       await client.end({ timeout: 5 })
     }
+  },
+
+  /** Cron (wrangler.toml `[triggers]`): expire abandoned uploads, requeue stuck validations, roll up download counts. */
+  async scheduled(_controller: unknown, env: WorkerEnv, ctx: ExecutionContext): Promise<void> {
+    const config = parseConfig(stringVars(env))
+    const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
+    const s3 = s3ConfigOf(config)
+    if (!connectionString || !s3) throw new Error('The scheduled task needs the database and S3 settings')
+    const client = postgres(connectionString, { max: 2, fetch_types: false, onnotice: () => {} })
+    const db = drizzle(client, { schema })
+    const queue = env.VALIDATION_QUEUE
+    const deps = {
+      db,
+      store: createS3Store(s3),
+      clock: () => new Date(),
+      jobs: { enqueue: async (job: Job) => (queue ? queue.send(job) : runJob({ db, store: createS3Store(s3), clock: () => new Date() }, job)) },
+    }
+    const work = Promise.all([runMaintenance(deps), rollupDownloads(db)]).finally(() => client.end({ timeout: 5 }))
+    ctx.waitUntil(work)
+    await work
   },
 }

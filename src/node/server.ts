@@ -10,13 +10,14 @@ import type { Config } from '../config'
 import { paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
 import type { Deps } from '../lib/context'
-import { createInProcessQueue, resumeValidations, runJob } from '../publishing'
+import { createInProcessQueue, resumeValidations, runJob, runMaintenance } from '../publishing'
 import { createLocalStore } from '../storage/local'
 import { openDatabase } from './database'
 import { loadDocsAssets } from './docs-assets'
 import { loadSigningSecret } from './secrets'
 
 const DOWNLOAD_ROLLUP_MS = 5_000
+const MAINTENANCE_MS = 5 * 60 * 1000
 /** Audit rows of granted downloads are written at most this long after the grant. */
 const DOWNLOAD_LOG_FLUSH_MS = 200
 
@@ -62,6 +63,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   // Download counters (search sorting, the sales report) follow the audit rows every few seconds.
   const rollup = setInterval(() => void rollupDownloads(deps.db).catch((error) => console.error('download rollup failed', error)), DOWNLOAD_ROLLUP_MS)
   rollup.unref()
+  // Expired upload sessions and stuck validations, every few minutes.
+  const upkeep = setInterval(() => void runMaintenance(deps).catch((error) => console.error('maintenance failed', error)), MAINTENANCE_MS)
+  upkeep.unref()
   const server = await new Promise<ServerType>((resolveListening) => {
     const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolveListening(listening),
@@ -76,6 +80,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     async close() {
       await new Promise<void>((done) => server.close(() => done()))
       clearInterval(rollup)
+      clearInterval(upkeep)
       await jobs.idle()
       await downloadLog.close()
       await rollupDownloads(deps.db)

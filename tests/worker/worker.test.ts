@@ -59,7 +59,7 @@ describe.runIf(serverUrl)('the API on workerd', () => {
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       S3_FORCE_PATH_STYLE: 'true',
     }
-    const args = ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort())]
+    const args = ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--test-scheduled']
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`)
     worker = spawn('npx', args, {
       env: {
@@ -163,5 +163,9 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     const download = await fetch(redirect.headers.get('location')!)
     expect(download.status).toBe(200)
     expect(sha256(new Uint8Array(await download.arrayBuffer()))).toBe(sha256(weights.bytes))
+
+    // The cron task runs in workerd too (wrangler's --test-scheduled hook), and the download is counted.
+    expect((await fetch(`${api}/__scheduled?cron=*/5+*+*+*+*`)).status).toBe(200)
+    expect((await call('GET', '/v1/adapters/edge/legal-zh')).json.downloads).toBe(1)
   })
 })

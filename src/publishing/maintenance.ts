@@ -1,0 +1,46 @@
+import { and, eq, inArray, lt } from 'drizzle-orm'
+import { adapterVersions, versionFiles } from '../catalog/tables'
+import type { Deps } from '../lib/context'
+import { UPLOAD_URL_TTL_SECONDS } from './versions'
+
+/** An upload session is abandoned once its URLs have expired and a day more has passed. */
+export const ABANDONED_UPLOAD_AFTER_MS = (UPLOAD_URL_TTL_SECONDS + 24 * 60 * 60) * 1000
+/** A validation that has not finished in this long is queued again (it is idempotent). */
+export const STUCK_VALIDATION_AFTER_MS = 15 * 60 * 1000
+
+/**
+ * Periodic upkeep (a timer on Node, the `scheduled` handler on Workers): versions left in
+ * `uploading` past their URLs' life lose their objects (multipart uploads aborted) and their
+ * rows; versions stuck in `validating` are queued again.
+ */
+export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 'clock'>) {
+  const now = deps.clock().getTime()
+  const abandoned = await deps.db
+    .select({ id: adapterVersions.id })
+    .from(adapterVersions)
+    .where(and(eq(adapterVersions.status, 'uploading'), lt(adapterVersions.updatedAt, new Date(now - ABANDONED_UPLOAD_AFTER_MS))))
+  for (const { id } of abandoned) {
+    const files = await deps.db.select().from(versionFiles).where(eq(versionFiles.versionId, id))
+    for (const file of files) {
+      if (file.multipartUploadId) await deps.store.abortMultipart({ key: file.storageKey, uploadId: file.multipartUploadId }).catch(() => {})
+      await deps.store.delete(file.storageKey)
+    }
+    // Only if still uploading: a seller completing it meanwhile wins.
+    await deps.db.transaction(async (tx) => {
+      const [still] = await tx
+        .select({ id: adapterVersions.id })
+        .from(adapterVersions)
+        .where(and(eq(adapterVersions.id, id), eq(adapterVersions.status, 'uploading')))
+        .for('update')
+      if (!still) return
+      await tx.delete(versionFiles).where(eq(versionFiles.versionId, id))
+      await tx.delete(adapterVersions).where(eq(adapterVersions.id, id))
+    })
+  }
+  const stuck = await deps.db
+    .select({ id: adapterVersions.id })
+    .from(adapterVersions)
+    .where(and(inArray(adapterVersions.status, ['validating']), lt(adapterVersions.updatedAt, new Date(now - STUCK_VALIDATION_AFTER_MS))))
+  for (const { id } of stuck) await deps.jobs.enqueue({ kind: 'validate_version', versionId: id })
+  return { expiredUploads: abandoned.length, requeuedValidations: stuck.length }
+}

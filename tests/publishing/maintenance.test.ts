@@ -1,0 +1,63 @@
+import { eq } from 'drizzle-orm'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { adapterVersions, versionFiles } from '../../src/catalog/tables'
+import { runMaintenance } from '../../src/publishing'
+import { ABANDONED_UPLOAD_AFTER_MS, STUCK_VALIDATION_AFTER_MS } from '../../src/publishing/maintenance'
+import { createListing, declare, peftFolder } from '../helpers/adapters'
+import { createHarness, type Harness } from '../helpers/harness'
+
+describe('maintenance', () => {
+  let h: Harness
+  let seller: Awaited<ReturnType<Harness['teamOwner']>>
+
+  beforeAll(async () => {
+    h = await createHarness()
+    seller = await h.teamOwner('upkeep')
+  })
+  afterAll(() => h.close())
+
+  async function startVersion(slug: string, uploadAll: boolean) {
+    await createListing(h, seller, slug)
+    const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf' })
+    const created = await h.call('POST', `/v1/adapters/${seller.team}/${slug}/versions`, {
+      auth: seller.token,
+      body: { version: '1.0.0', baseModel: 'meta-llama/Llama-2-7b-hf', files: declare(files) },
+    })
+    for (const upload of created.json.uploads.slice(0, uploadAll ? undefined : 1)) {
+      const file = files.find((candidate) => candidate.path === upload.path)!
+      expect((await h.put(upload.url, upload.headers, file.bytes)).status).toBe(200)
+    }
+    return created.json.version.id as string
+  }
+
+  it('removes abandoned upload sessions with their objects, and requeues stuck validations', async () => {
+    const abandoned = await startVersion('abandoned', false)
+    const [uploaded] = await h.db.select().from(versionFiles).where(eq(versionFiles.versionId, abandoned))
+    const lost = await startVersion('lost-job', true)
+    // A validation whose job was lost (a crash between the status change and the queue).
+    await h.db.update(adapterVersions).set({ status: 'validating' }).where(eq(adapterVersions.id, lost))
+
+    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 0, requeuedValidations: 0 }) // too early for both
+    h.advanceClock(STUCK_VALIDATION_AFTER_MS + 1000)
+    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 0, requeuedValidations: 1 })
+    await h.idle()
+    expect((await h.call('GET', `/v1/adapters/${seller.team}/lost-job/versions/1.0.0`, { auth: seller.token })).json.status).toBe('ready')
+
+    h.advanceClock(ABANDONED_UPLOAD_AFTER_MS)
+    expect(await h.deps.store.head(uploaded!.storageKey)).not.toBeNull()
+    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 1, requeuedValidations: 0 })
+    expect(await h.deps.store.head(uploaded!.storageKey)).toBeNull()
+    // A day and more has passed: the seller logs in again.
+    seller.token = (await h.call('POST', '/v1/login', { body: { email: seller.email, password: seller.password } })).json.token
+    expect((await h.call('GET', `/v1/adapters/${seller.team}/abandoned/versions/1.0.0`, { auth: seller.token })).status).toBe(404)
+    // The number is free again: the seller can start over.
+    expect(
+      (
+        await h.call('POST', `/v1/adapters/${seller.team}/abandoned/versions`, {
+          auth: seller.token,
+          body: { version: '1.0.0', baseModel: 'meta-llama/Llama-2-7b-hf', files: declare(peftFolder({ base: 'meta-llama/Llama-2-7b-hf' })) },
+        })
+      ).status,
+    ).toBe(201)
+  })
+})
