@@ -24,27 +24,33 @@ type MessageBatch<T> = { messages: { id: string; body: T; attempts: number; ack(
 const stringVars = (env: WorkerEnv) =>
   Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === 'string'))
 
+/**
+ * What every entry point needs: config, a small per-invocation Postgres client (Workers cannot
+ * share I/O between requests; close it when done) and the S3 store (the Worker has no disk).
+ */
+function open(env: WorkerEnv, poolSize: number) {
+  const config = parseConfig(stringVars(env))
+  const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
+  if (!connectionString) throw new Error('Bind HYPERDRIVE or set DATABASE_URL for the Worker')
+  const s3 = s3ConfigOf(config)
+  if (!s3) throw new Error('Set S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (R2 or any S3 API) for the Worker')
+  const client = postgres(connectionString, { max: poolSize, fetch_types: false, onnotice: () => {} })
+  return { config, client, db: drizzle(client, { schema }), store: createS3Store(s3), clock: () => new Date() }
+}
+
 // The Workers entry; wrangler needs the default export.
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Response> {
-    const config = parseConfig(stringVars(env))
-    const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
-    if (!connectionString) throw new Error('Bind HYPERDRIVE or set DATABASE_URL for the Worker')
+    const { config, client, db, store, clock } = open(env, 5)
     if (!config.JWT_SECRET) throw new Error('Set the JWT_SECRET secret for the Worker (wrangler secret put JWT_SECRET)')
-    const s3 = s3ConfigOf(config)
     const payments = paymentsConfigOf(config)
-    if (!s3) throw new Error('Set S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (R2 or any S3 API) for the Worker')
-    // Workers cannot share I/O between requests: one small client per request, closed after.
-    const client = postgres(connectionString, { max: 5, fetch_types: false, onnotice: () => {} })
-    const clock = () => new Date()
     const background: Promise<void>[] = []
-    const db = drizzle(client, { schema })
     // Written after the response (below), within this request's lifetime.
     const downloadLog = createDownloadLog(db, { flushMs: 0, logger: console })
     const deps: Deps = {
       db,
       clock,
-      store: createS3Store(s3),
+      store,
       // Validation goes to the queue consumer below; without a queue binding, after the response.
       jobs: { enqueue: async (job) => (env.VALIDATION_QUEUE ? env.VALIDATION_QUEUE.send(job) : void background.push(runJob(deps, job))) },
       tokens: createTokenSigner(config.JWT_SECRET, clock),
@@ -79,12 +85,7 @@ export default {
    * `validating` with the attempts counted on it.
    */
   async queue(batch: MessageBatch<Job>, env: WorkerEnv): Promise<void> {
-    const config = parseConfig(stringVars(env))
-    const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
-    const s3 = s3ConfigOf(config)
-    if (!connectionString || !s3) throw new Error('The validation consumer needs the database and S3 settings')
-    const client = postgres(connectionString, { max: 2, fetch_types: false, onnotice: () => {} })
-    const deps = { db: drizzle(client, { schema }), store: createS3Store(s3), clock: () => new Date() }
+    const { client, ...deps } = open(env, 2)
     try {
       for (const message of batch.messages) {
         try {
@@ -102,20 +103,10 @@ export default {
 
   /** Cron (wrangler.toml `[triggers]`): expire abandoned uploads, requeue stuck validations, roll up download counts. */
   async scheduled(_controller: unknown, env: WorkerEnv, ctx: ExecutionContext): Promise<void> {
-    const config = parseConfig(stringVars(env))
-    const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
-    const s3 = s3ConfigOf(config)
-    if (!connectionString || !s3) throw new Error('The scheduled task needs the database and S3 settings')
-    const client = postgres(connectionString, { max: 2, fetch_types: false, onnotice: () => {} })
-    const db = drizzle(client, { schema })
+    const { client, db, store, clock } = open(env, 2)
     const queue = env.VALIDATION_QUEUE
-    const deps = {
-      db,
-      store: createS3Store(s3),
-      clock: () => new Date(),
-      jobs: { enqueue: async (job: Job) => (queue ? queue.send(job) : runJob({ db, store: createS3Store(s3), clock: () => new Date() }, job)) },
-    }
-    const work = Promise.all([runMaintenance(deps), rollupDownloads(db)]).finally(() => client.end({ timeout: 5 }))
+    const jobs = { enqueue: async (job: Job) => (queue ? queue.send(job) : runJob({ db, store, clock }, job)) }
+    const work = Promise.all([runMaintenance({ db, store, clock, jobs }), rollupDownloads(db)]).finally(() => client.end({ timeout: 5 }))
     ctx.waitUntil(work)
     await work
   },
