@@ -10,13 +10,16 @@ import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/c
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
 import type { Deps } from '../src/lib/context'
-import { type Job, runJob, runMaintenance } from '../src/publishing'
+import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/publishing'
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
 // One search cache and one download limiter per isolate: they outlive the request that filled them.
 let searchCache: SearchCache | undefined
 let rateLimiter: RateLimiter | undefined
+
+/** The first delivery plus `max_retries` (wrangler.toml [[queues.consumers]]). */
+const QUEUE_DELIVERIES = 1 + 5
 
 type ExecutionContext = { waitUntil(promise: Promise<unknown>): void }
 type MessageBatch<T> = { messages: { id: string; body: T; attempts: number; ack(): void; retry(options?: { delaySeconds?: number }): void }[] }
@@ -93,6 +96,8 @@ export default {
           message.ack()
         } catch (error) {
           console.error(`validation job ${message.id} failed (attempt ${message.attempts})`, error)
+          // The last delivery before the dead-letter queue: say so on the version.
+          if (message.attempts >= QUEUE_DELIVERIES) await markValidationStalled(deps, message.body.versionId, message.attempts, error).catch(() => {})
           message.retry({ delaySeconds: Math.min(300, 5 * 2 ** (message.attempts - 1)) })
         }
       }

@@ -7,7 +7,7 @@ import { validateVersion } from './validate'
 export { createInProcessQueue, type Job, type JobQueue } from './jobs'
 export { versionRoutes } from './routes'
 export { validateVersion } from './validate'
-export { runMaintenance } from './maintenance'
+export { markValidationStalled, runMaintenance } from './maintenance'
 
 /** Runs one background job; the in-process queue and the Workers queue consumer both call this. */
 export async function runJob(deps: Pick<Deps, 'db' | 'store' | 'clock'>, job: Job): Promise<void> {

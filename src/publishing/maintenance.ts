@@ -44,3 +44,25 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 
   for (const { id } of stuck) await deps.jobs.enqueue({ kind: 'validate_version', versionId: id })
   return { expiredUploads: abandoned.length, requeuedValidations: stuck.length }
 }
+
+/**
+ * A validation job that exhausted its retries (the queue's dead letter) leaves a mark on the
+ * version, so the seller sees why it is still `validating`; upkeep keeps requeuing it, and a
+ * run that succeeds replaces the mark with the real findings.
+ */
+export async function markValidationStalled(deps: Pick<Deps, 'db' | 'clock'>, versionId: string, attempts: number, error: unknown) {
+  const reason = error instanceof Error ? error.message : String(error)
+  await deps.db
+    .update(adapterVersions)
+    .set({
+      findings: [
+        {
+          code: 'validation_stalled',
+          severity: 'warning',
+          message: `Validation could not run after ${attempts} attempts (${reason.slice(0, 200)}); it is retried every few minutes.`,
+        },
+      ],
+      updatedAt: deps.clock(),
+    })
+    .where(and(eq(adapterVersions.id, versionId), eq(adapterVersions.status, 'validating')))
+}

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adapterVersions, versionFiles } from '../../src/catalog/tables'
-import { runMaintenance } from '../../src/publishing'
+import { markValidationStalled, runMaintenance } from '../../src/publishing'
 import { ABANDONED_UPLOAD_AFTER_MS, STUCK_VALIDATION_AFTER_MS } from '../../src/publishing/maintenance'
 import { createListing, declare, peftFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
@@ -34,14 +34,18 @@ describe('maintenance', () => {
     const abandoned = await startVersion('abandoned', false)
     const [uploaded] = await h.db.select().from(versionFiles).where(eq(versionFiles.versionId, abandoned))
     const lost = await startVersion('lost-job', true)
-    // A validation whose job was lost (a crash between the status change and the queue).
+    // A validation whose job was lost (a crash between the status change and the queue), and whose
+    // queue messages ran out of retries: the version says so until a run succeeds.
     await h.db.update(adapterVersions).set({ status: 'validating' }).where(eq(adapterVersions.id, lost))
+    await markValidationStalled(h.deps, lost, 6, new Error('storage unavailable'))
+    const stalled = await h.call('GET', `/v1/adapters/${seller.team}/lost-job/versions/1.0.0`, { auth: seller.token })
+    expect(stalled.json).toMatchObject({ status: 'validating', findings: [expect.objectContaining({ code: 'validation_stalled' })] })
 
     expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 0, requeuedValidations: 0 }) // too early for both
     h.advanceClock(STUCK_VALIDATION_AFTER_MS + 1000)
     expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 0, requeuedValidations: 1 })
     await h.idle()
-    expect((await h.call('GET', `/v1/adapters/${seller.team}/lost-job/versions/1.0.0`, { auth: seller.token })).json.status).toBe('ready')
+    expect((await h.call('GET', `/v1/adapters/${seller.team}/lost-job/versions/1.0.0`, { auth: seller.token })).json).toMatchObject({ status: 'ready', findings: [] })
 
     h.advanceClock(ABANDONED_UPLOAD_AFTER_MS)
     expect(await h.deps.store.head(uploaded!.storageKey)).not.toBeNull()
