@@ -67,7 +67,7 @@ describe.runIf(serverUrl)('the API on workerd', () => {
         CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: url.toString(),
         WRANGLER_SEND_METRICS: 'false',
         CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-        WRANGLER_LOG_PATH: join(home, 'logs'),
+        WRANGLER_LOG_PATH: process.env.WRANGLER_LOG_PATH ?? join(process.cwd(), '.wrangler', 'logs'),
         XDG_CONFIG_HOME: home,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
