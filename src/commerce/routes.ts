@@ -146,14 +146,13 @@ export const commerceRoutes = createRouter()
     return c.json(await receiveStripeEvent(deps, await c.req.text(), c.req.valid('header')['stripe-signature']), 200)
   })
   .openapi(listAccessRequestsRoute, async (c) => c.json(await listAccessRequests(serviceContext(c), c.req.valid('param').team, c.req.valid('query')), 200))
-  .openapi(decisionRoute('approve'), async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { note?: string }
-    return c.json(await decideAccessRequest(serviceContext(c), c.req.valid('param').id, 'approved', DecisionSchema.parse(body ?? {}).note), 200)
-  })
-  .openapi(decisionRoute('reject'), async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { note?: string }
-    return c.json(await decideAccessRequest(serviceContext(c), c.req.valid('param').id, 'rejected', DecisionSchema.parse(body ?? {}).note), 200)
-  })
+  // The body is optional: the validator checks it when one is sent as JSON.
+  .openapi(decisionRoute('approve'), async (c) =>
+    c.json(await decideAccessRequest(serviceContext(c), c.req.valid('param').id, 'approved', c.req.valid('json')?.note), 200),
+  )
+  .openapi(decisionRoute('reject'), async (c) =>
+    c.json(await decideAccessRequest(serviceContext(c), c.req.valid('param').id, 'rejected', c.req.valid('json')?.note), 200),
+  )
   .openapi(listEntitlementsRoute, async (c) => c.json(await listEntitlements(serviceContext(c)), 200))
   .openapi(onboardingRoute, async (c) => c.json(await startPayoutOnboarding(serviceContext(c), c.req.valid('param').team), 200))
   .openapi(salesRoute, async (c) => c.json(await getSalesReport(serviceContext(c), c.req.valid('param').team, c.req.valid('query')), 200))

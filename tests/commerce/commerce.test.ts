@@ -275,6 +275,8 @@ describe('commerce', () => {
     expectProblem(await h.call('POST', `/v1/access-requests/${id}/approve`, { auth: applicant.token }), 403, 'not_team_member')
     expectProblem(await h.call('GET', `/v1/teams/${seller.team}/access-requests`, { auth: applicant.token }), 403, 'not_team_member')
 
+    expectProblem(await h.call('POST', `/v1/access-requests/${id}/approve`, { auth: seller.token, body: { note: 42 } }), 422, 'validation_failed')
+    expectProblem(await h.call('POST', `/v1/access-requests/${id}/approve`, { auth: seller.token, body: '{"note":' }), 400, 'invalid_json')
     const listed = await h.call('GET', `/v1/teams/${seller.team}/access-requests?status=pending`, { auth: seller.token })
     expect(listed.json.items.map((item: { id: string }) => item.id)).toContain(id)
     const approved = await h.call('POST', `/v1/access-requests/${id}/approve`, { auth: seller.token, body: { note: 'Welcome aboard.' } })
