@@ -3,7 +3,7 @@
  * that does one indexed SELECT, on Postgres, with autocannon (in its own process) at 50
  * connections, in one run.
  *
- *   npx tsx bench/downloads.ts [--seconds 15] [--connections 50]
+ *   npx tsx bench/downloads.ts [--seconds 15] [--connections 50] [--inline-audit]
  *
  * Needs a Postgres server (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test); creates
  * and drops its own database. The S3 store only signs URLs here, so no S3 server is needed.
@@ -31,7 +31,9 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 
 const require = createRequire(import.meta.url)
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '50' } } })
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '50' }, 'inline-audit': { type: 'boolean', default: false } },
+})
 const seconds = Number(values.seconds)
 const connections = Number(values.connections)
 
@@ -78,7 +80,8 @@ try {
     tokens: createTokenSigner('bench-signing-secret-that-is-long-enough', clock),
     passwords: createPasswordHasher(100_000),
     publicUrl: 'http://127.0.0.1',
-    ...(!process.env.INLINE_AUDIT && { downloadLog: createDownloadLog(database.db, { flushMs: 100 }) }),
+    // As the Node server does; --inline-audit writes each row before answering instead.
+    ...(!values['inline-audit'] && { downloadLog: createDownloadLog(database.db, { flushMs: 200 }) }),
   }
   const app = createApp(deps)
   // The floor: the same app and middleware, one indexed SELECT, JSON out.
