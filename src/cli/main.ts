@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import type { CompatReport } from '../compat'
-import { checkFolder, isInputError } from './check'
+import { CliError, checkFolder, isInputError } from './check'
+import { pull } from './pull'
 
 const USAGE = `refinery — the Refinery marketplace from a terminal
 
@@ -8,20 +9,38 @@ const USAGE = `refinery — the Refinery marketplace from a terminal
       Does this adapter load on this base model, and on which serving engines? Offline: reads
       adapter_config.json and only the header of the .safetensors file.
       Exit code 0 compatible, 1 incompatible, 2 error.
+
+  refinery pull <team/slug@version> [--dir <folder>]
+      Downloads every file of a version you are entitled to: resumes after an interruption,
+      verifies each sha256, and only then puts the file under its name. Uses REFINERY_URL
+      (default http://localhost:8787) and REFINERY_API_KEY (an API key or access token).
 `
 
-/** Runs the CLI; returns the exit code. `out`/`err` are injectable for tests. */
-export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+type Io = { out: Pick<NodeJS.WriteStream, 'write'>; err: Pick<NodeJS.WriteStream, 'write'>; fetch: typeof fetch; env: Record<string, string | undefined> }
+
+/** Runs the CLI; returns the exit code. Output, the network and the environment are injectable for tests. */
+export async function main(argv: string[], io: Partial<Io> = {}): Promise<number> {
+  const { out = process.stdout, err = process.stderr, env = process.env } = io
+  const fetchImpl = io.fetch ?? fetch
   const [command, ...rest] = argv
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     out.write(USAGE)
     return command ? 0 : 2
   }
-  if (command !== 'check') {
+  if (command !== 'check' && command !== 'pull') {
     err.write(`Unknown command '${command}'.\n\n${USAGE}`)
     return 2
   }
   try {
+    if (command === 'pull') {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { dir: { type: 'string', default: '.' } } })
+      const token = env.REFINERY_API_KEY
+      if (!positionals[0]) throw new CliError('Usage: refinery pull <team/slug@version> [--dir <folder>]')
+      if (!token) throw new CliError('Set REFINERY_API_KEY to an API key (createApiKey) or an access token.')
+      const remote = { url: (env.REFINERY_URL ?? 'http://localhost:8787').replace(/\/$/, ''), token, fetch: fetchImpl, progress: (line: string) => err.write(`${line}\r`) }
+      for (const path of await pull(remote, positionals[0], values.dir!)) out.write(`✔ ${path}\n`)
+      return 0
+    }
     const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { base: { type: 'string' }, json: { type: 'boolean', default: false } } })
     const folder = positionals[0]
     if (!folder || !values.base) {

@@ -10,7 +10,7 @@ import { peftFolder } from '../helpers/adapters'
 async function run(...argv: string[]) {
   let stdout = ''
   let stderr = ''
-  const code = await main(argv, { write: (text: string) => ((stdout += text), true) } as never, { write: (text: string) => ((stderr += text), true) } as never)
+  const code = await main(argv, { out: { write: (text: string) => ((stdout += text), true) }, err: { write: (text: string) => ((stderr += text), true) } })
   return { code, stdout, stderr }
 }
 
