@@ -20,7 +20,7 @@ type Io = { out: Pick<NodeJS.WriteStream, 'write'>; err: Pick<NodeJS.WriteStream
 
 /** Runs the CLI; returns the exit code. Output, the network and the environment are injectable for tests. */
 export async function main(argv: string[], io: Partial<Io> = {}): Promise<number> {
-  const { out = process.stdout, err = process.stderr, env = process.env } = io
+  const { out = process.stdout, err = process.stderr, env = {} } = io
   const fetchImpl = io.fetch ?? fetch
   const [command, ...rest] = argv
   if (!command || command === 'help' || command === '--help' || command === '-h') {
