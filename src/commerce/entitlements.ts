@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, isNull, or, type Placeholder, sql } from 'drizzle-orm'
 import { adapters } from '../catalog/tables'
 import type { Database } from '../db/types'
 import { teamMembers, teams } from '../identity/tables'
@@ -40,11 +40,11 @@ export async function findCoveringEntitlement(db: Database, holder: Holder, adap
   return row
 }
 
-const heldBy = (userId: string) =>
-  or(
-    eq(entitlements.userId, userId),
-    sql`${entitlements.teamId} in (select ${teamMembers.teamId} from ${teamMembers} where ${teamMembers.userId} = ${userId})`,
-  )
+/** The teams a user belongs to, as a subquery (`userId` may be a prepared-statement placeholder). */
+export const teamsOf = (userId: string | Placeholder) => sql`(select ${teamMembers.teamId} from ${teamMembers} where ${teamMembers.userId} = ${userId})`
+
+/** Entitlements held by the user directly or by one of their teams. */
+export const heldBy = (userId: string | Placeholder) => sql`(${entitlements.userId} = ${userId} or ${entitlements.teamId} in ${teamsOf(userId)})`
 
 /** Grants once per source: granting the same order or request again returns the existing row. */
 export async function grantEntitlement(

@@ -1,9 +1,10 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { adapters, adapterVersions, versionFiles } from '../catalog/tables'
+import { heldBy, teamsOf } from '../commerce/entitlements'
 import { entitlements } from '../commerce/tables'
 import type { Database } from '../db/types'
 import { requireScope } from '../identity/principal'
-import { teamMembers, teams } from '../identity/tables'
+import { teams } from '../identity/tables'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import { downloads } from './tables'
@@ -64,8 +65,7 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
  */
 function fileAccessQuery(db: Database) {
   const userId = sql.placeholder('userId')
-  const callerTeams = sql`(select ${teamMembers.teamId} from ${teamMembers} where ${teamMembers.userId} = ${userId})`
-  const heldBy = sql`(${entitlements.userId} = ${userId} or ${entitlements.teamId} in ${callerTeams})`
+  const heldByCaller = heldBy(userId)
   return db
     .select({
       adapterId: adapters.id,
@@ -77,9 +77,9 @@ function fileAccessQuery(db: Database) {
       size: versionFiles.size,
       sha256: versionFiles.sha256,
       storageKey: versionFiles.storageKey,
-      isMember: sql<boolean>`${teams.id} in ${callerTeams}`,
-      entitlementId: sql<string | null>`(select ${entitlements.id} from ${entitlements} where ${entitlements.adapterId} = ${adapters.id} and ${entitlements.revokedAt} is null and ${heldBy} limit 1)`,
-      revoked: sql<boolean>`exists (select 1 from ${entitlements} where ${entitlements.adapterId} = ${adapters.id} and ${entitlements.revokedAt} is not null and ${heldBy})`,
+      isMember: sql<boolean>`${teams.id} in ${teamsOf(userId)}`,
+      entitlementId: sql<string | null>`(select ${entitlements.id} from ${entitlements} where ${entitlements.adapterId} = ${adapters.id} and ${entitlements.revokedAt} is null and ${heldByCaller} limit 1)`,
+      revoked: sql<boolean>`exists (select 1 from ${entitlements} where ${entitlements.adapterId} = ${adapters.id} and ${entitlements.revokedAt} is not null and ${heldByCaller})`,
     })
     .from(adapters)
     .innerJoin(teams, eq(teams.id, adapters.teamId))
