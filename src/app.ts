@@ -28,6 +28,44 @@ const healthRoute = createRoute({
   responses: { 200: json(z.object({ status: z.literal('ok') }), 'The API is up') },
 })
 
+const openApiConfig = (serverUrl: string) => ({
+  openapi: '3.1.0',
+  info: {
+    title: 'Refinery API',
+    version: '0.1.0',
+    description: 'Publish, verify, price and trade LoRA adapters. Errors are RFC 9457 problem+json with a stable `code`.',
+  },
+  servers: [{ url: serverUrl }],
+})
+
+/** Every documented route, on any router: the app's and the one `openApiDocument` describes. */
+function mountApi(app: ReturnType<typeof createRouter>) {
+  app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))
+  app.route('/', accountRoutes)
+  app.route('/', teamRoutes)
+  app.route('/', apiKeyRoutes)
+  app.route('/', adapterRoutes)
+  app.route('/', versionRoutes)
+  app.route('/', reviewRoutes)
+  app.route('/', compatRoutes)
+  app.route('/', commerceRoutes)
+  app.route('/', downloadRoutes)
+  app.route('/', localStorageRoutes)
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An access token from `login`/`signup`, or an API key (`rfy_…`).',
+  })
+}
+
+/** The OpenAPI document the app serves at /openapi.json, built without a database (for the typed client). */
+export function openApiDocument(serverUrl = 'http://localhost:8787') {
+  const app = createRouter()
+  mountApi(app)
+  return app.getOpenAPI31Document(openApiConfig(serverUrl))
+}
+
 /** The whole API; the Node entry, the Workers entry and the tests all build it here. */
 export function createApp(deps: Deps) {
   const app = createRouter()
@@ -57,32 +95,8 @@ export function createApp(deps: Deps) {
     await next()
   })
 
-  app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))
-  app.route('/', accountRoutes)
-  app.route('/', teamRoutes)
-  app.route('/', apiKeyRoutes)
-  app.route('/', adapterRoutes)
-  app.route('/', versionRoutes)
-  app.route('/', reviewRoutes)
-  app.route('/', compatRoutes)
-  app.route('/', commerceRoutes)
-  app.route('/', downloadRoutes)
-  app.route('/', localStorageRoutes)
-
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'An access token from `login`/`signup`, or an API key (`rfy_…`).',
-  })
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Refinery API',
-      version: '0.1.0',
-      description: 'Publish, verify, price and trade LoRA adapters. Errors are RFC 9457 problem+json with a stable `code`.',
-    },
-    servers: [{ url: deps.publicUrl }],
-  })
+  mountApi(app)
+  app.doc31('/openapi.json', openApiConfig(deps.publicUrl))
   const docsAssets = deps.docsAssets
   if (docsAssets) {
     app.get(`${DOCS_ASSETS_PATH}/swagger-ui-dist/:file`, (c) => {

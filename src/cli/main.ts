@@ -1,59 +1,199 @@
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { CompatReport } from '../compat'
 import { CliError, checkFolder, isInputError } from './check'
+import { type Input, login, logout } from './login'
+import { buy, search } from './market'
+import type { Output } from './progress'
+import { publish } from './publish'
 import { pull } from './pull'
+import { asCliError, type Env, remoteFrom } from './remote'
 
 const USAGE = `refinery — the Refinery marketplace from a terminal
+
+  refinery login [--url <api>] [--email <email> | --api-key <key>]
+      Stores a credential for the other commands (mode 0600 in your config folder). Without
+      --api-key the key (or, with --email, the password) is read from standard input.
+  refinery logout
 
   refinery check <peft-folder> --base <hf-id | config.json> [--json]
       Does this adapter load on this base model, and on which serving engines? Offline: reads
       adapter_config.json and only the header of the .safetensors file.
       Exit code 0 compatible, 1 incompatible, 2 error.
 
+  refinery publish <peft-folder> --adapter <team/slug> --version <semver>
+                   [--base <id>] [--changelog <text>] [--evals <evals.json>] [--publish] [--wait <seconds>]
+      Hashes and uploads the folder as a new version, waits for validation, shows the verdict;
+      --publish makes a ready version visible. Exit code 0 ready, 1 rejected, 2 error.
+
+  refinery search [words…] [--base <id>] [--runtime vllm|lorax|tgi|llamacpp] [--tag <tag>]
+                  [--license <spdx>] [--commercial] [--max-price <cents> [--currency usd]]
+                  [--sort relevance|newest|downloads|rating] [--limit <n>] [--cursor <c>] [--json]
+
+  refinery buy <team/slug> [--offer <id>] [--team <team>] [--message <text>]
+      Claims a free offer, files an access request, or prints the checkout URL to pay at.
+
   refinery pull <team/slug@version> [--dir <folder>]
       Downloads every file of a version you are entitled to: resumes after an interruption,
-      verifies each sha256, and only then puts the file under its name. Uses REFINERY_URL
-      (default http://localhost:8787) and REFINERY_API_KEY (an API key or access token).
+      verifies each sha256, and only then puts the file under its name.
+
+  refinery serve      the embedded API server (as npm start; configured by the environment)
+  refinery migrate    applies database migrations (as npm run migrate)
+
+The API is REFINERY_URL (default http://localhost:8787, or the one you logged in to); the
+credential is REFINERY_API_KEY, or the one login stored.
 `
 
-type Io = { out: Pick<NodeJS.WriteStream, 'write'>; err: Pick<NodeJS.WriteStream, 'write'>; fetch: typeof fetch; env: Record<string, string | undefined> }
+export type Io = { out: Output; err: Output; fetch: typeof fetch; env: Env; stdin: Input }
 
-/** Runs the CLI; returns the exit code. Output, the network and the environment are injectable for tests. */
+const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']>; run(args: Args, io: Io): Promise<number> }> = {
+  login: {
+    options: { url: { type: 'string' }, email: { type: 'string' }, 'api-key': { type: 'string' } },
+    async run({ values }, io) {
+      await login(io, { url: str(values.url), email: str(values.email), apiKey: str(values['api-key']) })
+      return 0
+    },
+  },
+  logout: {
+    options: {},
+    async run(_, io) {
+      await logout(io)
+      return 0
+    },
+  },
+  check: {
+    options: { base: { type: 'string' }, json: { type: 'boolean' } },
+    async run({ values, positionals }, io) {
+      const base = str(values.base)
+      if (!positionals[0] || !base) throw new CliError('Usage: refinery check <peft-folder> --base <hf-id | config.json> [--json]')
+      const report = await checkFolder(positionals[0], base)
+      io.out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : render(report))
+      return report.compatible ? 0 : 1
+    },
+  },
+  publish: {
+    options: {
+      adapter: { type: 'string' },
+      version: { type: 'string' },
+      base: { type: 'string' },
+      changelog: { type: 'string' },
+      evals: { type: 'string' },
+      publish: { type: 'boolean' },
+      wait: { type: 'string' },
+    },
+    async run({ values, positionals }, io) {
+      const adapter = str(values.adapter)
+      const version = str(values.version)
+      if (!positionals[0] || !adapter || !version) {
+        throw new CliError('Usage: refinery publish <peft-folder> --adapter <team/slug> --version <semver> [--publish]')
+      }
+      const result = await publish(await remoteFrom(io.env, io.fetch), {
+        folder: positionals[0],
+        adapter,
+        version,
+        base: str(values.base),
+        changelog: str(values.changelog),
+        evals: str(values.evals),
+        publish: values.publish === true,
+        waitSeconds: values.wait === undefined ? undefined : number(values.wait, '--wait'),
+        out: io.out,
+        log: io.err,
+      })
+      return result.status === 'rejected' ? 1 : result.status === 'ready' || result.status === 'published' ? 0 : 2
+    },
+  },
+  search: {
+    options: {
+      base: { type: 'string' },
+      runtime: { type: 'string' },
+      tag: { type: 'string' },
+      license: { type: 'string' },
+      commercial: { type: 'boolean' },
+      'max-price': { type: 'string' },
+      currency: { type: 'string' },
+      sort: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run({ values, positionals }, io) {
+      const query = {
+        ...(positionals.length > 0 && { q: positionals.join(' ') }),
+        ...(values.base !== undefined && { base: str(values.base) }),
+        ...(values.runtime !== undefined && { runtime: str(values.runtime) as 'vllm' }),
+        ...(values.tag !== undefined && { tag: str(values.tag) }),
+        ...(values.license !== undefined && { license: str(values.license) }),
+        ...(values.commercial === true && { commercial: 'true' as const }),
+        ...(values['max-price'] !== undefined && { maxPrice: number(values['max-price'], '--max-price') }),
+        ...(values.currency !== undefined && { currency: str(values.currency) }),
+        ...(values.sort !== undefined && { sort: str(values.sort) as 'relevance' }),
+        ...(values.limit !== undefined && { limit: number(values.limit, '--limit') }),
+        ...(values.cursor !== undefined && { cursor: str(values.cursor) }),
+      }
+      await search(await remoteFrom(io.env, io.fetch, { auth: false }), query, io.out, values.json === true)
+      return 0
+    },
+  },
+  buy: {
+    options: { offer: { type: 'string' }, team: { type: 'string' }, message: { type: 'string' } },
+    async run({ values, positionals }, io) {
+      if (!positionals[0]) throw new CliError('Usage: refinery buy <team/slug> [--offer <id>] [--team <team>] [--message <text>]')
+      const options = { offer: str(values.offer), team: str(values.team), message: str(values.message) }
+      await buy(await remoteFrom(io.env, io.fetch), positionals[0], options, io.out)
+      return 0
+    },
+  },
+  pull: {
+    options: { dir: { type: 'string' } },
+    async run({ values, positionals }, io) {
+      if (!positionals[0]) throw new CliError('Usage: refinery pull <team/slug@version> [--dir <folder>]')
+      for (const path of await pull(await remoteFrom(io.env, io.fetch), positionals[0], str(values.dir) ?? '.', { log: io.err })) io.out.write(`✔ ${path}\n`)
+      return 0
+    },
+  },
+  serve: {
+    options: {},
+    async run() {
+      await import('../node/main')
+      return 0
+    },
+  },
+  migrate: {
+    options: {},
+    async run() {
+      await import('../node/migrate-cli')
+      return 0
+    },
+  },
+}
+
+type Args = { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] }
+const str = (value: Args['values'][string]) => (typeof value === 'string' ? value : undefined)
+function number(value: Args['values'][string], flag: string) {
+  const parsed = Number(value)
+  if (typeof value !== 'string' || !Number.isFinite(parsed)) throw new CliError(`${flag} takes a number.`)
+  return parsed
+}
+
+/** Runs the CLI; returns the exit code. Output, input, the network and the environment are injectable for tests. */
 export async function main(argv: string[], io: Partial<Io> = {}): Promise<number> {
-  const { out = process.stdout, err = process.stderr, env = {} } = io
-  const fetchImpl = io.fetch ?? fetch
-  const [command, ...rest] = argv
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
-    out.write(USAGE)
-    return command ? 0 : 2
+  const full: Io = { out: process.stdout, err: process.stderr, fetch: (...args) => fetch(...args), env: {}, stdin: process.stdin, ...io }
+  const [name, ...rest] = argv
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    full.out.write(USAGE)
+    return name ? 0 : 2
   }
-  if (command !== 'check' && command !== 'pull') {
-    err.write(`Unknown command '${command}'.\n\n${USAGE}`)
+  const command = commands[name]
+  if (!command) {
+    full.err.write(`Unknown command '${name}'.\n\n${USAGE}`)
     return 2
   }
   try {
-    if (command === 'pull') {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { dir: { type: 'string', default: '.' } } })
-      const token = env.REFINERY_API_KEY
-      if (!positionals[0]) throw new CliError('Usage: refinery pull <team/slug@version> [--dir <folder>]')
-      if (!token) throw new CliError('Set REFINERY_API_KEY to an API key (createApiKey) or an access token.')
-      const remote = { url: (env.REFINERY_URL ?? 'http://localhost:8787').replace(/\/$/, ''), token, fetch: fetchImpl, progress: (line: string) => err.write(`${line}\r`) }
-      for (const path of await pull(remote, positionals[0], values.dir!)) out.write(`✔ ${path}\n`)
-      return 0
-    }
-    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { base: { type: 'string' }, json: { type: 'boolean', default: false } } })
-    const folder = positionals[0]
-    if (!folder || !values.base) {
-      err.write(`Usage: refinery check <peft-folder> --base <hf-id | config.json> [--json]\n`)
-      return 2
-    }
-    const report = await checkFolder(folder, values.base)
-    out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : render(report))
-    return report.compatible ? 0 : 1
-  } catch (error) {
-    if (isInputError(error) || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      const code = (error as { code?: string }).code
-      err.write(`error${code && !code.startsWith('ERR_') ? ` (${code})` : ''}: ${(error as Error).message}\n`)
+    return await command.run(parseArgs({ args: rest, allowPositionals: true, options: command.options, strict: true }), full)
+  } catch (caught) {
+    const error = asCliError(caught)
+    const code = (error as { code?: unknown }).code
+    if (isInputError(error) || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      full.err.write(`error${typeof code === 'string' && !code.startsWith('ERR_') ? ` (${code})` : ''}: ${(error as Error).message}\n`)
       return 2
     }
     throw error

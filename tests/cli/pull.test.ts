@@ -35,11 +35,11 @@ describe('refinery pull', () => {
   function network() {
     const ranges: (string | null)[] = []
     let cut = false
-    const fetchImpl = (async (input: string | URL | Request, init?: RequestInit) => {
-      const url = String(input)
-      const response = await h.fetchUrl(url, init)
-      if (!url.includes('/v1/storage/local/')) return response
-      ranges.push(new Headers(init?.headers).get('Range'))
+    const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = new Request(input, init)
+      const response = await h.network(request)
+      if (!request.url.includes('/v1/storage/local/')) return response
+      ranges.push(request.headers.get('Range'))
       const whole = new Uint8Array(await response.arrayBuffer())
       if (cut || whole.length < 1_000_000) return new Response(whole, { status: response.status, headers: response.headers })
       cut = true

@@ -98,6 +98,12 @@ export async function createHarness(overrides: Partial<Deps> & { storage?: 'loca
     return url.startsWith(PUBLIC_URL) ? app.request(url.slice(PUBLIC_URL.length), init) : fetch(url, init)
   }
 
+  /** `fetch` as a client on this machine sees the network: the app at its public URL, real servers elsewhere. */
+  const network = ((input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init)
+    return request.url.startsWith(PUBLIC_URL) ? app.fetch(request) : fetch(request)
+  }) as typeof fetch
+
   /** PUTs bytes to an upload URL. */
   const put = (url: string, headers: Record<string, string>, bytes: Uint8Array) =>
     fetchUrl(url, { method: 'PUT', headers, body: bytes as Uint8Array<ArrayBuffer> })
@@ -109,6 +115,7 @@ export async function createHarness(overrides: Partial<Deps> & { storage?: 'loca
     kind: database.kind,
     call,
     fetchUrl,
+    network,
     put,
     user,
     teamOwner,
