@@ -38,11 +38,14 @@ export async function login(
 }
 
 /** `refinery logout`: forgets the stored credential and revokes the key login created. */
-export async function logout(io: { env: Env; fetch: typeof fetch; out: Output }) {
+export async function logout(io: { env: Env; fetch: typeof fetch; out: Output; err: Output }) {
   const saved = await readSaved(io.env)
   if (saved?.keyId) {
     const remote = await remoteFrom({ ...io.env, REFINERY_URL: saved.url, REFINERY_API_KEY: saved.token }, io.fetch)
-    await call(remote.client.DELETE('/v1/api-keys/{id}', { params: { path: { id: saved.keyId } } })).catch(() => undefined)
+    // The credential is forgotten even when the server cannot be told; the user hears about it.
+    await call(remote.client.DELETE('/v1/api-keys/{id}', { params: { path: { id: saved.keyId } } })).catch((error: Error) =>
+      io.err.write(`warning: the API key could not be revoked (${error.message}); revoke it with revokeApiKey\n`),
+    )
   }
   await forget(io.env)
   io.out.write(saved ? `✔ logged out of ${saved.url}\n` : 'Not logged in.\n')

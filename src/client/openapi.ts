@@ -132,7 +132,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API key at once (idempotent) */
+        /** Revoke an API key at once (idempotent); needs the admin scope, except for a key revoking itself */
         delete: operations["revokeApiKey"];
         options?: never;
         head?: never;

@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, isNull } from 'drizzle-orm'
 import type { ServiceContext } from '../lib/context'
 import { base64url, randomBytes, sha256Hex } from '../lib/crypto'
 import { ApiError, notFound } from '../lib/errors'
-import { requireScope } from './principal'
+import { requirePrincipal, requireScope } from './principal'
 import { loadTeamAs, requireRole } from './teams'
 import type { Scope } from './tables'
 import { apiKeys, teamMembers, teams } from './tables'
@@ -69,7 +69,8 @@ export async function listApiKeys(ctx: ServiceContext) {
  * Revoking twice answers the same revoked key. Keys the caller may not see are "not found".
  */
 export async function revokeApiKey(ctx: ServiceContext, id: string) {
-  const caller = requireScope(ctx.principal, 'admin')
+  // Any key may revoke itself (a CLI logging out); revoking others takes the admin scope.
+  const caller = ctx.principal?.apiKeyId === id ? requirePrincipal(ctx.principal) : requireScope(ctx.principal, 'admin')
   const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
   const [row] = isUuid
     ? await ctx.db

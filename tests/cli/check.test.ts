@@ -3,16 +3,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main'
 import { peftFolder } from '../helpers/adapters'
+import { runCli, writeFolder } from '../helpers/cli'
 
-/** Runs the CLI in-process, capturing what it prints. */
-async function run(...argv: string[]) {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(argv, { out: { write: (text: string) => ((stdout += text), true) }, err: { write: (text: string) => ((stderr += text), true) } })
-  return { code, stdout, stderr }
-}
+const run = (...argv: string[]) => runCli(argv)
 
 describe('refinery check (offline)', () => {
   let dir: string
@@ -20,8 +14,7 @@ describe('refinery check (offline)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'refinery-cli-'))
-    await mkdir(folder())
-    for (const file of peftFolder({ base: 'meta-llama/Llama-2-7b-hf', r: 32 })) await writeFile(join(folder(), file.path), file.bytes)
+    await writeFolder(folder(), peftFolder({ base: 'meta-llama/Llama-2-7b-hf', r: 32 }))
   })
   afterAll(() => rm(dir, { recursive: true, force: true }))
 

@@ -2,8 +2,8 @@ import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main'
 import { createListing, peftFolder, publishFolder, sha256 } from '../helpers/adapters'
+import { runCli } from '../helpers/cli'
 import { createHarness, type Harness } from '../helpers/harness'
 
 describe('refinery pull', () => {
@@ -59,14 +59,12 @@ describe('refinery pull', () => {
 
   it('downloads every file, resumes the interrupted one with Range, and verifies each sha256', async () => {
     const { fetchImpl, ranges } = network()
-    let out = ''
-    const code = await main(['pull', ref, '--dir', join(dir, 'ok')], {
+    const { code, stdout: out, stderr } = await runCli(['pull', ref, '--dir', join(dir, 'ok')], {
       fetch: fetchImpl,
       env: { REFINERY_URL: 'http://localhost:8787', REFINERY_API_KEY: buyer.token },
-      out: { write: (text: string) => ((out += text), true) },
-      err: { write: () => true },
     })
     expect(code).toBe(0)
+    expect(stderr).toContain('adapter_model.safetensors: interrupted (connection reset by peer); resuming, attempt 2 of 5')
     expect(ranges).toContain('bytes=100000-')
     for (const file of files) expect(sha256(await readFile(join(dir, 'ok', file.path)))).toBe(sha256(file.bytes))
     expect((await readdir(join(dir, 'ok'))).filter((name) => name.endsWith('.part'))).toEqual([])
@@ -74,12 +72,9 @@ describe('refinery pull', () => {
   })
 
   it('shows the API problem and exits 2 for a caller without an entitlement, leaving no file', async () => {
-    let err = ''
-    const code = await main(['pull', ref, '--dir', join(dir, 'denied')], {
+    const { code, stderr: err } = await runCli(['pull', ref, '--dir', join(dir, 'denied')], {
       fetch: network().fetchImpl,
       env: { REFINERY_URL: 'http://localhost:8787', REFINERY_API_KEY: stranger.token },
-      out: { write: () => true },
-      err: { write: (text: string) => ((err += text), true) },
     })
     expect(code).toBe(2)
     expect(err).toContain('not_entitled')

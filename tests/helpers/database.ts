@@ -14,17 +14,28 @@ export async function openTestDatabase(): Promise<DatabaseHandle> {
     await handle.migrate()
     return handle
   }
-  const name = `refinery_test_${toHex(randomBytes(6))}`
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database "${name}"`)
-  const url = new URL(serverUrl)
-  url.pathname = `/${name}`
-  const handle = await openDatabase({ url: url.toString(), poolSize: 5 })
+  const fresh = await createPostgresDatabase(serverUrl)
+  const handle = await openDatabase({ url: fresh.url, poolSize: 5 })
   await handle.migrate()
   return {
     ...handle,
     async close() {
       await handle.close()
+      await fresh.drop()
+    },
+  }
+}
+
+/** An empty database of its own on the Postgres server at `serverUrl`; `drop` removes it. */
+export async function createPostgresDatabase(serverUrl: string) {
+  const name = `refinery_test_${toHex(randomBytes(6))}`
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database "${name}"`)
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    async drop() {
       await admin.unsafe(`drop database if exists "${name}" with (force)`)
       await admin.end({ timeout: 5 })
     },

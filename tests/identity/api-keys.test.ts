@@ -117,6 +117,16 @@ describe('revokeApiKey', () => {
     expect((await h.call('GET', '/v1/me', { auth: created.key })).status).toBe(200)
   })
 
+  it('lets a key without the admin scope revoke itself, but not its sibling keys', async () => {
+    const u = await h.user()
+    const cli = await createKey(u.token, { name: 'cli', scopes: ['read'] })
+    const sibling = await createKey(u.token, { name: 'sibling', scopes: ['read'] })
+    expectProblem(await h.call('DELETE', `/v1/api-keys/${sibling.apiKey.id}`, { auth: cli.key }), 403, 'insufficient_scope')
+    expect((await h.call('DELETE', `/v1/api-keys/${cli.apiKey.id}`, { auth: cli.key })).status).toBe(200)
+    expectProblem(await h.call('GET', '/v1/me', { auth: cli.key }), 401, 'api_key_revoked')
+    expect((await h.call('GET', '/v1/me', { auth: sibling.key })).status).toBe(200)
+  })
+
   it('lets a team admin revoke a team key another admin created', async () => {
     const owner = await h.teamOwner()
     const admin = await h.user('admin')

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -8,16 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/node/database'
 import { declare, peftFolder, sha256 } from '../helpers/adapters'
 import { type S3TestServer, startS3Server } from '../helpers/s3'
+import { freePort } from '../helpers/server'
 
 const serverUrl = process.env.DATABASE_URL
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-  })
 
 /**
  * The Worker bundle, run by workerd through `wrangler dev` on loopback, against the real local

@@ -41,7 +41,7 @@ const revokeApiKeyRoute = createRoute({
   path: '/v1/api-keys/{id}',
   operationId: 'revokeApiKey',
   tags: ['identity'],
-  summary: 'Revoke an API key at once (idempotent)',
+  summary: 'Revoke an API key at once (idempotent); needs the admin scope, except for a key revoking itself',
   security: bearerAuth,
   request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) }) },
   responses: { 200: json(z.object({ apiKey: ApiKeySchema }), 'Key revoked'), ...problems(401, 403, 404) },

@@ -1,0 +1,28 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { Readable } from 'node:stream'
+import { type Io, main } from '../../src/cli/main'
+import type { AdapterFile } from './adapters'
+
+/** Runs the CLI in-process as `refinery <argv…>`, capturing what it prints; stdin is the given text. */
+export async function runCli(argv: string[], io: Partial<Omit<Io, 'out' | 'err' | 'stdin'>> & { stdin?: string } = {}) {
+  let stdout = ''
+  let stderr = ''
+  const { stdin = '', ...rest } = io
+  const code = await main(argv, {
+    ...rest,
+    stdin: Readable.from([stdin]),
+    out: { write: (text: string) => (stdout += text) },
+    err: { write: (text: string) => (stderr += text) },
+  })
+  return { code, stdout, stderr }
+}
+
+/** Writes a PEFT output folder (and any extra files) to disk, as a training run leaves it. */
+export async function writeFolder(folder: string, files: AdapterFile[]) {
+  for (const file of files) {
+    await mkdir(dirname(join(folder, file.path)), { recursive: true })
+    await writeFile(join(folder, file.path), file.bytes)
+  }
+  return folder
+}

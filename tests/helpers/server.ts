@@ -1,0 +1,55 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseConfig } from '../../src/config'
+import { startServer } from '../../src/node/server'
+import { createPostgresDatabase } from './database'
+import { startS3Server } from './s3'
+
+/** A loopback port nothing listens on right now. */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+
+/**
+ * The real Node server (`npm start`) on a loopback port: PGlite in a temp data dir, or a fresh
+ * database on DATABASE_URL's Postgres; the local store or the S3 test server.
+ */
+export async function startTestServer(options: { storage: 'local' | 's3' }) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'refinery-e2e-'))
+  const cleanups: (() => Promise<unknown>)[] = [() => rm(dataDir, { recursive: true, force: true })]
+  const env: Record<string, string> = { REFINERY_DATA_DIR: dataDir, PASSWORD_ITERATIONS: '100000', DATABASE_URL: '' }
+  if (process.env.DATABASE_URL) {
+    const database = await createPostgresDatabase(process.env.DATABASE_URL)
+    cleanups.push(() => database.drop())
+    env.DATABASE_URL = database.url
+  }
+  if (options.storage === 's3') {
+    const s3 = await startS3Server()
+    cleanups.push(() => s3.close())
+    Object.assign(env, {
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: s3.bucket,
+      S3_REGION: s3.region,
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      S3_FORCE_PATH_STYLE: 'true',
+    })
+  }
+  // The local store signs URLs with the public URL, so the port is chosen before the server starts.
+  const port = await freePort()
+  const server = await startServer(parseConfig({ ...env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }))
+  return {
+    url: server.url,
+    deps: server.deps,
+    async close() {
+      await server.close()
+      for (const cleanup of cleanups.reverse()) await cleanup()
+    },
+  }
+}
