@@ -5,16 +5,18 @@ import type { Output } from './progress'
 import { call, DEFAULT_URL, type Env, forget, readSaved, remoteFrom, save } from './remote'
 
 export type Input = NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown }
-const CLI_KEY_SCOPES = ['read', 'publish', 'purchase'] as const
+// The user proved the password: the CLI may do what they can (teams and keys need admin).
+const CLI_KEY_SCOPES = ['read', 'publish', 'purchase', 'admin'] as const
 
 /**
  * `refinery login`: checks a credential against the API and stores it for later commands.
  * An API key comes from --api-key or standard input; with --email, the password is read the
  * same way, and the CLI creates an API key of its own (access tokens expire within the day).
+ * `refinery signup` is the same after creating the account.
  */
 export async function login(
   io: { env: Env; fetch: typeof fetch; stdin: Input; out: Output; err: Output },
-  options: { url?: string; apiKey?: string; email?: string },
+  options: { url?: string; apiKey?: string; email?: string; signup?: { name: string } },
 ) {
   const url = (options.url ?? io.env.REFINERY_URL ?? (await readSaved(io.env))?.url ?? DEFAULT_URL).replace(/\/$/, '')
   const client = (token?: string) => createClient({ url, ...(token && { token }), fetch: (request) => io.fetch(request) })
@@ -22,7 +24,12 @@ export async function login(
   let keyId: string | undefined
   if (options.email) {
     const password = await secret(io, 'Password: ')
-    const session = await call(client().POST('/v1/login', { body: { email: options.email, password } }))
+    const credentials = { email: options.email, password }
+    const session = await call(
+      options.signup
+        ? client().POST('/v1/signup', { body: { ...credentials, name: options.signup.name } })
+        : client().POST('/v1/login', { body: credentials }),
+    )
     const created = await call(
       client(session.token).POST('/v1/api-keys', { body: { name: `refinery CLI on ${hostname()}`, scopes: [...CLI_KEY_SCOPES] } }),
     )

@@ -5,6 +5,7 @@ import { type Input, login, logout } from './login'
 import { buy, search } from './market'
 import type { Output } from './progress'
 import { publish } from './publish'
+import { createAdapter, createOffer, createTeam } from './seller'
 import { pull } from './pull'
 import { asCliError, type Env, remoteFrom } from './remote'
 
@@ -13,7 +14,15 @@ const USAGE = `refinery — the Refinery marketplace from a terminal
   refinery login [--url <api>] [--email <email> | --api-key <key>]
       Stores a credential for the other commands (mode 0600 in your config folder). Without
       --api-key the key (or, with --email, the password) is read from standard input.
+  refinery signup --email <email> --name <name> [--url <api>]     (the password on standard input)
   refinery logout
+
+  refinery team create <slug> [--name <name>]
+  refinery adapter create <team/slug> --title <title> --license <SPDX id> [--license-file <file>]
+                  [--commercial] [--derivatives] [--summary <text>] [--description <README.md>]
+                  [--task chat,…] [--domain legal,…] [--language zh,…] [--visibility draft|published|unlisted]
+  refinery offer create <team/slug> (--free | --on-request | --price 49.00 --currency usd)
+                  --license research|commercial
 
   refinery check <peft-folder> --base <hf-id | config.json> [--json]
       Does this adapter load on this base model, and on which serving engines? Offline: reads
@@ -50,6 +59,16 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
     options: { url: { type: 'string' }, email: { type: 'string' }, 'api-key': { type: 'string' } },
     async run({ values }, io) {
       await login(io, { url: str(values.url), email: str(values.email), apiKey: str(values['api-key']) })
+      return 0
+    },
+  },
+  signup: {
+    options: { url: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' } },
+    async run({ values }, io) {
+      const email = str(values.email)
+      const name = str(values.name)
+      if (!email || !name) throw new CliError('Usage: refinery signup --email <email> --name <your name> (the password on standard input)')
+      await login(io, { url: str(values.url), email, signup: { name } })
       return 0
     },
   },
@@ -99,6 +118,62 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
         log: io.err,
       })
       return result.status === 'rejected' ? 1 : result.status === 'ready' || result.status === 'published' ? 0 : 2
+    },
+  },
+  team: {
+    options: { name: { type: 'string' } },
+    async run({ values, positionals }, io) {
+      if (positionals[0] !== 'create' || !positionals[1]) throw new CliError('Usage: refinery team create <slug> [--name <name>]')
+      await createTeam(await remoteFrom(io.env, io.fetch), positionals[1], str(values.name), io.out)
+      return 0
+    },
+  },
+  adapter: {
+    options: {
+      title: { type: 'string' },
+      summary: { type: 'string' },
+      description: { type: 'string' },
+      license: { type: 'string' },
+      'license-file': { type: 'string' },
+      commercial: { type: 'boolean' },
+      derivatives: { type: 'boolean' },
+      task: { type: 'string' },
+      domain: { type: 'string' },
+      language: { type: 'string' },
+      visibility: { type: 'string' },
+    },
+    async run({ values, positionals }, io) {
+      const title = str(values.title)
+      if (positionals[0] !== 'create' || !positionals[1] || !title) {
+        throw new CliError('Usage: refinery adapter create <team/slug> --title <title> --license <SPDX id> [--commercial] [--derivatives] …')
+      }
+      const options = {
+        title,
+        summary: str(values.summary),
+        descriptionFile: str(values.description),
+        license: str(values.license),
+        licenseFile: str(values['license-file']),
+        commercial: values.commercial === true,
+        derivatives: values.derivatives === true,
+        task: str(values.task),
+        domain: str(values.domain),
+        language: str(values.language),
+        visibility: str(values.visibility) as 'draft' | undefined,
+      }
+      await createAdapter(await remoteFrom(io.env, io.fetch), positionals[1], options, io.out)
+      return 0
+    },
+  },
+  offer: {
+    options: { free: { type: 'boolean' }, 'on-request': { type: 'boolean' }, price: { type: 'string' }, currency: { type: 'string' }, license: { type: 'string' } },
+    async run({ values, positionals }, io) {
+      const license = str(values.license) as 'research' | 'commercial' | undefined
+      if (positionals[0] !== 'create' || !positionals[1] || (license !== 'research' && license !== 'commercial')) {
+        throw new CliError('Usage: refinery offer create <team/slug> (--free | --on-request | --price <amount> --currency <code>) --license research|commercial')
+      }
+      const options = { free: values.free === true, onRequest: values['on-request'] === true, price: str(values.price), currency: str(values.currency), license }
+      await createOffer(await remoteFrom(io.env, io.fetch), positionals[1], options, io.out)
+      return 0
     },
   },
   search: {

@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createClient, data } from '../../src/client'
 import { peftFolder, sha256 } from '../helpers/adapters'
 import { runCli, writeFolder } from '../helpers/cli'
 import { startTestServer } from '../helpers/server'
@@ -54,68 +53,48 @@ describe.each(['local', 's3'] as const)('from PEFT to Refinery with the CLI, aga
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('publishes a PEFT folder, checks it offline, buys the free offer, pulls through an interruption and verifies the bytes', async () => {
+  it('signs up, publishes a PEFT folder, checks it offline, buys the free offer, pulls through an interruption: only the CLI', async () => {
     const api = server.url
     const folder = await writeFolder(join(dir, 'legal-zh-lora'), files)
-    const seller = await data(
-      createClient({ url: api }).POST('/v1/signup', { body: { email: `seller-${storage}@example.test`, password: 'correct horse battery staple', name: 'Seller' } }),
-    )
-    const sellerApi = createClient({ url: api, token: seller.token })
-    await data(sellerApi.POST('/v1/teams', { body: { slug: 'acme-labs', name: 'Acme Labs' } }))
-    await data(
-      sellerApi.POST('/v1/adapters', {
-        body: {
-          team: 'acme-labs',
-          slug: 'legal-zh',
-          title: 'Chinese contract law assistant',
-          summary: 'Answers questions about contract law',
-          tags: { task: ['chat'], domain: ['legal'], language: ['zh'] },
-          license: { spdx: 'Apache-2.0', commercialUse: true, derivatives: true },
-          visibility: 'published',
-        },
-      }),
-    )
-    const { key } = await data(sellerApi.POST('/v1/api-keys', { body: { name: 'ci', scopes: ['read', 'publish'] } }))
+    const sellerIo = { env: { REFINERY_CONFIG_DIR: join(dir, 'seller-config') } }
 
-    // The seller logs in with the real `refinery` command, the key on standard input.
-    const sellerEnv = { ...process.env, REFINERY_CONFIG_DIR: join(dir, 'seller-config'), REFINERY_URL: '', REFINERY_API_KEY: '' }
-    const child = execFile(process.execPath, ['bin/refinery.mjs', 'login', '--url', api], { env: sellerEnv, encoding: 'utf8' })
-    child.stdin!.end(`${key}\n`)
-    const login = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      let stdout = ''
-      let stderr = ''
-      child.stdout!.on('data', (chunk) => (stdout += chunk))
-      child.stderr!.on('data', (chunk) => (stderr += chunk))
-      child.on('close', (code) => resolve({ code, stdout, stderr }))
-    })
-    expect(login.stderr).toBe('')
-    expect(login.stdout).toContain(`✔ logged in to ${api} as seller-${storage}@example.test`)
-    expect(login.code).toBe(0)
+    // The seller signs up with the real `refinery` command, the password on standard input.
+    const signup = await runBin(['signup', '--url', api, '--email', `seller-${storage}@example.test`, '--name', 'Seller'], sellerIo.env, 'correct horse battery staple\n')
+    expect(signup).toMatchObject({ code: 0, stderr: '', stdout: expect.stringContaining(`✔ logged in to ${api} as seller-${storage}@example.test`) })
     const credentials = join(dir, 'seller-config', 'credentials.json')
     expect((await stat(credentials)).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(await readFile(credentials, 'utf8'))).toMatchObject({ url: api, token: key })
+    expect(JSON.parse(await readFile(credentials, 'utf8'))).toMatchObject({ url: api, token: expect.stringMatching(/^rfy_/) })
 
-    const sellerIo = { env: { REFINERY_CONFIG_DIR: join(dir, 'seller-config') } }
+    expect(await runCli(['team', 'create', 'acme-labs', '--name', 'Acme Labs'], sellerIo)).toMatchObject({ code: 0 })
+    const listing = await runCli(
+      ['adapter', 'create', 'acme-labs/legal-zh', '--title', 'Chinese contract law assistant', '--summary', 'Answers questions about contract law',
+        '--license', 'Apache-2.0', '--commercial', '--derivatives', '--task', 'chat', '--domain', 'legal', '--language', 'zh', '--visibility', 'published'],
+      sellerIo,
+    )
+    expect(listing).toMatchObject({ code: 0 })
     const published = await runCli(['publish', folder, '--adapter', 'acme-labs/legal-zh', '--version', '1.0.0', '--changelog', 'First release', '--publish'], sellerIo)
     expect(published.stdout).toContain('✔ acme-labs/legal-zh@1.0.0 is ready')
     expect(published.stdout).toContain('✔ published acme-labs/legal-zh@1.0.0')
     expect(published.code).toBe(0)
+    expect(await runCli(['offer', 'create', 'acme-labs/legal-zh', '--free', '--license', 'research'], sellerIo)).toMatchObject({ code: 0 })
 
     // Offline, no server involved: the right base and a wrong one.
     expect(await runCli(['check', folder, '--base', 'meta-llama/Llama-2-7b-hf'])).toMatchObject({ code: 0 })
     expect(await runCli(['check', folder, '--base', 'mistralai/Mistral-7B-v0.1'])).toMatchObject({ code: 1 })
 
-    await data(sellerApi.POST('/v1/adapters/{team}/{slug}/offers', { params: { path: { team: 'acme-labs', slug: 'legal-zh' } }, body: { kind: 'free', license: 'research' } }))
-
-    // The buyer logs in with email and password: the CLI makes itself an API key.
-    await data(
-      createClient({ url: api }).POST('/v1/signup', { body: { email: `buyer-${storage}@example.test`, password: 'another horse battery staple', name: 'Buyer' } }),
-    )
+    // The buyer signs up, logs out (the CLI's key is revoked), and logs in again with the password.
     const buyerIo = { env: { REFINERY_CONFIG_DIR: join(dir, 'buyer-config') } }
-    const buyerLogin = await runCli(['login', '--url', api, '--email', `buyer-${storage}@example.test`], { ...buyerIo, stdin: 'another horse battery staple\n' })
-    expect(buyerLogin).toMatchObject({ code: 0, stdout: expect.stringContaining(`as buyer-${storage}@example.test`) })
-    const buyerKey = JSON.parse(await readFile(join(dir, 'buyer-config', 'credentials.json'), 'utf8')).token as string
-    expect(buyerKey).toMatch(/^rfy_/)
+    const password = 'another horse battery staple\n'
+    expect(await runCli(['signup', '--url', api, '--email', `buyer-${storage}@example.test`, '--name', 'Buyer'], { ...buyerIo, stdin: password })).toMatchObject({ code: 0 })
+    const firstKey = JSON.parse(await readFile(join(dir, 'buyer-config', 'credentials.json'), 'utf8')).token as string
+    expect(await runCli(['logout'], buyerIo)).toMatchObject({ code: 0, stderr: '' })
+    expect((await fetch(`${api}/v1/me`, { headers: { Authorization: `Bearer ${firstKey}` } })).status).toBe(401)
+    // Logged out: search works anonymously, pull asks for a login.
+    const anonymous = { env: { ...buyerIo.env, REFINERY_URL: api } }
+    expect(await runCli(['search', 'contract'], anonymous)).toMatchObject({ code: 0, stdout: expect.stringContaining('acme-labs/legal-zh@1.0.0') })
+    expect(await runCli(['pull', 'acme-labs/legal-zh@1.0.0'], anonymous)).toMatchObject({ code: 2, stderr: expect.stringContaining(`Not logged in to ${api}`) })
+    const login = await runCli(['login', '--url', api, '--email', `buyer-${storage}@example.test`], { ...buyerIo, stdin: password })
+    expect(login).toMatchObject({ code: 0, stdout: expect.stringContaining(`as buyer-${storage}@example.test`) })
 
     const found = await runCli(['search', 'contract', '--base', 'meta-llama/Llama-2-7b-hf'], buyerIo)
     expect(found.stdout).toContain('acme-labs/legal-zh@1.0.0  Chinese contract law assistant')
@@ -135,10 +114,46 @@ describe.each(['local', 's3'] as const)('from PEFT to Refinery with the CLI, aga
     expect(network.ranges).toContain('bytes=150000-')
     for (const file of files) expect(sha256(await readFile(join(dir, 'models', file.path)))).toBe(sha256(file.bytes))
     expect((await readdir(join(dir, 'models'))).sort()).toEqual(['README.md', 'adapter_config.json', 'adapter_model.safetensors'])
+  })
+})
 
-    // Logging out revokes the key the CLI made.
-    expect(await runCli(['logout'], buyerIo)).toMatchObject({ code: 0 })
-    const me = await fetch(`${api}/v1/me`, { headers: { Authorization: `Bearer ${buyerKey}` } })
-    expect(me.status).toBe(401)
+/** The `refinery` command in a child process (the server runs in this one, so never spawnSync). */
+function runBin(argv: string[], env: Record<string, string | undefined>, stdin: string) {
+  const child = execFile(process.execPath, ['bin/refinery.mjs', ...argv], { env: { ...process.env, REFINERY_URL: '', REFINERY_API_KEY: '', ...env }, encoding: 'utf8' })
+  child.stdin!.end(stdin)
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (chunk) => (stdout += chunk))
+    child.stderr!.on('data', (chunk) => (stderr += chunk))
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+describe('refinery migrate and refinery serve', () => {
+  it('migrates the embedded database, then serves the API on it until stopped', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'refinery-serve-'))
+    const env = { ...process.env, REFINERY_DATA_DIR: dataDir, DATABASE_URL: '', PORT: '0', PUBLIC_URL: '' }
+    try {
+      const migrated = await runBin(['migrate'], env, '')
+      expect(migrated).toMatchObject({ code: 0, stdout: expect.stringContaining(`Migrations applied to ${dataDir}`) })
+
+      const server = spawn(process.execPath, ['bin/refinery.mjs', 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      const url = await new Promise<string>((resolve, reject) => {
+        let output = ''
+        server.stdout.on('data', (chunk) => {
+          output += chunk
+          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+          if (match) resolve(match[1]!)
+        })
+        server.on('exit', (code) => reject(new Error(`refinery serve exited with ${code}: ${output}`)))
+      })
+      expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: 'ok' })
+      const exited = new Promise<number | null>((resolve) => server.on('exit', resolve))
+      server.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
   })
 })

@@ -1,0 +1,79 @@
+import { readFile } from 'node:fs/promises'
+import type { Schemas } from '../client'
+import { CliError } from './check'
+import type { Output } from './progress'
+import { call, parseRef, type Remote } from './remote'
+
+/** `refinery team create <slug>`: the caller owns the new team. */
+export async function createTeam(remote: Remote, slug: string, name: string | undefined, out: Output) {
+  const created = await call(remote.client.POST('/v1/teams', { body: { slug, name: name ?? slug } }))
+  out.write(`✔ team ${created.team.slug} created; you are its ${created.role}\n`)
+  return created
+}
+
+export type ListingOptions = {
+  title: string
+  summary?: string
+  descriptionFile?: string
+  license?: string
+  licenseFile?: string
+  commercial?: boolean
+  derivatives?: boolean
+  task?: string
+  domain?: string
+  language?: string
+  visibility?: Schemas['Visibility']
+}
+
+const list = (value: string | undefined) => (value ? value.split(',').map((item) => item.trim()).filter(Boolean) : [])
+
+/** `refinery adapter create <team/slug>`: a listing that versions are published under. */
+export async function createAdapter(remote: Remote, ref: string, options: ListingOptions, out: Output) {
+  const { team, slug } = parseRef(ref, { version: 'optional' })
+  if (!options.license && !options.licenseFile) throw new CliError('Give the licence: --license <SPDX id> and/or --license-file <text file>.')
+  const created = await call(
+    remote.client.POST('/v1/adapters', {
+      body: {
+        team,
+        slug,
+        title: options.title,
+        summary: options.summary ?? '',
+        description: options.descriptionFile ? await readFile(options.descriptionFile, 'utf8') : '',
+        tags: { task: list(options.task), domain: list(options.domain), language: list(options.language) },
+        license: {
+          ...(options.license && { spdx: options.license }),
+          ...(options.licenseFile && { text: await readFile(options.licenseFile, 'utf8') }),
+          commercialUse: options.commercial === true,
+          derivatives: options.derivatives === true,
+        },
+        visibility: options.visibility ?? 'draft',
+      },
+    }),
+  )
+  out.write(`✔ ${created.team}/${created.slug} created (${created.visibility}); publish a version with refinery publish <folder> --adapter ${created.team}/${created.slug}\n`)
+  return created
+}
+
+/**
+ * `refinery offer create <team/slug>`: free, on request, or a one-time price given in the
+ * currency's major unit (`--price 49.00 --currency usd` is 4900 cents).
+ */
+export async function createOffer(
+  remote: Remote,
+  ref: string,
+  options: { free?: boolean; onRequest?: boolean; price?: string; currency?: string; license: 'research' | 'commercial' },
+  out: Output,
+) {
+  const { team, slug } = parseRef(ref, { version: 'optional' })
+  const kinds = [options.free && 'free', options.onRequest && 'on_request', options.price !== undefined && 'one_time'].filter(Boolean)
+  if (kinds.length !== 1) throw new CliError('Choose one: --free, --on-request, or --price <amount> --currency <code>.')
+  let body: Schemas['CreateOffer'] = { kind: kinds[0] as Schemas['CreateOffer']['kind'], license: options.license }
+  if (options.price !== undefined) {
+    if (!/^\d+(\.\d{1,2})?$/.test(options.price)) throw new CliError(`--price ${options.price}: give an amount like 49 or 49.90.`)
+    const [whole, cents = ''] = options.price.split('.')
+    body = { ...body, amount: Number(whole) * 100 + Number(cents.padEnd(2, '0')), ...(options.currency && { currency: options.currency }) }
+  }
+  const offer = await call(remote.client.POST('/v1/adapters/{team}/{slug}/offers', { params: { path: { team, slug } }, body }))
+  out.write(`✔ offer ${offer.id}: ${offer.kind}${offer.amount ? ` ${(offer.amount / 100).toFixed(2)} ${offer.currency?.toUpperCase()}` : ''}, ${offer.license} licence\n`)
+  return offer
+}
