@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { CompatReport } from '../compat'
 import { CliError, checkFolder, isInputError } from './check'
 import { type Input, login, logout } from './login'
-import { buy, search } from './market'
+import { buy, type SearchQuery, search } from './market'
 import type { Output } from './progress'
 import { publish } from './publish'
 import { createAdapter, createOffer, createTeam } from './seller'
@@ -191,18 +191,19 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
       json: { type: 'boolean' },
     },
     async run({ values, positionals }, io) {
+      // openapi-fetch leaves out parameters that are undefined.
       const query = {
-        ...(positionals.length > 0 && { q: positionals.join(' ') }),
-        ...(values.base !== undefined && { base: str(values.base) }),
-        ...(values.runtime !== undefined && { runtime: str(values.runtime) as 'vllm' }),
-        ...(values.tag !== undefined && { tag: str(values.tag) }),
-        ...(values.license !== undefined && { license: str(values.license) }),
-        ...(values.commercial === true && { commercial: 'true' as const }),
-        ...(values['max-price'] !== undefined && { maxPrice: number(values['max-price'], '--max-price') }),
-        ...(values.currency !== undefined && { currency: str(values.currency) }),
-        ...(values.sort !== undefined && { sort: str(values.sort) as 'relevance' }),
-        ...(values.limit !== undefined && { limit: number(values.limit, '--limit') }),
-        ...(values.cursor !== undefined && { cursor: str(values.cursor) }),
+        q: positionals.join(' ') || undefined,
+        base: str(values.base),
+        runtime: str(values.runtime) as SearchQuery['runtime'],
+        tag: str(values.tag),
+        license: str(values.license),
+        commercial: values.commercial === true ? ('true' as const) : undefined,
+        maxPrice: values['max-price'] === undefined ? undefined : number(values['max-price'], '--max-price'),
+        currency: str(values.currency),
+        sort: str(values.sort) as SearchQuery['sort'],
+        limit: values.limit === undefined ? undefined : number(values.limit, '--limit'),
+        cursor: str(values.cursor),
       }
       await search(await remoteFrom(io.env, io.fetch, { auth: false }), query, io.out, values.json === true)
       return 0

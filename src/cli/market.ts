@@ -3,7 +3,7 @@ import { CliError } from './check'
 import type { Output } from './progress'
 import { call, parseRef, type Remote } from './remote'
 
-type SearchQuery = NonNullable<operations['searchAdapters']['parameters']['query']>
+export type SearchQuery = NonNullable<operations['searchAdapters']['parameters']['query']>
 
 /** `refinery search`: one line per adapter, and the cursor for the next page. */
 export async function search(remote: Remote, query: SearchQuery, out: Output, json: boolean) {

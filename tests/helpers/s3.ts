@@ -41,3 +41,13 @@ export async function startS3Server(bucket = 'refinery-test'): Promise<S3TestSer
     },
   }
 }
+
+/** The S3_* settings (as the Node server and the Worker read them) that point at this server. */
+export const s3Env = (s3: S3TestServer) => ({
+  S3_ENDPOINT: s3.endpoint,
+  S3_BUCKET: s3.bucket,
+  S3_REGION: s3.region,
+  S3_ACCESS_KEY_ID: s3.accessKeyId,
+  S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  S3_FORCE_PATH_STYLE: 'true',
+})

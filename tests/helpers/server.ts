@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { parseConfig } from '../../src/config'
 import { startServer } from '../../src/node/server'
 import { createPostgresDatabase } from './database'
-import { startS3Server } from './s3'
+import { s3Env, startS3Server } from './s3'
 
 /** A loopback port nothing listens on right now. */
 export const freePort = () =>
@@ -32,14 +32,7 @@ export async function startTestServer(options: { storage: 'local' | 's3' }) {
   if (options.storage === 's3') {
     const s3 = await startS3Server()
     cleanups.push(() => s3.close())
-    Object.assign(env, {
-      S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: s3.bucket,
-      S3_REGION: s3.region,
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
-    })
+    Object.assign(env, s3Env(s3))
   }
   // The local store signs URLs with the public URL, so the port is chosen before the server starts.
   const port = await freePort()

@@ -6,7 +6,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/node/database'
 import { declare, peftFolder, sha256 } from '../helpers/adapters'
-import { type S3TestServer, startS3Server } from '../helpers/s3'
+import { s3Env, type S3TestServer, startS3Server } from '../helpers/s3'
 import { freePort } from '../helpers/server'
 
 const serverUrl = process.env.DATABASE_URL
@@ -44,12 +44,7 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     const vars = {
       JWT_SECRET: 'worker-test-secret-that-is-at-least-32-characters',
       PUBLIC_URL: api,
-      S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: s3.bucket,
-      S3_REGION: s3.region,
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
+      ...s3Env(s3),
     }
     const args = ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--test-scheduled']
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`)
