@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi'
+import { FindingSchema, RuntimesSchema } from '../compat/api/schemas'
 import { SlugSchema } from '../identity/schemas'
 import { versionStatuses, visibilities } from './tables'
 
@@ -167,6 +168,23 @@ export const VersionSchema = z
     publishedAt: z.iso.datetime().nullable(),
   })
   .openapi('Version')
+
+export const VersionListSchema = z.object({ items: z.array(VersionSchema) }).openapi('VersionList')
+
+export const VersionCompatibilitySchema = z
+  .object({
+    version: z.string(),
+    items: z.array(
+      z.object({
+        base: z.string(),
+        compatible: z.boolean(),
+        twins: z.array(z.string()).openapi({ description: 'Other registered bases with the same layer shapes' }),
+        runtimes: RuntimesSchema,
+        findings: z.array(FindingSchema).openapi({ description: 'Errors and warnings against this base (info checks left out)' }),
+      }),
+    ),
+  })
+  .openapi('VersionCompatibility')
 
 const SingleUploadSchema = z.object({
   path: z.string(),

@@ -182,10 +182,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The versions of a listing, highest first: published ones, and every version for the seller team */
+        get: operations["listVersions"];
         put?: never;
         /** Declare a new version and its files; answers with upload URLs */
         post: operations["createVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/adapters/{team}/{slug}/versions/{version}/compatibility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every registered base model against this version: verdict, shape twins, serving engines, findings */
+        get: operations["getVersionCompatibility"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -808,6 +826,55 @@ export interface components {
             /** @example accuracy */
             metric?: string;
         };
+        VersionList: {
+            items: components["schemas"]["Version"][];
+        };
+        VersionCompatibility: {
+            version: string;
+            items: {
+                base: string;
+                compatible: boolean;
+                /** @description Other registered bases with the same layer shapes */
+                twins: string[];
+                runtimes: {
+                    vllm: {
+                        compatible: boolean;
+                        reasons: string[];
+                        /** @description How to make it load, e.g. the vLLM flag a high rank needs */
+                        notes?: string[];
+                    };
+                    lorax: {
+                        compatible: boolean;
+                        reasons: string[];
+                        /** @description How to make it load, e.g. the vLLM flag a high rank needs */
+                        notes?: string[];
+                    };
+                    tgi: {
+                        compatible: boolean;
+                        reasons: string[];
+                        /** @description How to make it load, e.g. the vLLM flag a high rank needs */
+                        notes?: string[];
+                    };
+                    llamacpp: {
+                        compatible: boolean;
+                        reasons: string[];
+                        /** @description How to make it load, e.g. the vLLM flag a high rank needs */
+                        notes?: string[];
+                    };
+                };
+                /** @description Errors and warnings against this base (info checks left out) */
+                findings: components["schemas"]["Finding"][];
+            }[];
+        };
+        Finding: {
+            code: string;
+            /** @enum {string} */
+            severity: "error" | "warning" | "info";
+            tensor?: string;
+            expected?: unknown;
+            actual?: unknown;
+            message: string;
+        };
         Review: {
             /** Format: uuid */
             id: string;
@@ -900,15 +967,6 @@ export interface components {
                     notes?: string[];
                 };
             };
-        };
-        Finding: {
-            code: string;
-            /** @enum {string} */
-            severity: "error" | "warning" | "info";
-            tensor?: string;
-            expected?: unknown;
-            actual?: unknown;
-            message: string;
         };
         CompatibilityRequest: {
             base: string | {
@@ -2023,6 +2081,56 @@ export interface operations {
             };
         };
     };
+    listVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The versions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     createVersion: {
         parameters: {
             query?: never;
@@ -2127,6 +2235,57 @@ export interface operations {
             };
             /** @description A dependency is unavailable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getVersionCompatibility: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+                slug: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The compatibility matrix (empty until validated) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionCompatibility"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,12 +5,14 @@ import {
   CreateVersionResponseSchema,
   CreateVersionSchema,
   UpdateVersionSchema,
+  VersionCompatibilitySchema,
+  VersionListSchema,
   VersionParamsSchema,
   VersionSchema,
 } from '../catalog/schemas'
 import { serviceContext } from '../lib/context'
 import { bearerAuth, createRouter, json, jsonBody, problems } from '../lib/openapi'
-import { completeVersion, createVersion, getVersion, publishVersion, updateVersion } from './versions'
+import { completeVersion, createVersion, getVersion, getVersionCompatibility, listVersions, publishVersion, updateVersion } from './versions'
 
 const tags = ['catalog']
 const versionPath = '/v1/adapters/{team}/{slug}/versions/{version}'
@@ -24,6 +26,26 @@ const createVersionRoute = createRoute({
   security: bearerAuth,
   request: { params: AdapterParamsSchema, body: jsonBody(CreateVersionSchema) },
   responses: { 201: json(CreateVersionResponseSchema, 'Upload the files, then call completeVersion'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
+})
+
+const listVersionsRoute = createRoute({
+  method: 'get',
+  path: '/v1/adapters/{team}/{slug}/versions',
+  operationId: 'listVersions',
+  tags,
+  summary: 'The versions of a listing, highest first: published ones, and every version for the seller team',
+  request: { params: AdapterParamsSchema },
+  responses: { 200: json(VersionListSchema, 'The versions'), ...problems(401, 404, 422) },
+})
+
+const getVersionCompatibilityRoute = createRoute({
+  method: 'get',
+  path: `${versionPath}/compatibility`,
+  operationId: 'getVersionCompatibility',
+  tags,
+  summary: 'Every registered base model against this version: verdict, shape twins, serving engines, findings',
+  request: { params: VersionParamsSchema },
+  responses: { 200: json(VersionCompatibilitySchema, 'The compatibility matrix (empty until validated)'), ...problems(401, 404, 422) },
 })
 
 const getVersionRoute = createRoute({
@@ -73,6 +95,14 @@ export const versionRoutes = createRouter()
   .openapi(createVersionRoute, async (c) => {
     const { team, slug } = c.req.valid('param')
     return c.json(await createVersion(serviceContext(c), team, slug, c.req.valid('json')), 201)
+  })
+  .openapi(listVersionsRoute, async (c) => {
+    const { team, slug } = c.req.valid('param')
+    return c.json(await listVersions(serviceContext(c), team, slug), 200)
+  })
+  .openapi(getVersionCompatibilityRoute, async (c) => {
+    const { team, slug, version } = c.req.valid('param')
+    return c.json(await getVersionCompatibility(serviceContext(c), team, slug, version), 200)
   })
   .openapi(getVersionRoute, async (c) => {
     const { team, slug, version } = c.req.valid('param')

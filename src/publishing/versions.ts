@@ -1,10 +1,12 @@
 import semverGt from 'semver/functions/gt'
+import semverRcompare from 'semver/functions/rcompare'
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import { loadAdapter } from '../catalog/adapters'
 import type { CompleteVersionSchema, CreateVersionSchema, UpdateVersionSchema } from '../catalog/schemas'
 import { adapters, adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
-import { findBaseModel } from '../compat/api/registry'
+import { findBaseModel, listRegistry, shapeTwins } from '../compat/api/registry'
+import type { Finding, Runtimes } from '../compat/index'
 import { type AdapterConfig, normalizeBaseId, type SafetensorsHeader } from '../compat/index'
 import { uniqueViolation } from '../db/types'
 import type { Deps, ServiceContext } from '../lib/context'
@@ -170,6 +172,63 @@ export async function getVersion(ctx: ServiceContext, teamSlug: string, slug: st
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
   const [files, bases] = await Promise.all([filesOf(ctx, loaded.version.id), compatibleBasesOf(ctx, loaded.version.id)])
   return toVersionView(loaded.version, files, bases)
+}
+
+/** The versions of a listing the caller may see (all of them for the seller team), highest first. */
+export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: string) {
+  const { adapter, isMember } = await loadAdapter(ctx, teamSlug, slug, 'read')
+  const rows = await ctx.db
+    .select()
+    .from(adapterVersions)
+    .where(and(eq(adapterVersions.adapterId, adapter.id), isMember ? undefined : eq(adapterVersions.status, 'published')))
+  if (rows.length === 0) return { items: [] }
+  const ids = rows.map((row) => row.id)
+  const [files, bases] = await Promise.all([
+    ctx.db.select().from(versionFiles).where(inArray(versionFiles.versionId, ids)).orderBy(asc(versionFiles.path)),
+    ctx.db
+      .select({ versionId: versionCompatibility.versionId, base: versionCompatibility.baseModel })
+      .from(versionCompatibility)
+      .where(and(inArray(versionCompatibility.versionId, ids), eq(versionCompatibility.compatible, true)))
+      .orderBy(asc(versionCompatibility.baseModel)),
+  ])
+  return {
+    items: rows
+      .sort((a, b) => semverRcompare(a.version, b.version))
+      .map((row) =>
+        toVersionView(
+          row,
+          files.filter((file) => file.versionId === row.id),
+          bases.filter((base) => base.versionId === row.id).map((base) => base.base),
+        ),
+      ),
+  }
+}
+
+/** The compatibility matrix validation stored: every registered base, its verdict, engines and findings. */
+export async function getVersionCompatibility(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
+  const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
+  const [rows, registry] = await Promise.all([
+    ctx.db
+      .select()
+      .from(versionCompatibility)
+      .where(eq(versionCompatibility.versionId, loaded.version.id))
+      .orderBy(sql`${versionCompatibility.compatible} desc`, asc(versionCompatibility.baseModel)),
+    listRegistry(ctx.db),
+  ])
+  const fits = new Set(rows.filter((row) => row.compatible).map((row) => row.baseModel))
+  return {
+    version: loaded.version.version,
+    items: rows.map((row) => {
+      const base = registry.find((entry) => entry.id === row.baseModel)
+      return {
+        base: row.baseModel,
+        compatible: row.compatible,
+        twins: base ? shapeTwins(base, registry).map((twin) => twin.id).filter((id) => fits.has(id) === row.compatible) : [],
+        runtimes: row.runtimes as Runtimes,
+        findings: (row.findings as Finding[]).filter((finding) => finding.severity !== 'info'),
+      }
+    }),
+  }
 }
 
 /** Metadata may change until the version is published; afterwards it never does. */

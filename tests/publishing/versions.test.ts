@@ -161,6 +161,43 @@ describe.each(['local', 's3'] as const)('publishing versions on the %s store', (
     )
   })
 
+  it('lists the versions a caller may see, highest first, and the stored compatibility matrix of each', async () => {
+    await createListing(h, seller, 'listed')
+    // Rank 48 needs vLLM's --max-lora-rank 64 (and stays below the 5 MiB multipart threshold).
+    const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf', r: 48, layers: [0, 1] })
+    await publishFolder(h, seller, 'listed', '1.2.0', files, { publish: true })
+    await publishFolder(h, seller, 'listed', '1.10.0', files, { publish: true })
+    await publishFolder(h, seller, 'listed', '2.0.0-rc.1', files)
+
+    const anonymous = await h.call('GET', `/v1/adapters/${seller.team}/listed/versions`)
+    expect(anonymous.json.items.map((item: { version: string }) => item.version)).toEqual(['1.10.0', '1.2.0'])
+    expect(anonymous.json.items[0]).toMatchObject({ status: 'published', compatibleBases: expect.arrayContaining(['meta-llama/Llama-2-7b-hf']), files: expect.any(Array) })
+    const own = await h.call('GET', `/v1/adapters/${seller.team}/listed/versions`, { auth: seller.token })
+    expect(own.json.items.map((item: { version: string; status: string }) => [item.version, item.status])).toEqual([
+      ['2.0.0-rc.1', 'ready'],
+      ['1.10.0', 'published'],
+      ['1.2.0', 'published'],
+    ])
+
+    const matrix = await h.call('GET', `/v1/adapters/${seller.team}/listed/versions/1.10.0/compatibility`)
+    expect(matrix.status).toBe(200)
+    const bases = (await h.call('GET', '/v1/base-models')).json.items as { id: string }[]
+    expect(matrix.json.items).toHaveLength(bases.length)
+    const row = (id: string) => matrix.json.items.find((item: { base: string }) => item.base === id)
+    expect(row('meta-llama/Llama-2-7b-hf')).toMatchObject({ compatible: true, twins: expect.arrayContaining(['Qwen/Qwen1.5-7B']), findings: [] })
+    expect(row('meta-llama/Llama-2-7b-hf').runtimes.vllm).toMatchObject({ compatible: true, notes: [expect.stringContaining('--max-lora-rank 64')] })
+    const mistral = row('mistralai/Mistral-7B-v0.1')
+    expect(mistral).toMatchObject({ compatible: false, findings: expect.arrayContaining([expect.objectContaining({ code: 'shape_mismatch', severity: 'error' })]) })
+    expect(mistral.runtimes.vllm.compatible).toBe(false)
+    expect(mistral.runtimes.vllm.reasons.length).toBeGreaterThan(0)
+    // Compatible rows come first.
+    const verdicts = matrix.json.items.map((item: { compatible: boolean }) => item.compatible)
+    expect(verdicts).toEqual([...verdicts].sort((a, b) => Number(b) - Number(a)))
+
+    expectProblem(await h.call('GET', `/v1/adapters/${seller.team}/listed/versions/2.0.0-rc.1/compatibility`), 404, 'not_found')
+    expectProblem(await h.call('GET', `/v1/adapters/${seller.team}/nothing/versions`), 404, 'not_found')
+  })
+
   it('uploads a file above the single-PUT threshold in presigned parts (S3) or one streamed PUT (local)', async () => {
     await createListing(h, seller, 'big-readme')
     const line = '# Evaluation notes\n'

@@ -74,7 +74,7 @@ export const CheckCompatibilitySchema = z
   })
   .openapi('CompatibilityRequest')
 
-const FindingSchema = z
+export const FindingSchema = z
   .object({
     code: z.string(),
     severity: z.enum(['error', 'warning', 'info']),
@@ -91,6 +91,13 @@ const RuntimeVerdictSchema = z.object({
   notes: z.array(z.string()).optional().openapi({ description: 'How to make it load, e.g. the vLLM flag a high rank needs' }),
 })
 
+export const RuntimesSchema = z.object({
+  vllm: RuntimeVerdictSchema,
+  lorax: RuntimeVerdictSchema,
+  tgi: RuntimeVerdictSchema,
+  llamacpp: RuntimeVerdictSchema,
+})
+
 export const CompatReportSchema = z
   .object({
     compatible: z.boolean(),
@@ -98,12 +105,7 @@ export const CompatReportSchema = z
     checks: z.array(FindingSchema),
     twins: z.array(z.string()),
     declaredBase: z.object({ value: z.string().nullable(), matches: z.boolean().nullable(), normalized: z.string().optional() }),
-    runtimes: z.object({
-      vllm: RuntimeVerdictSchema,
-      lorax: RuntimeVerdictSchema,
-      tgi: RuntimeVerdictSchema,
-      llamacpp: RuntimeVerdictSchema,
-    }),
+    runtimes: RuntimesSchema,
   })
   .openapi('CompatibilityReport')
 
