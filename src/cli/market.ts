@@ -1,4 +1,5 @@
 import type { operations, Schemas } from '../client'
+import { formatPrice } from '../lib/format'
 import { CliError } from './check'
 import type { Output } from './progress'
 import { call, parseRef, type Remote } from './remote'
@@ -25,7 +26,7 @@ export async function search(remote: Remote, query: SearchQuery, out: Output, js
 }
 
 const price = (offer: Schemas['Offer']) =>
-  offer.kind === 'one_time' ? `${((offer.amount ?? 0) / 100).toFixed(2)} ${offer.currency?.toUpperCase()}` : offer.kind === 'free' ? 'free' : 'on request'
+  offer.kind === 'one_time' ? formatPrice(offer.amount ?? 0, offer.currency ?? 'usd') : offer.kind === 'free' ? 'free' : 'on request'
 
 /**
  * `refinery buy`: claims a free offer, files an access request, or starts a checkout and returns

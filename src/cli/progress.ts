@@ -1,18 +1,8 @@
 import cliProgress from 'cli-progress'
+import { formatBytes } from '../lib/format'
 
 export type Output = { write(text: string): unknown; isTTY?: boolean }
 export type Progress = { advance(bytes: number): void; reset(bytes: number): void; done(note?: string): void }
-
-const UNITS = ['B', 'kB', 'MB', 'GB', 'TB']
-export function formatBytes(bytes: number) {
-  let value = bytes
-  let unit = 0
-  while (value >= 1000 && unit < UNITS.length - 1) {
-    value /= 1000
-    unit += 1
-  }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`
-}
 
 /**
  * A byte-progress bar on a terminal (cli-progress); on anything else (CI logs, pipes, tests)

@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Schemas } from '../client'
 import { CliError } from './check'
 import { sha256File } from './files'
-import { formatBytes, type Output, progressBar, type Progress } from './progress'
+import { formatBytes } from '../lib/format'
+import { type Output, progressBar, type Progress } from './progress'
 import { call, parseRef, type Remote } from './remote'
 
 /** Files a training run leaves beside the adapter that are never published. */

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { Schemas } from '../client'
+import { formatPrice } from '../lib/format'
 import { CliError } from './check'
 import type { Output } from './progress'
 import { call, parseRef, type Remote } from './remote'
@@ -74,6 +75,6 @@ export async function createOffer(
     body = { ...body, amount: Number(whole) * 100 + Number(cents.padEnd(2, '0')), ...(options.currency && { currency: options.currency }) }
   }
   const offer = await call(remote.client.POST('/v1/adapters/{team}/{slug}/offers', { params: { path: { team, slug } }, body }))
-  out.write(`✔ offer ${offer.id}: ${offer.kind}${offer.amount ? ` ${(offer.amount / 100).toFixed(2)} ${offer.currency?.toUpperCase()}` : ''}, ${offer.license} licence\n`)
+  out.write(`✔ offer ${offer.id}: ${offer.kind}${offer.amount ? ` ${formatPrice(offer.amount, offer.currency ?? 'usd')}` : ''}, ${offer.license} licence\n`)
   return offer
 }

@@ -77,7 +77,7 @@ describe('refinery login, adapter/offer create, search and buy', () => {
     await publishFolder(h, seller, 'contracts', '1.0.0', peftFolder({ base: 'mistralai/Mistral-7B-v0.1' }), { baseModel: 'mistralai/Mistral-7B-v0.1', publish: true })
 
     const paid = await runCli(['offer', 'create', `${seller.team}/contracts`, '--price', '49.90', '--currency', 'usd', '--license', 'commercial'], as(seller.token))
-    expect(paid).toMatchObject({ code: 0, stdout: expect.stringContaining(': one_time 49.90 USD, commercial licence') })
+    expect(paid).toMatchObject({ code: 0, stdout: expect.stringContaining(': one_time $49.90, commercial licence') })
     const onRequest = await runCli(['offer', 'create', `${seller.team}/contracts`, '--on-request', '--license', 'research'], as(seller.token))
     expect(onRequest.code).toBe(0)
     expect(await runCli(['offer', 'create', `${seller.team}/contracts`, '--free', '--price', '1', '--license', 'research'], as(seller.token))).toMatchObject({
@@ -106,7 +106,7 @@ describe('refinery login, adapter/offer create, search and buy', () => {
     const paidOffer = offers.find((offer) => offer.kind === 'one_time')!
     const checkout = await runCli(['buy', `${seller.team}/contracts`, '--offer', paidOffer.id], as(buyer.token))
     expect(checkout.code).toBe(0)
-    expect(checkout.stdout).toMatch(new RegExp(`^Pay 49\\.90 USD for ${seller.team}/contracts \\(commercial licence\\) at:\\n${stripe.url.replace(/[.]/g, '\\.')}\\S+\\n$`))
+    expect(checkout.stdout).toMatch(new RegExp(`^Pay \\$49\\.90 for ${seller.team}/contracts \\(commercial licence\\) at:\\n${stripe.url.replace(/[.]/g, '\\.')}\\S+\\n$`))
 
     const requestOffer = offers.find((offer) => offer.kind === 'on_request')!
     expect(await runCli(['buy', `${seller.team}/contracts`, '--offer', requestOffer.id], as(buyer.token))).toMatchObject({ code: 2, stderr: expect.stringContaining('--message') })
