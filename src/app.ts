@@ -13,6 +13,7 @@ import { compatRoutes } from './compat/api/routes'
 import { versionRoutes } from './publishing'
 import { localStorageRoutes } from './storage/routes'
 import { accountRoutes, apiKeyRoutes, authenticate, teamRoutes } from './identity'
+import { errorPage, isStorefrontPath, webRoutes } from './web'
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
 const DOCS_ASSETS_PATH = '/docs/assets'
@@ -107,6 +108,8 @@ export function createApp(deps: Deps) {
     })
   }
   app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'Refinery API', ...(docsAssets ? { baseUrl: DOCS_ASSETS_PATH } : {}) }))
+  // The storefront last: its `/{team}/{slug}` pages must not shadow API paths.
+  app.route('/', webRoutes)
 
   app.notFound((c) => {
     throw new ApiError(404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)
@@ -123,6 +126,7 @@ export function createApp(deps: Deps) {
       log.error(`[${id}] unhandled error on ${c.req.method} ${c.req.path}`, error)
       apiError = new ApiError(500, 'internal_error', `Something went wrong on our side; quote request id ${id}.`)
     }
+    if (isStorefrontPath(c.req.path)) return errorPage(c, apiError.status, toProblem(apiError, id).title, apiError.message)
     return c.body(JSON.stringify(toProblem(apiError, id)), apiError.status, {
       'Content-Type': 'application/problem+json',
       ...apiError.headers,

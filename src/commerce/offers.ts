@@ -1,4 +1,4 @@
-import { and, asc, eq } from 'drizzle-orm'
+import { and, asc, eq, inArray } from 'drizzle-orm'
 import type { z } from 'zod'
 import { loadAdapter } from '../catalog/adapters'
 import type { Deps, ServiceContext } from '../lib/context'
@@ -52,4 +52,26 @@ export async function listOffers(ctx: ServiceContext, teamSlug: string, slug: st
     .where(and(eq(offers.adapterId, adapter.id), eq(offers.active, true)))
     .orderBy(asc(offers.createdAt))
   return { items: rows.map((offer) => toOfferView(offer, `${teamSlug}/${slug}`)) }
+}
+
+export type PriceSummary = { free: boolean; onRequest: boolean; from: { amount: number; currency: string } | null }
+
+/** What each listing costs, for result lists: free, on request, and the lowest one-time price. One query. */
+export async function priceSummaries(ctx: ServiceContext, adapterIds: string[]): Promise<Map<string, PriceSummary>> {
+  const summaries = new Map<string, PriceSummary>()
+  if (adapterIds.length === 0) return summaries
+  const rows = await ctx.db
+    .select({ adapterId: offers.adapterId, kind: offers.kind, amount: offers.amount, currency: offers.currency })
+    .from(offers)
+    .where(and(inArray(offers.adapterId, adapterIds), eq(offers.active, true)))
+  for (const row of rows) {
+    const summary = summaries.get(row.adapterId) ?? { free: false, onRequest: false, from: null }
+    if (row.kind === 'free') summary.free = true
+    if (row.kind === 'on_request') summary.onRequest = true
+    if (row.kind === 'one_time' && row.amount !== null && row.currency && (!summary.from || row.amount < summary.from.amount)) {
+      summary.from = { amount: row.amount, currency: row.currency }
+    }
+    summaries.set(row.adapterId, summary)
+  }
+  return summaries
 }

@@ -1,0 +1,54 @@
+import type { Context } from 'hono'
+import { csrf } from 'hono/csrf'
+import type { JSX } from 'hono/jsx/jsx-runtime'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { Principal } from '../identity/principal'
+import { type AppEnv, type Deps, type ServiceContext, serviceContext } from '../lib/context'
+import { ErrorPage } from './pages/account'
+import { sessionPrincipal } from './session'
+
+/** Storefront pages allow their own stylesheet and nothing else: no scripts, no framing. */
+const PAGE_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'same-origin',
+}
+
+/** Renders a page; pages that depend on who is signed in are never cached. */
+export function page(c: Context<AppEnv>, body: JSX.Element, status: ContentfulStatusCode = 200) {
+  return c.html(body, status, { ...PAGE_HEADERS, 'Cache-Control': 'no-store' })
+}
+
+/**
+ * The session's principal on the context and the service context the verbs take: pages call
+ * the same verbs as the API, as the signed-in user. (Never a `use('*')` middleware: mounted at
+ * `/`, it would also run for `/v1` and replace the API's principal.)
+ */
+export async function webContext(c: Context<AppEnv>): Promise<ServiceContext & Deps & { principal: Principal | null }> {
+  c.set('principal', await sessionPrincipal(c))
+  return serviceContext(c)
+}
+
+/** The signed-in user, or a redirect to sign in that comes back here. */
+export async function signedIn(c: Context<AppEnv>) {
+  const ctx = await webContext(c)
+  if (ctx.principal) return { ctx, principal: ctx.principal, redirect: undefined }
+  const url = new URL(c.req.url)
+  return { ctx, principal: null, redirect: c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303) }
+}
+
+/** Form posts must come from our own pages (Origin checked), on top of the SameSite=Lax cookie. */
+export const sameOrigin = csrf({
+  origin: (origin, c) => origin === new URL(c.req.url).origin || origin === new URL((c as Context<AppEnv>).get('deps').publicUrl).origin,
+})
+
+/** A same-site path to go back to after signing in; anything else goes home. */
+export const safeNext = (next: unknown) => (typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/')
+
+/** The HTML answer to an error on a storefront path (the API keeps problem+json). */
+export function errorPage(c: Context<AppEnv>, status: number, title: string, detail: string) {
+  return page(c, <ErrorPage title={title} detail={detail} />, status as ContentfulStatusCode)
+}
+
+/** Storefront paths: everything outside the API, its document and its docs. */
+export const isStorefrontPath = (path: string) => !(path.startsWith('/v1/') || path === '/v1' || path === '/openapi.json' || path === '/health' || path.startsWith('/docs'))

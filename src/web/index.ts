@@ -1,0 +1,9 @@
+import { Hono } from 'hono'
+import type { AppEnv } from '../lib/context'
+import { searchRoutes } from './routes/search'
+import { sessionRoutes } from './routes/session'
+
+export { errorPage, isStorefrontPath } from './common'
+
+/** The storefront: server-rendered pages (hono/jsx) on the same app, calling the API's service verbs. */
+export const webRoutes = new Hono<AppEnv>().route('/', searchRoutes).route('/', sessionRoutes)

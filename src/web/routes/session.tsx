@@ -1,0 +1,49 @@
+import { Hono } from 'hono'
+import { login, signup } from '../../identity/accounts'
+import { EmailSchema, PasswordSchema } from '../../identity/schemas'
+import type { AppEnv } from '../../lib/context'
+import { ApiError } from '../../lib/errors'
+import { page, safeNext, sameOrigin } from '../common'
+import { SignInPage } from '../pages/account'
+import { endSession, startSession } from '../session'
+
+/** Sign in, create an account, sign out: the login and signup verbs, with the token in a cookie. */
+export const sessionRoutes = new Hono<AppEnv>()
+  .get('/login', (c) => page(c, <SignInPage mode="login" next={safeNext(c.req.query('next'))} />))
+  .get('/signup', (c) => page(c, <SignInPage mode="signup" next={safeNext(c.req.query('next'))} />))
+  .post('/login', sameOrigin, async (c) => {
+    const form = await c.req.parseBody()
+    const next = safeNext(form.next)
+    const email = String(form.email ?? '')
+    try {
+      const session = await login(c.get('deps'), { email, password: String(form.password ?? '') })
+      startSession(c, session.token, session.expiresAt)
+      return c.redirect(next, 303)
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status >= 500) throw error
+      return page(c, <SignInPage mode="login" next={next} email={email} error={error.message} />, error.status)
+    }
+  })
+  .post('/signup', sameOrigin, async (c) => {
+    const form = await c.req.parseBody()
+    const next = safeNext(form.next)
+    const email = EmailSchema.safeParse(form.email)
+    const password = PasswordSchema.safeParse(form.password)
+    const name = String(form.name ?? '').trim()
+    if (!email.success || !password.success || name.length === 0 || name.length > 100) {
+      const error = !email.success ? 'Enter a valid email address.' : !password.success ? 'Choose a password of at least 8 characters.' : 'Enter your name.'
+      return page(c, <SignInPage mode="signup" next={next} email={String(form.email ?? '')} error={error} />, 422)
+    }
+    try {
+      const account = await signup(c.get('deps'), { email: email.data, password: password.data, name })
+      startSession(c, account.token, account.expiresAt)
+      return c.redirect(next, 303)
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status >= 500) throw error
+      return page(c, <SignInPage mode="signup" next={next} email={email.data} error={error.message} />, error.status)
+    }
+  })
+  .post('/logout', sameOrigin, (c) => {
+    endSession(c)
+    return c.redirect('/', 303)
+  })

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
+import { createHarness, type Harness } from '../helpers/harness'
+
+/** A browser's form post: urlencoded, from our own origin. */
+const form = (fields: Record<string, string>, origin = 'http://localhost:8787') => ({
+  method: 'POST',
+  headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: origin },
+  body: new URLSearchParams(fields).toString(),
+})
+
+describe('storefront: search and sign-in', () => {
+  let h: Harness
+  let seller: Awaited<ReturnType<Harness['teamOwner']>>
+
+  beforeAll(async () => {
+    h = await createHarness()
+    seller = await h.teamOwner('web')
+    await createListing(h, seller, 'legal-llama', { title: 'Legal <script>alert(1)</script> assistant' })
+    await publishFolder(h, seller, 'legal-llama', '1.0.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
+    await h.call('POST', `/v1/adapters/${seller.team}/legal-llama/offers`, { auth: seller.token, body: { kind: 'free', license: 'research' } })
+    await createListing(h, seller, 'legal-mistral', { title: 'Mistral legal helper' })
+    await publishFolder(h, seller, 'legal-mistral', '1.0.0', peftFolder({ base: 'mistralai/Mistral-7B-v0.1' }), { baseModel: 'mistralai/Mistral-7B-v0.1', publish: true })
+  })
+  afterAll(() => h.close())
+
+  it('renders search results by computed compatibility, escaped, with price, as a plain GET form', async () => {
+    const response = await h.app.request('/?base=meta-llama/Llama-2-7b-hf&runtime=&q=legal')
+    expect(response.status).toBe(200)
+    expect(response.headers.get('Content-Type')).toContain('text/html')
+    expect(response.headers.get('Content-Security-Policy')).toContain("default-src 'none'")
+    const html = await response.text()
+    expect(html).toContain(`href="/${seller.team}/legal-llama"`)
+    expect(html).not.toContain('legal-mistral')
+    expect(html).toContain('Legal &lt;script&gt;alert(1)&lt;/script&gt; assistant')
+    expect(html).not.toContain('<script>')
+    expect(html).toContain('free')
+    expect(html).toMatch(/<option value="meta-llama\/Llama-2-7b-hf" selected="">/)
+
+    const mistral = await (await h.app.request('/?base=mistralai/Mistral-7B-v0.1')).text()
+    expect(mistral).toContain('legal-mistral')
+    expect(mistral).not.toContain('legal-llama')
+    const bad = await h.app.request('/?maxPrice=-5')
+    expect(bad.status).toBe(422)
+    expect(await bad.text()).toContain('Check these filters: maxPrice')
+    expect((await h.app.request('/static/refinery.css')).headers.get('Content-Type')).toContain('text/css')
+  })
+
+  it('signs in with a cookie session (HttpOnly, SameSite=Lax), refuses cross-site posts, signs out', async () => {
+    const buyer = await h.user('web-buyer')
+    const wrong = await h.app.request('/login', form({ email: buyer.email, password: 'not the password', next: '/me' }))
+    expect(wrong.status).toBe(401)
+    expect(await wrong.text()).toContain('The email or password is wrong.')
+
+    const forged = await h.app.request('/login', form({ email: buyer.email, password: buyer.password }, 'https://evil.example'))
+    expect(forged.status).toBe(403)
+    expect(forged.headers.get('Set-Cookie')).toBeNull()
+
+    const signedIn = await h.app.request('/login', form({ email: buyer.email, password: buyer.password, next: '//evil.example/' }))
+    expect(signedIn.status).toBe(303)
+    expect(signedIn.headers.get('Location')).toBe('/')
+    const cookie = signedIn.headers.get('Set-Cookie')!
+    expect(cookie).toMatch(/^refinery_session=[^;]+; .*HttpOnly/)
+    expect(cookie).toContain('SameSite=Lax')
+    const session = cookie.split(';')[0]!
+    expect(await (await h.app.request('/', { headers: { Cookie: session } })).text()).toContain('Sign out')
+    // The cookie is for pages only: the API reads the Authorization header.
+    expect((await h.app.request('/v1/me', { headers: { Cookie: session } })).status).toBe(401)
+
+    const out = await h.app.request('/logout', { ...form({}), headers: { ...form({}).headers, Cookie: session } })
+    expect(out.status).toBe(303)
+    expect(out.headers.get('Set-Cookie')).toMatch(/refinery_session=;.*Max-Age=0/)
+    expect(await (await h.app.request('/', { headers: { Cookie: 'refinery_session=forged' } })).text()).toContain('Sign in')
+
+    const created = await h.app.request('/signup', form({ name: 'New', email: 'new-web@example.test', password: 'long enough password', next: '/' }))
+    expect(created.status).toBe(303)
+    expect(created.headers.get('Set-Cookie')).toContain('refinery_session=')
+    const taken = await h.app.request('/signup', form({ name: 'New', email: 'new-web@example.test', password: 'long enough password' }))
+    expect(taken.status).toBe(409)
+  })
+
+  it('answers unknown pages with an HTML 404 and API paths with problem+json', async () => {
+    const page = await h.app.request('/nobody/nothing-here')
+    expect(page.status).toBe(404)
+    expect(page.headers.get('Content-Type')).toContain('text/html')
+    const api = await h.app.request('/v1/nothing')
+    expect(api.status).toBe(404)
+    expect(api.headers.get('Content-Type')).toContain('application/problem+json')
+  })
+})
