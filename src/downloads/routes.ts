@@ -1,3 +1,4 @@
+import type { Context } from 'hono'
 import { createRoute, z } from '@hono/zod-openapi'
 import { VersionParamsSchema } from '../catalog/schemas'
 import { serviceContext } from '../lib/context'
@@ -41,18 +42,17 @@ const downloadRoute = createRoute({
 })
 
 export const downloadRoutes = createRouter().openapi(downloadRoute, async (c) => {
-  const link = await downloadFile(serviceContext(c), c.req.valid('param'), {
-    // Cloudflare sets CF-Connecting-IP on Workers; on Node the socket's peer (X-Forwarded-For is the client's to forge).
-    address: c.req.header('CF-Connecting-IP') ?? remoteAddressOf(c.env),
-    userAgent: c.req.header('User-Agent'),
-  })
-  const headers = { 'Cache-Control': 'no-store', 'X-Checksum-SHA256': link.sha256, 'X-File-Size': String(link.size) }
+  const link = await downloadFile(serviceContext(c), c.req.valid('param'), downloadClientOf(c))
+  const headers = linkHeaders(link)
   if ((c.req.header('Accept') ?? '').includes('application/json')) return c.json(link, 200, headers)
   return c.body(null, 302, { ...headers, Location: link.url })
 })
 
-/** The peer address on Node (the Workers runtime gives CF-Connecting-IP instead). */
-function remoteAddressOf(env: unknown): string | undefined {
-  const incoming = (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
-  return incoming?.socket?.remoteAddress
+/** Who downloads, for the audit row: Cloudflare's CF-Connecting-IP on Workers, the socket's peer on Node (X-Forwarded-For is the client's to forge). */
+export function downloadClientOf(c: Context) {
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
+  return { address: c.req.header('CF-Connecting-IP') ?? incoming?.socket?.remoteAddress, userAgent: c.req.header('User-Agent') }
 }
+
+/** A download link never cached, with what the client needs to verify and resume it. */
+export const linkHeaders = (link: { sha256: string; size: number }) => ({ 'Cache-Control': 'no-store', 'X-Checksum-SHA256': link.sha256, 'X-File-Size': String(link.size) })

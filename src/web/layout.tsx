@@ -12,6 +12,7 @@ export function Layout({ title, principal, notice, children }: PageProps) {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${title} · Refinery`}</title>
         <link rel="stylesheet" href="/static/refinery.css" />
+        <link rel="icon" href="data:," />
       </head>
       <body>
         <header class="site">

@@ -38,5 +38,11 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .markdown img { max-width:100%; }
 .markdown pre { background:#f0f2f6; padding:.6rem; overflow:auto; }
 .chart { width:100%; height:auto; background:#fff; border:1px solid var(--line); border-radius:8px; }
+.narrow { max-width:28rem; }
+#compatibility th[scope=row] { min-width:13rem; word-break:normal; }
+#compatibility td .mono { word-break:normal; }
+#compatibility td:last-child { min-width:16rem; }
+ul.engines { list-style:none; padding:0; margin:0; }
+details summary { cursor:pointer; }
 .sr-only { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
 `

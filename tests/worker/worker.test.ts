@@ -154,5 +154,13 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     // The cron task runs in workerd too (wrangler's --test-scheduled hook), and the download is counted.
     expect((await fetch(`${api}/__scheduled?cron=*/5+*+*+*+*`)).status).toBe(200)
     expect((await call('GET', '/v1/adapters/edge/legal-zh')).json.downloads).toBe(1)
+
+    // The storefront renders in workerd: search by base model, the adapter page with its matrix.
+    const search = await fetch(`${api}/?base=meta-llama%2FLlama-2-7b-hf`)
+    expect(search.status).toBe(200)
+    expect(await search.text()).toContain('href="/edge/legal-zh"')
+    const page = await fetch(`${api}/edge/legal-zh`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toMatch(/<tr data-base="mistralai\/Mistral-7B-v0.1" data-verdict="incompatible"/)
   })
 })

@@ -6,7 +6,7 @@ export function SignInPage(props: { mode: 'login' | 'signup'; next: string; emai
   return (
     <Layout title={signup ? 'Create an account' : 'Sign in'} principal={null} notice={props.error ? { text: props.error, error: true } : undefined}>
       <h1>{signup ? 'Create an account' : 'Sign in'}</h1>
-      <form class="card stack" method="post" action={signup ? '/signup' : '/login'} style="max-width:28rem">
+      <form class="card stack narrow" method="post" action={signup ? '/signup' : '/login'}>
         <input type="hidden" name="next" value={props.next} />
         {signup && (
           <>

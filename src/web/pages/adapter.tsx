@@ -75,13 +75,27 @@ function EngineVerdict({ label, verdict }: { label: string; verdict: RuntimeVerd
   )
 }
 
-function Engines({ runtimes }: { runtimes: Runtimes }) {
-  return (
+function Engines({ runtimes, fits = true }: { runtimes: Runtimes; fits?: boolean }) {
+  const list = (
     <ul class="engines">
       {ENGINES.map(([key, label]) => (
         <EngineVerdict label={label} verdict={runtimes[key]} />
       ))}
     </ul>
+  )
+  if (fits) return list
+  // On a base the tensors do not fit, every engine says no for the same reason: badges first, reasons on demand.
+  return (
+    <details>
+      <summary>
+        {ENGINES.map(([key, label]) => (
+          <span class={`badge ${yesNo(runtimes[key].compatible)}`}>
+            {label}: {yesNo(runtimes[key].compatible)}
+          </span>
+        ))}
+      </summary>
+      {list}
+    </details>
   )
 }
 
@@ -110,7 +124,7 @@ function CompatibilityTable({ rows }: { rows: CompatRow[] }) {
                 <span class={`verdict ${yesNo(row.compatible)}`}>{row.compatible ? 'Compatible' : 'Incompatible'}</span>
               </td>
               <td>
-                <Engines runtimes={row.runtimes} />
+                <Engines runtimes={row.runtimes} fits={row.compatible} />
               </td>
               <td>{row.twins.length > 0 ? <span class="mono">{row.twins.join(', ')}</span> : <span class="muted">none</span>}</td>
               <td>{firstError ? firstError.message : ''}</td>

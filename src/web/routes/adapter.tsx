@@ -10,6 +10,7 @@ import { checkCompatibility } from '../../compat/api/check'
 import { listRegistry } from '../../compat/api/registry'
 import { CheckCompatibilitySchema } from '../../compat/api/schemas'
 import { downloadFile } from '../../downloads/downloads'
+import { downloadClientOf, linkHeaders } from '../../downloads/routes'
 import type { AppEnv } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
 import { getVersionCompatibility, listVersions } from '../../publishing/versions'
@@ -95,12 +96,6 @@ function configLabel(config: Record<string, unknown>) {
   return typeof name === 'string' && name.trim() !== '' ? `the pasted config.json (${name.trim()})` : 'the pasted config.json'
 }
 
-/** The peer address on Node (the Workers runtime gives CF-Connecting-IP instead), as the API's download route reads it. */
-function remoteAddressOf(env: unknown): string | undefined {
-  const incoming = (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
-  return incoming?.socket?.remoteAddress
-}
-
 /**
  * `/{team}/{slug}`: the adapter page; posts to check a base model and to get the adapter through
  * one of its offers; file links that redirect to a signed URL. Mounted last: `/:team/:slug` would
@@ -181,9 +176,6 @@ export const adapterRoutes = new Hono<AppEnv>()
     const { team, slug } = listingParams(c)
     const { ctx, redirect } = await signedIn(c)
     if (redirect) return redirect
-    const link = await downloadFile(ctx, { team, slug, version: c.req.param('version'), path: c.req.param('path') }, {
-      address: c.req.header('CF-Connecting-IP') ?? remoteAddressOf(c.env),
-      userAgent: c.req.header('User-Agent'),
-    })
-    return c.body(null, 302, { 'Cache-Control': 'no-store', 'X-Checksum-SHA256': link.sha256, 'X-File-Size': String(link.size), Location: link.url })
+    const link = await downloadFile(ctx, { team, slug, version: c.req.param('version'), path: c.req.param('path') }, downloadClientOf(c))
+    return c.body(null, 302, { ...linkHeaders(link), Location: link.url })
   })

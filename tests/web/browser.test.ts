@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createClient, data } from '../../src/client'
+import { peftFolder, sha256 } from '../helpers/adapters'
+import { runCli, writeFolder } from '../helpers/cli'
+import { startTestServer } from '../helpers/server'
+
+const CHROMIUM = '/usr/bin/chromium'
+/** Screenshots of each step, kept as test artefacts (CI keeps .tmp/). */
+const SHOTS = join(process.cwd(), '.tmp', 'screenshots')
+
+// CI installs Debian's chromium (.ci/run); elsewhere the test runs when it is there.
+describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the storefront in a real browser (Debian chromium, headless)', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>
+  let browser: Browser
+  let dir: string
+  const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf', r: 8 })
+  const buyer = { email: 'browser-buyer@example.test', password: 'correct horse battery staple' }
+
+  beforeAll(async () => {
+    server = await startTestServer({ storage: 'local' })
+    dir = await mkdtemp(join(tmpdir(), 'refinery-browser-'))
+    await mkdir(SHOTS, { recursive: true })
+    // A seller publishes a Llama-2 adapter with a free offer, through the typed client and the CLI.
+    const api = createClient({ url: server.url })
+    const seller = await data(api.POST('/v1/signup', { body: { email: 'browser-seller@example.test', password: 'seller password 123', name: 'Seller' } }))
+    const env = { REFINERY_URL: server.url, REFINERY_API_KEY: seller.token, REFINERY_CONFIG_DIR: join(dir, 'config') }
+    expect((await runCli(['team', 'create', 'acme-labs'], { env })).code).toBe(0)
+    const listing = ['adapter', 'create', 'acme-labs/legal-zh', '--title', 'Chinese contract law assistant', '--summary', 'Answers questions about contract law']
+    expect((await runCli([...listing, '--license', 'Apache-2.0', '--commercial', '--task', 'chat', '--visibility', 'published'], { env })).code).toBe(0)
+    const folder = await writeFolder(join(dir, 'adapter'), files)
+    expect((await runCli(['publish', folder, '--adapter', 'acme-labs/legal-zh', '--version', '1.0.0', '--publish'], { env })).code).toBe(0)
+    expect((await runCli(['offer', 'create', 'acme-labs/legal-zh', '--free', '--license', 'research'], { env })).code).toBe(0)
+    await data(api.POST('/v1/signup', { body: { ...buyer, name: 'Buyer' } }))
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+
+  it('searches by base model, opens an adapter, sees an incompatible base marked, claims the free offer and downloads', async () => {
+    const context = await browser.newContext({ acceptDownloads: true })
+    const page = await context.newPage()
+    const failed: string[] = []
+    // A navigation that turns into a download is reported as an aborted request: not a failure.
+    page.on('requestfailed', (request) => request.failure()?.errorText !== 'net::ERR_ABORTED' && failed.push(request.url()))
+    page.on('console', (message) => message.type() === 'error' && failed.push(message.text()))
+
+    // Search by the base model the buyer runs: a plain GET form, no JavaScript.
+    await page.goto(server.url)
+    await page.getByLabel('Base model you run').selectOption('meta-llama/Llama-2-7b-hf')
+    await page.getByRole('button', { name: 'Search' }).click()
+    await page.waitForURL(/base=meta-llama%2FLlama-2-7b-hf/)
+    await shot(page, '1-search')
+    await page.getByRole('link', { name: 'Chinese contract law assistant' }).click()
+    await page.waitForURL(`${server.url}/acme-labs/legal-zh`)
+    await shot(page, '2-adapter')
+    await page.locator('#compatibility').screenshot({ path: join(SHOTS, '2b-compatibility.png') })
+
+    // The compatibility table marks Mistral-7B as incompatible, with a visible reason.
+    const mistral = page.locator('#compatibility tr[data-base="mistralai/Mistral-7B-v0.1"]')
+    await expect.poll(() => mistral.getAttribute('data-verdict')).toBe('incompatible')
+    expect(await mistral.innerText()).toContain('Incompatible')
+    expect(await page.locator('#compatibility tr[data-base="meta-llama/Llama-2-7b-hf"]').getAttribute('data-verdict')).toBe('compatible')
+
+    // "Check my base model": pick one, see the verdict for this adapter.
+    await page.locator('#check select[name="base"]').selectOption('mistralai/Mistral-7B-v0.1')
+    await page.locator('#check button[type="submit"]').click()
+    await expect.poll(() => page.locator('#check-result').getAttribute('data-verdict')).toBe('incompatible')
+    await shot(page, '3-check')
+
+    // Claiming the free offer asks for a sign-in first, then comes back and grants it.
+    await page.getByRole('button', { name: 'Get free' }).click()
+    await page.waitForURL(/\/login\?next=/)
+    await page.getByLabel('Email').fill(buyer.email)
+    await page.getByLabel('Password').fill(buyer.password)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL(`${server.url}/acme-labs/legal-zh`)
+    await page.getByRole('button', { name: 'Get free' }).click()
+    await page.waitForURL(/\/me\?claimed=/)
+    await shot(page, '4-me')
+
+    // Download from the buyer page: the bytes are the seller's.
+    const downloading = page.waitForEvent('download')
+    await page.getByRole('link', { name: 'Download adapter_model.safetensors' }).click()
+    const download = await downloading
+    const saved = join(dir, 'downloaded.safetensors')
+    await download.saveAs(saved)
+    expect(sha256(await readFile(saved))).toBe(sha256(files.find((file) => file.path === 'adapter_model.safetensors')!.bytes))
+    expect(failed).toEqual([])
+    await context.close()
+  })
+})
