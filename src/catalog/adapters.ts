@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, desc, eq, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
@@ -128,4 +128,31 @@ export async function updateAdapter(
   if (!updated) throw notFound(`The adapter '${teamSlug}/${slug}'`)
   ctx.searchCache?.clear()
   return toAdapterView(updated, team.slug)
+}
+
+/** Listings one team page shows; a team with more is an outlier the page need not page through yet. */
+const TEAM_LISTINGS_LIMIT = 200
+
+/**
+ * A team's listings, newest first: all of them, with their visibility, for the team's members;
+ * only published ones for everyone else (drafts, unlisted and archived listings stay off the
+ * public team page). 404 for an unknown team.
+ */
+export async function listTeamAdapters(ctx: ServiceContext, teamSlug: string) {
+  const caller = ctx.principal
+  const [row] = await ctx.db
+    .select({ team: teams, role: teamMembers.role })
+    .from(teams)
+    .leftJoin(teamMembers, and(eq(teamMembers.teamId, teams.id), caller ? eq(teamMembers.userId, caller.userId) : sql`false`))
+    .where(eq(teams.slug, teamSlug))
+    .limit(1)
+  if (!row) throw notFound(`The team '${teamSlug}'`)
+  const isMember = Boolean(row.role) && (!caller?.teamId || caller.teamId === row.team.id)
+  const rows = await ctx.db
+    .select()
+    .from(adapters)
+    .where(and(eq(adapters.teamId, row.team.id), isMember ? undefined : eq(adapters.visibility, 'published')))
+    .orderBy(desc(adapters.createdAt), desc(adapters.id))
+    .limit(TEAM_LISTINGS_LIMIT)
+  return { items: rows.map((adapter) => toAdapterView(adapter, row.team.slug)) }
 }

@@ -175,6 +175,23 @@ export interface paths {
         patch: operations["updateAdapter"];
         trace?: never;
     };
+    "/v1/teams/{team}/adapters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A team’s listings, newest first: every one (with its visibility) for members, published ones for everyone else */
+        get: operations["listTeamAdapters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/adapters/{team}/{slug}/versions": {
         parameters: {
             query?: never;
@@ -756,6 +773,9 @@ export interface components {
             commercialUse: boolean;
             derivatives: boolean;
         };
+        AdapterList: {
+            items: components["schemas"]["Adapter"][];
+        };
         VersionUploads: {
             version: components["schemas"]["Version"];
             uploads: ({
@@ -1157,6 +1177,11 @@ export interface components {
             downloadsByVersion: {
                 adapter: string;
                 version: string;
+                downloads: number;
+            }[];
+            /** @description Granted downloads of the team’s files per day (UTC) in the period, seller team members’ included; days without any are left out */
+            downloadsByDay: {
+                day: string;
                 downloads: number;
             }[];
         };
@@ -2063,6 +2088,55 @@ export interface operations {
             };
             /** @description Body too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTeamAdapters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The listings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdapterList"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,5 +1,6 @@
 import { and, eq, gte, inArray, lt, sql } from 'drizzle-orm'
 import { adapters, adapterVersions } from '../catalog/tables'
+import { downloads } from '../downloads/tables'
 import { requireScope } from '../identity/principal'
 import { loadTeamAs } from '../identity/teams'
 import type { ServiceContext } from '../lib/context'
@@ -16,22 +17,27 @@ const withNet = <T extends { gross: number; fees: number; refunds: number }>(row
 
 /**
  * What a seller team sold: paid orders (later refunded or disputed ones included, with their
- * refunds) per currency, per day (UTC, by payment date), per adapter and per base model, and how many
- * entitlements each kind of offer granted. Amounts are in minor units.
+ * refunds) per currency, per day (UTC, by payment date), per adapter and per base model, how many
+ * entitlements each kind of offer granted, and granted downloads per day (UTC, from the audit
+ * rows). Amounts are in minor units.
  */
 export async function getSalesReport(ctx: ServiceContext, teamSlug: string, query: { from?: string; to?: string }) {
   const caller = requireScope(ctx.principal, 'read')
   const { team } = await loadTeamAs(ctx.db, caller, teamSlug)
+  // Whole UTC days: from its first instant to the instant after the last day.
+  const since = query.from ? new Date(`${query.from}T00:00:00Z`) : undefined
+  const until = query.to ? new Date(new Date(`${query.to}T00:00:00Z`).getTime() + 86_400_000) : undefined
   const sold = and(
     eq(orders.sellerTeamId, team.id),
     inArray(orders.status, ['paid', 'refunded', 'disputed']),
-    query.from ? gte(orders.paidAt, new Date(`${query.from}T00:00:00Z`)) : undefined,
-    query.to ? lt(orders.paidAt, new Date(new Date(`${query.to}T00:00:00Z`).getTime() + 86_400_000)) : undefined,
+    since ? gte(orders.paidAt, since) : undefined,
+    until ? lt(orders.paidAt, until) : undefined,
   )
   const day = sql<string>`to_char(${orders.paidAt} at time zone 'UTC', 'YYYY-MM-DD')`
+  const downloadDay = sql<string>`to_char(${downloads.createdAt} at time zone 'UTC', 'YYYY-MM-DD')`
   // An adapter fits several bases; its sales count under each base its tensors fit.
   const base = sql<string>`fits.base`
-  const [totals, byDay, byAdapter, byBaseModel, granted, versionDownloads] = await Promise.all([
+  const [totals, byDay, byAdapter, byBaseModel, granted, versionDownloads, downloadsByDay] = await Promise.all([
     ctx.db.select(money).from(orders).where(sold).groupBy(orders.currency).orderBy(orders.currency),
     ctx.db.select({ day, ...money }).from(orders).where(sold).groupBy(day, orders.currency).orderBy(day, orders.currency),
     ctx.db
@@ -61,6 +67,19 @@ export async function getSalesReport(ctx: ServiceContext, teamSlug: string, quer
       .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
       .where(and(eq(adapters.teamId, team.id), eq(adapterVersions.status, 'published')))
       .orderBy(adapters.slug, adapterVersions.version),
+    ctx.db
+      .select({ day: downloadDay, downloads: sql<number>`count(*)::int` })
+      .from(downloads)
+      .innerJoin(adapters, eq(adapters.id, downloads.adapterId))
+      .where(
+        and(
+          eq(adapters.teamId, team.id),
+          since ? gte(downloads.createdAt, since) : undefined,
+          until ? lt(downloads.createdAt, until) : undefined,
+        ),
+      )
+      .groupBy(downloadDay)
+      .orderBy(downloadDay),
   ])
   const grantedBy = (source: string) => granted.find((row) => row.source === source)?.count ?? 0
   return {
@@ -74,5 +93,6 @@ export async function getSalesReport(ctx: ServiceContext, teamSlug: string, quer
     entitlements: { free: grantedBy('free'), accessRequests: grantedBy('access_request'), orders: grantedBy('order') },
     /** All-time downloads of each published version (counted within seconds of the grant). */
     downloadsByVersion: versionDownloads.map((row) => ({ ...row, adapter: `${team.slug}/${row.adapter}` })),
+    downloadsByDay,
   }
 }

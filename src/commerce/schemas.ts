@@ -123,5 +123,8 @@ export const SalesReportSchema = z
     byBaseModel: z.array(MoneySchema.extend({ baseModel: z.string() })),
     entitlements: z.object({ free: z.number().int(), accessRequests: z.number().int(), orders: z.number().int() }),
     downloadsByVersion: z.array(z.object({ adapter: z.string(), version: z.string(), downloads: z.number().int() })),
+    downloadsByDay: z
+      .array(z.object({ day: z.string(), downloads: z.number().int() }))
+      .openapi({ description: 'Granted downloads of the team’s files per day (UTC) in the period, seller team members’ included; days without any are left out' }),
   })
   .openapi('SalesReport')

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import type { AppEnv } from '../lib/context'
 import { adapterRoutes } from './routes/adapter'
+import { dashboardRoutes } from './routes/dashboard'
 import { searchRoutes } from './routes/search'
 import { sessionRoutes } from './routes/session'
 
@@ -10,5 +11,6 @@ export { errorPage, isStorefrontPath } from './common'
 export const webRoutes = new Hono<AppEnv>()
   .route('/', searchRoutes)
   .route('/', sessionRoutes)
+  .route('/', dashboardRoutes)
   // Last: its `/:team/:slug` would shadow every other two-segment page.
   .route('/', adapterRoutes)

@@ -126,3 +126,42 @@ describe('updateAdapter', () => {
     expect((await h.call('GET', path)).json.title).toBe(body.title)
   })
 })
+
+describe('listTeamAdapters', () => {
+  it('shows members every listing with its visibility, newest first, and everyone else only published ones', async () => {
+    const seller = await h.teamOwner('lister')
+    const slugs = { draft: 'a-draft', published: 'b-published', unlisted: 'c-unlisted', archived: 'd-archived' }
+    for (const [visibility, slug] of Object.entries(slugs)) {
+      const created = await h.call('POST', '/v1/adapters', { auth: seller.token, body: { ...listing(seller.team, slug), visibility } })
+      expect(created.status).toBe(201)
+    }
+    const other = await h.teamOwner('other-lister')
+    await h.call('POST', '/v1/adapters', { auth: other.token, body: { ...listing(other.team, 'not-ours'), visibility: 'published' } })
+    const path = `/v1/teams/${seller.team}/adapters`
+
+    const member = await h.call('GET', path, { auth: seller.token })
+    expect(member.status).toBe(200)
+    expect(member.json.items.map((item: { slug: string; visibility: string }) => [item.slug, item.visibility])).toEqual([
+      ['d-archived', 'archived'],
+      ['c-unlisted', 'unlisted'],
+      ['b-published', 'published'],
+      ['a-draft', 'draft'],
+    ])
+    expect(member.json.items[0]).toMatchObject({ team: seller.team, title: listing(seller.team).title, downloads: 0, latestVersion: null })
+
+    const published = [slugs.published]
+    expect((await h.call('GET', path)).json.items.map((item: { slug: string }) => item.slug)).toEqual(published)
+    expect((await h.call('GET', path, { auth: other.token })).json.items.map((item: { slug: string }) => item.slug)).toEqual(published)
+    // A key bound to another team does not carry its holder's membership.
+    const colleague = await h.call('POST', `/v1/teams/${seller.team}/members`, { auth: seller.token, body: { email: other.email, role: 'admin' } })
+    expect(colleague.status).toBe(201)
+    const boundKey = await h.call('POST', '/v1/api-keys', { auth: other.token, body: { name: 'other', scopes: ['read'], team: other.team } })
+    expect((await h.call('GET', path, { auth: boundKey.json.key })).json.items.map((item: { slug: string }) => item.slug)).toEqual(published)
+    expect((await h.call('GET', path, { auth: other.token })).json.items).toHaveLength(4)
+  })
+
+  it('answers 404 for an unknown team and 422 for a malformed slug', async () => {
+    expectProblem(await h.call('GET', '/v1/teams/no-such-team-here/adapters'), 404, 'not_found')
+    expectProblem(await h.call('GET', '/v1/teams/Not_A_Slug/adapters'), 422, 'validation_failed')
+  })
+})

@@ -1,7 +1,8 @@
-import { createRoute } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
+import { TeamParamSchema } from '../../identity/schemas'
 import { serviceContext } from '../../lib/context'
 import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
-import { createAdapter, getAdapter, updateAdapter } from '../adapters'
+import { createAdapter, getAdapter, listTeamAdapters, updateAdapter } from '../adapters'
 import { searchAdapters } from '../search'
 import {
   AdapterParamsSchema,
@@ -54,6 +55,16 @@ const updateAdapterRoute = createRoute({
   responses: { 200: json(AdapterSchema, 'The updated listing'), ...problems(400, 401, 403, 404, 413, 422) },
 })
 
+const listTeamAdaptersRoute = createRoute({
+  method: 'get',
+  path: '/v1/teams/{team}/adapters',
+  operationId: 'listTeamAdapters',
+  tags: ['catalog'],
+  summary: 'A team’s listings, newest first: every one (with its visibility) for members, published ones for everyone else',
+  request: { params: TeamParamSchema },
+  responses: { 200: json(z.object({ items: z.array(AdapterSchema) }).openapi('AdapterList'), 'The listings'), ...problems(401, 404, 422) },
+})
+
 export const adapterRoutes = createRouter()
   .openapi(searchAdaptersRoute, async (c) => c.json(await searchAdapters(serviceContext(c), c.req.valid('query')), 200))
   .openapi(createAdapterRoute, async (c) => c.json(await createAdapter(serviceContext(c), c.req.valid('json')), 201))
@@ -61,6 +72,7 @@ export const adapterRoutes = createRouter()
     const { team, slug } = c.req.valid('param')
     return c.json(await getAdapter(serviceContext(c), team, slug), 200)
   })
+  .openapi(listTeamAdaptersRoute, async (c) => c.json(await listTeamAdapters(serviceContext(c), c.req.valid('param').team), 200))
   .openapi(updateAdapterRoute, async (c) => {
     const { team, slug } = c.req.valid('param')
     return c.json(await updateAdapter(serviceContext(c), team, slug, c.req.valid('json')), 200)

@@ -1,0 +1,115 @@
+import type { listEntitlements } from '../../commerce/entitlements'
+import type { getMe } from '../../identity/accounts'
+import type { Principal } from '../../identity/principal'
+import { formatBytes } from '../../lib/format'
+import { Layout } from '../layout'
+
+type Me = Awaited<ReturnType<typeof getMe>>
+type Entitlement = Awaited<ReturnType<typeof listEntitlements>>['items'][number]
+
+/** What a live entitlement lets the holder download now: the latest published version's files, or why not. */
+export type Downloadable =
+  | { kind: 'files'; version: string; files: { path: string; size: number; sha256: string }[] }
+  | { kind: 'none'; reason: string }
+
+export type BuyerPageProps = {
+  principal: Principal
+  me: Me
+  entitlements: Entitlement[]
+  downloads: Map<string, Downloadable>
+  claimed?: string | undefined
+}
+
+const SOURCES: Record<Entitlement['source'], string> = {
+  free: 'free offer',
+  order: 'purchase',
+  access_request: 'approved request',
+}
+
+const day = (iso: string) => iso.slice(0, 10)
+
+export const downloadHref = (adapter: string, version: string, path: string) => `/${adapter}/versions/${version}/files/${encodeURIComponent(path)}`
+
+/** `/me`: who you are, your teams, and every licence you hold with its files to download. */
+export function BuyerPage({ principal, me, entitlements, downloads, claimed }: BuyerPageProps) {
+  return (
+    <Layout title="My adapters" principal={principal} notice={claimed ? { text: `You now hold a licence for ${claimed}.` } : undefined}>
+      <h1>My adapters</h1>
+      <section class="card" aria-labelledby="account">
+        <h2 id="account">{me.user.name}</h2>
+        <p class="muted">{me.user.email}</p>
+        {me.teams.length === 0 ? (
+          <p>You are not in a team yet. Teams sell adapters and may buy for all their members.</p>
+        ) : (
+          <>
+            <p>Your teams:</p>
+            <ul class="teams">
+              {me.teams.map((team) => (
+                <li>
+                  <a href={`/teams/${team.slug}`}>{team.name}</a> <span class="muted">({team.slug}, {team.role})</span>
+                </li>
+              ))}
+            </ul>
+          </>
+        )}
+      </section>
+
+      <h2>Licences</h2>
+      {entitlements.length === 0 && (
+        <p class="card">
+          You hold no licences yet. <a href="/">Find an adapter</a> for the base model you run.
+        </p>
+      )}
+      {entitlements.map((entitlement) => (
+        <article class="card entitlement">
+          <h3>
+            <a href={`/${entitlement.adapter}`}>{entitlement.adapter}</a> {entitlement.revokedAt && <span class="badge no">Revoked</span>}
+          </h3>
+          <p class="muted">
+            {entitlement.license === 'commercial' ? 'Commercial' : 'Research'} licence · from a {SOURCES[entitlement.source]} · granted {day(entitlement.grantedAt)}
+            {entitlement.holder.kind === 'team' && ` · held by the team ${entitlement.holder.team ?? ''}`}
+          </p>
+          {entitlement.revokedAt ? (
+            <p>
+              Revoked on {day(entitlement.revokedAt)}
+              {entitlement.revokeReason && `: ${entitlement.revokeReason}`}. Its files can no longer be downloaded.
+            </p>
+          ) : (
+            <Files adapter={entitlement.adapter} downloadable={downloads.get(entitlement.adapter)} />
+          )}
+        </article>
+      ))}
+    </Layout>
+  )
+}
+
+function Files({ adapter, downloadable }: { adapter: string; downloadable: Downloadable | undefined }) {
+  if (!downloadable || downloadable.kind === 'none') return <p class="muted">{downloadable?.reason ?? 'Nothing to download yet.'}</p>
+  return (
+    <table>
+      <caption class="sr-only">
+        Files of {adapter} version {downloadable.version}
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Version {downloadable.version}</th>
+          <th scope="col">Size</th>
+          <th scope="col">SHA-256</th>
+        </tr>
+      </thead>
+      <tbody>
+        {downloadable.files.map((file) => (
+          <tr>
+            <td>
+              <a class="download" href={downloadHref(adapter, downloadable.version, file.path)}>
+                Download {file.path}
+              </a>
+            </td>
+            <td>{formatBytes(file.size)}</td>
+            <td class="mono">{file.sha256}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  )
+}
