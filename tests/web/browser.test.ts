@@ -102,4 +102,18 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the storefront in a r
     expect(failed).toEqual([])
     await context.close()
   })
+
+  it("shows the seller their team's listings and the chart of orders and downloads", async () => {
+    const page = await browser.newPage()
+    await page.goto(`${server.url}/teams/acme-labs`)
+    await page.waitForURL(/\/login\?next=/)
+    await page.getByLabel('Email').fill('browser-seller@example.test')
+    await page.getByLabel('Password').fill('seller password 123')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL(`${server.url}/teams/acme-labs`)
+    expect(await page.getByRole('link', { name: 'Chinese contract law assistant' }).count()).toBeGreaterThan(0)
+    expect(await page.locator('svg[role="img"]').count()).toBeGreaterThan(0)
+    await shot(page, '5-seller')
+    await page.close()
+  })
 })
