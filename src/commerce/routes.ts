@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { AdapterParamsSchema } from '../catalog/schemas'
 import { TeamParamSchema } from '../identity/schemas'
 import { serviceContext } from '../lib/context'
-import { bearerAuth, createRouter, json, jsonBody, problems } from '../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems } from '../lib/openapi'
 import { decideAccessRequest, listAccessRequests } from './access-requests'
 import { checkout } from './checkout'
 import { listEntitlements } from './entitlements'
@@ -33,7 +33,7 @@ const createOfferRoute = createRoute({
   operationId: 'createOffer',
   tags,
   summary: 'Offer the adapter free, for a one-time price, or on request',
-  security: bearerAuth,
+  security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(CreateOfferSchema) },
   responses: { 201: json(OfferSchema, 'Offer created'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
 })
@@ -54,7 +54,7 @@ const checkoutRoute = createRoute({
   operationId: 'checkout',
   tags,
   summary: 'Get an adapter through an offer: an entitlement, a Stripe Checkout page, or an access request',
-  security: bearerAuth,
+  security: bearer('purchase'),
   request: { body: jsonBody(CheckoutSchema) },
   responses: {
     200: json(CheckoutResultSchema, 'Already entitled, or the open order'),
@@ -79,7 +79,7 @@ const listAccessRequestsRoute = createRoute({
   operationId: 'listAccessRequests',
   tags,
   summary: 'Requests for the team’s on-request offers',
-  security: bearerAuth,
+  security: bearer('read'),
   request: { params: TeamParamSchema, query: AccessRequestListQuerySchema },
   responses: { 200: json(z.object({ items: z.array(AccessRequestSchema) }), 'Requests, newest first'), ...problems(401, 403, 404, 422) },
 })
@@ -91,7 +91,7 @@ const decisionRoute = (decision: 'approve' | 'reject') =>
     operationId: decision === 'approve' ? 'approveAccessRequest' : 'rejectAccessRequest',
     tags,
     summary: decision === 'approve' ? 'Approve a request: the requester is entitled' : 'Reject a request',
-    security: bearerAuth,
+    security: bearer('publish'),
     request: { params: IdParamSchema, body: { required: false, content: { 'application/json': { schema: DecisionSchema } } } },
     responses: { 200: json(AccessRequestSchema, 'Decided'), ...problems(400, 401, 403, 404, 409, 422) },
   })
@@ -102,7 +102,7 @@ const listEntitlementsRoute = createRoute({
   operationId: 'listEntitlements',
   tags,
   summary: 'Adapters you (or your teams) may download',
-  security: bearerAuth,
+  security: bearer('read'),
   responses: { 200: json(z.object({ items: z.array(EntitlementSchema) }), 'Entitlements, newest first'), ...problems(401, 403) },
 })
 
@@ -112,7 +112,7 @@ const onboardingRoute = createRoute({
   operationId: 'startPayoutOnboarding',
   tags,
   summary: 'Connect the team to Stripe to be paid (Express onboarding link)',
-  security: bearerAuth,
+  security: bearer('admin'),
   request: { params: TeamParamSchema },
   responses: { 200: json(OnboardingSchema, 'Open the link to finish onboarding'), ...problems(401, 403, 404, 503) },
 })
@@ -123,7 +123,7 @@ const salesRoute = createRoute({
   operationId: 'getSalesReport',
   tags,
   summary: 'Orders, gross, fees, refunds and net, by day and adapter',
-  security: bearerAuth,
+  security: bearer('read'),
   request: { params: TeamParamSchema, query: SalesQuerySchema },
   responses: { 200: json(SalesReportSchema, 'The report'), ...problems(401, 403, 404, 422) },
 })

@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import { createRoute, z } from '@hono/zod-openapi'
 import { VersionParamsSchema } from '../catalog/schemas'
 import { serviceContext } from '../lib/context'
-import { bearerAuth, createRouter, json, problems } from '../lib/openapi'
+import { bearer, createRouter, json, problems } from '../lib/openapi'
 import { downloadFile } from './downloads'
 
 const DownloadParamsSchema = VersionParamsSchema.extend({
@@ -28,7 +28,7 @@ const downloadRoute = createRoute({
   operationId: 'downloadFile',
   tags: ['downloads'],
   summary: 'Download a file: 302 to a short-lived signed URL (or the link as JSON with Accept: application/json)',
-  security: bearerAuth,
+  security: bearer('read'),
   request: { params: DownloadParamsSchema },
   responses: {
     200: json(DownloadLinkSchema, 'The link, its expiry and the file’s checksum'),

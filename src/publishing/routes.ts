@@ -11,7 +11,7 @@ import {
   VersionSchema,
 } from '../catalog/schemas'
 import { serviceContext } from '../lib/context'
-import { bearerAuth, createRouter, json, jsonBody, problems } from '../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems } from '../lib/openapi'
 import { completeVersion, createVersion, getVersion, getVersionCompatibility, listVersions, publishVersion, updateVersion } from './versions'
 
 const tags = ['catalog']
@@ -23,7 +23,7 @@ const createVersionRoute = createRoute({
   operationId: 'createVersion',
   tags,
   summary: 'Declare a new version and its files; answers with upload URLs',
-  security: bearerAuth,
+  security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(CreateVersionSchema) },
   responses: { 201: json(CreateVersionResponseSchema, 'Upload the files, then call completeVersion'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
 })
@@ -64,7 +64,7 @@ const updateVersionRoute = createRoute({
   operationId: 'updateVersion',
   tags,
   summary: 'Change the changelog or eval results before the version is published',
-  security: bearerAuth,
+  security: bearer('publish'),
   request: { params: VersionParamsSchema, body: jsonBody(UpdateVersionSchema) },
   responses: { 200: json(VersionSchema, 'The version'), ...problems(400, 401, 403, 404, 409, 413, 422) },
 })
@@ -75,7 +75,7 @@ const completeVersionRoute = createRoute({
   operationId: 'completeVersion',
   tags,
   summary: 'Finish the uploads (multipart parts by path) and queue validation',
-  security: bearerAuth,
+  security: bearer('publish'),
   request: { params: VersionParamsSchema, body: { required: false, content: { 'application/json': { schema: CompleteVersionSchema } } } },
   responses: { 202: json(VersionSchema, 'Validation is queued'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
 })
@@ -86,7 +86,7 @@ const publishVersionRoute = createRoute({
   operationId: 'publishVersion',
   tags,
   summary: 'Make a validated version visible; from now on it never changes',
-  security: bearerAuth,
+  security: bearer('publish'),
   request: { params: VersionParamsSchema },
   responses: { 200: json(VersionSchema, 'Published'), ...problems(401, 403, 404, 409, 422) },
 })

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { TeamParamSchema } from '../../identity/schemas'
 import { serviceContext } from '../../lib/context'
-import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { createAdapter, getAdapter, listTeamAdapters, updateAdapter } from '../adapters'
 import { searchAdapters } from '../search'
 import {
@@ -19,7 +19,7 @@ const createAdapterRoute = createRoute({
   operationId: 'createAdapter',
   tags: ['catalog'],
   summary: 'Create an adapter listing for a team (members with the publish scope)',
-  security: bearerAuth,
+  security: bearer('publish'),
   request: { body: jsonBody(CreateAdapterSchema) },
   responses: { 201: json(AdapterSchema, 'Listing created'), ...problems(400, 401, 403, 404, 409, 413, 422) },
 })
@@ -50,7 +50,7 @@ const updateAdapterRoute = createRoute({
   operationId: 'updateAdapter',
   tags: ['catalog'],
   summary: 'Change a listing’s text, tags, license or visibility',
-  security: bearerAuth,
+  security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(UpdateAdapterSchema) },
   responses: { 200: json(AdapterSchema, 'The updated listing'), ...problems(400, 401, 403, 404, 413, 422) },
 })

@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi'
 import { serviceContext } from '../../lib/context'
-import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { createReview, listReviews } from '../reviews'
 import { AdapterParamsSchema, CreateReviewSchema, ReviewListQuerySchema, ReviewListSchema, ReviewSchema, VersionParamsSchema } from '../schemas'
 
@@ -10,7 +10,7 @@ const createReviewRoute = createRoute({
   operationId: 'createReview',
   tags: ['catalog'],
   summary: 'Rate a version (verified buyers only, once per version)',
-  security: bearerAuth,
+  security: bearer('purchase'),
   request: { params: VersionParamsSchema, body: jsonBody(CreateReviewSchema) },
   responses: { 201: json(ReviewSchema, 'Review posted'), ...problems(400, 401, 403, 404, 409, 413, 422) },
 })

@@ -3,7 +3,7 @@ import { listCompatibleAdapters } from '../../catalog/search'
 import { CompatibleAdaptersQuerySchema, CompatibleAdaptersSchema } from '../../catalog/schemas'
 import { serviceContext } from '../../lib/context'
 import { ApiError } from '../../lib/errors'
-import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { checkCompatibility, inspectSafetensors } from './check'
 import { getBaseModel, listBaseModels, registerBaseModel, toBaseModelView } from './registry'
 import {
@@ -48,7 +48,7 @@ const registerBaseModelRoute = createRoute({
   operationId: 'registerBaseModel',
   tags,
   summary: 'Register a base model from its Hugging Face config.json (quantised mirrors become variants)',
-  security: bearerAuth,
+  security: bearer('publish'),
   request: { body: jsonBody(RegisterBaseModelSchema) },
   responses: { 201: json(BaseModelSchema, 'Registered'), ...problems(400, 401, 403, 409, 413, 422) },
 })

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { serviceContext } from '../../lib/context'
-import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { getMe, login, signup } from '../accounts'
 import { EmailSchema, PasswordSchema, RoleSchema, ScopeSchema, UserSchema } from '../schemas'
 
@@ -37,7 +37,7 @@ const getMeRoute = createRoute({
   operationId: 'getMe',
   tags: ['identity'],
   summary: 'The caller, their teams and how they authenticated',
-  security: bearerAuth,
+  security: bearer('read'),
   responses: {
     200: json(
       z

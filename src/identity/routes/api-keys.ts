@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { serviceContext } from '../../lib/context'
-import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { createApiKey, listApiKeys, revokeApiKey } from '../api-keys'
 import { ApiKeySchema, ScopeSchema, SlugSchema } from '../schemas'
 
@@ -10,7 +10,7 @@ const createApiKeyRoute = createRoute({
   operationId: 'createApiKey',
   tags: ['identity'],
   summary: 'Create a scoped API key; the key itself is shown only in this response',
-  security: bearerAuth,
+  security: bearer('admin'),
   request: {
     body: jsonBody(
       z.object({
@@ -32,7 +32,7 @@ const listApiKeysRoute = createRoute({
   operationId: 'listApiKeys',
   tags: ['identity'],
   summary: "The caller's API keys (never the secret)",
-  security: bearerAuth,
+  security: bearer('admin'),
   responses: { 200: json(z.object({ items: z.array(ApiKeySchema) }), 'Keys'), ...problems(401, 403) },
 })
 
@@ -42,7 +42,7 @@ const revokeApiKeyRoute = createRoute({
   operationId: 'revokeApiKey',
   tags: ['identity'],
   summary: 'Revoke an API key at once (idempotent); needs the admin scope, except for a key revoking itself',
-  security: bearerAuth,
+  security: bearer('admin'),
   request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) }) },
   responses: { 200: json(z.object({ apiKey: ApiKeySchema }), 'Key revoked'), ...problems(401, 403, 404) },
 })

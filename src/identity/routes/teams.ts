@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { serviceContext } from '../../lib/context'
-import { bearerAuth, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { addTeamMember, createTeam, listTeamMembers } from '../teams'
 import { EmailSchema, MemberSchema, RoleSchema, SlugSchema, TeamParamSchema, TeamSchema } from '../schemas'
 
@@ -10,7 +10,7 @@ const createTeamRoute = createRoute({
   operationId: 'createTeam',
   tags: ['identity'],
   summary: 'Create a team; the caller becomes its owner',
-  security: bearerAuth,
+  security: bearer('admin'),
   request: { body: jsonBody(z.object({ slug: SlugSchema, name: z.string().trim().min(1).max(100) })) },
   responses: {
     201: json(z.object({ team: TeamSchema, role: RoleSchema }), 'Team created'),
@@ -24,7 +24,7 @@ const addTeamMemberRoute = createRoute({
   operationId: 'addTeamMember',
   tags: ['identity'],
   summary: 'Add a registered user to the team (owners and admins; only owners add owners)',
-  security: bearerAuth,
+  security: bearer('admin'),
   request: { params: TeamParamSchema, body: jsonBody(z.object({ email: EmailSchema, role: RoleSchema })) },
   responses: {
     201: json(z.object({ member: MemberSchema }), 'Member added'),
@@ -38,7 +38,7 @@ const listTeamMembersRoute = createRoute({
   operationId: 'listTeamMembers',
   tags: ['identity'],
   summary: "The team's members and their roles (members only)",
-  security: bearerAuth,
+  security: bearer('read'),
   request: { params: TeamParamSchema },
   responses: {
     200: json(z.object({ items: z.array(MemberSchema) }), 'Members'),
