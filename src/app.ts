@@ -4,7 +4,8 @@ import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import type { Deps } from './lib/context'
-import { ApiError, toProblem } from './lib/errors'
+import { isDatabaseUnavailable } from './db/connection'
+import { ApiError, databaseUnavailable, toProblem } from './lib/errors'
 import { createRouter, json } from './lib/openapi'
 import { adapterRoutes, reviewRoutes } from './catalog'
 import { commerceRoutes } from './commerce'
@@ -122,6 +123,9 @@ export function createApp(deps: Deps) {
       apiError = error
     } else if (error instanceof HTTPException && error.status < 500) {
       apiError = new ApiError(error.status, httpExceptionCode(error), error.message)
+    } else if (isDatabaseUnavailable(error)) {
+      log.warn(`[${id}] database unavailable on ${c.req.method} ${c.req.path}`, error)
+      apiError = databaseUnavailable()
     } else {
       log.error(`[${id}] unhandled error on ${c.req.method} ${c.req.path}`, error)
       apiError = new ApiError(500, 'internal_error', `Something went wrong on our side; quote request id ${id}.`)

@@ -7,6 +7,7 @@ import { createSearchCache, type SearchCache } from '../src/catalog/search-cache
 import { createPayments } from '../src/commerce'
 import { createDownloadLog, createRateLimiter, type RateLimiter, rollupDownloads } from '../src/downloads'
 import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/config'
+import { postgresClientOptions } from '../src/db/connection'
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
 import type { Deps } from '../src/lib/context'
@@ -37,7 +38,7 @@ function open(env: WorkerEnv, poolSize: number) {
   if (!connectionString) throw new Error('Bind HYPERDRIVE or set DATABASE_URL for the Worker')
   const s3 = s3ConfigOf(config)
   if (!s3) throw new Error('Set S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (R2 or any S3 API) for the Worker')
-  const client = postgres(connectionString, { max: poolSize, fetch_types: false, onnotice: () => {} })
+  const client = postgres(connectionString, { ...postgresClientOptions({ max: poolSize }), fetch_types: false })
   return { config, client, db: drizzle(client, { schema }), store: createS3Store(s3), clock: () => new Date() }
 }
 

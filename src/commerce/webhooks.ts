@@ -14,7 +14,8 @@ type EventRow = typeof stripeEvents.$inferSelect
  * Verifies a Stripe delivery (raw body + Stripe-Signature, with Web Crypto so it runs in
  * workerd), stores the event by id, then processes it. A repeated or concurrent delivery of
  * the same event finds it stored and processed, and changes nothing. A failure while processing
- * leaves the event stored and unprocessed and answers 500, so Stripe delivers it again.
+ * leaves the event stored and unprocessed and answers 5xx (503 while the database is down), so
+ * Stripe delivers it again.
  */
 export async function receiveStripeEvent(deps: WebhookDeps, rawBody: string, signature: string | undefined) {
   const payments = requirePayments(deps.payments)
@@ -51,10 +52,13 @@ export async function processStripeEvent(deps: Pick<Deps, 'db' | 'clock'>, event
       await tx.update(stripeEvents).set({ processedAt: deps.clock(), waitingFor: null, updatedAt: deps.clock() }).where(eq(stripeEvents.id, eventId))
     })
   } catch (error) {
+    // Bookkeeping only: when the database itself failed this write fails too, and the original
+    // error (a 503 for an outage) is what Stripe should see.
     await deps.db
       .update(stripeEvents)
       .set({ attempts: sql`${stripeEvents.attempts} + 1`, lastError: error instanceof Error ? error.message : String(error), updatedAt: deps.clock() })
       .where(eq(stripeEvents.id, eventId))
+      .catch(() => {})
     throw error
   }
   // Events that overtook the payment (a refund before the paid event) can apply now.

@@ -61,3 +61,9 @@ export function toProblem(error: ApiError, requestId: string | undefined): Probl
 }
 
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} was not found.`)
+
+/** What a request that met a database outage answers: 503 with a retry hint, never a 500. */
+export const databaseUnavailable = () =>
+  new ApiError(503, 'database_unavailable', 'The database cannot be reached right now; try again shortly.', {
+    headers: { 'Retry-After': '5' },
+  })

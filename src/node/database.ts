@@ -7,6 +7,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
+import { postgresClientOptions } from '../db/connection'
 import * as schema from '../db/schema'
 import type { Database } from '../db/types'
 
@@ -26,9 +27,15 @@ export type DatabaseHandle = {
  * postgres.js when a URL is given; otherwise PGlite, persisted under `dataDir`
  * (or in memory when no data dir is given, for tests).
  */
-export async function openDatabase(options: { url?: string; dataDir?: string; poolSize?: number }): Promise<DatabaseHandle> {
+export async function openDatabase(options: {
+  url?: string
+  dataDir?: string
+  poolSize?: number
+  /** How long a new Postgres connection may take before its query fails (default CONNECT_TIMEOUT_SECONDS). */
+  connectTimeoutSeconds?: number
+}): Promise<DatabaseHandle> {
   if (options.url) {
-    const client = postgres(options.url, { max: options.poolSize ?? 10, onnotice: () => {} })
+    const client = postgres(options.url, postgresClientOptions({ max: options.poolSize ?? 10, connectTimeoutSeconds: options.connectTimeoutSeconds }))
     const db = drizzlePostgres(client, { schema })
     return {
       db,

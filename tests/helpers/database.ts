@@ -5,20 +5,23 @@ import { randomBytes, toHex } from '../../src/lib/crypto'
 
 /**
  * A migrated database that no other test run sees: a fresh Postgres database on
- * DATABASE_URL's server when it is set, otherwise an in-memory PGlite.
+ * `serverUrl` (default DATABASE_URL) when there is one, otherwise an in-memory PGlite.
  */
-export async function openTestDatabase(): Promise<DatabaseHandle> {
-  const serverUrl = process.env.DATABASE_URL
+export async function openTestDatabase(
+  options: { serverUrl?: string; connectTimeoutSeconds?: number } = {},
+): Promise<DatabaseHandle & { /** The Postgres database's URL; none for PGlite. */ url?: string }> {
+  const serverUrl = options.serverUrl ?? process.env.DATABASE_URL
   if (!serverUrl) {
     const handle = await openDatabase({})
     await handle.migrate()
     return handle
   }
   const fresh = await createPostgresDatabase(serverUrl)
-  const handle = await openDatabase({ url: fresh.url, poolSize: 5 })
+  const handle = await openDatabase({ url: fresh.url, poolSize: 5, connectTimeoutSeconds: options.connectTimeoutSeconds })
   await handle.migrate()
   return {
     ...handle,
+    url: fresh.url,
     async close() {
       await handle.close()
       await fresh.drop()

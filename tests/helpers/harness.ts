@@ -22,11 +22,14 @@ const PUBLIC_URL = 'http://localhost:8787'
 
 /**
  * A fresh app on its own database and object store (a temp folder, or a real S3 API server
- * with `storage: 's3'`), with a clock the test can move, and small API helpers.
+ * with `storage: 's3'`), with a clock the test can move, and small API helpers. The database is
+ * a new one on `databaseServerUrl` (default DATABASE_URL), or an in-memory PGlite.
  */
-export async function createHarness(overrides: Partial<Deps> & { storage?: 'local' | 's3'; singlePartMaxBytes?: number } = {}) {
-  const { storage = 'local', singlePartMaxBytes, ...depOverrides } = overrides
-  const database = await openTestDatabase()
+export async function createHarness(
+  overrides: Partial<Deps> & { storage?: 'local' | 's3'; singlePartMaxBytes?: number; databaseServerUrl?: string; connectTimeoutSeconds?: number } = {},
+) {
+  const { storage = 'local', singlePartMaxBytes, databaseServerUrl, connectTimeoutSeconds, ...depOverrides } = overrides
+  const database = await openTestDatabase({ serverUrl: databaseServerUrl, connectTimeoutSeconds })
   let offsetMs = 0
   const clock = () => new Date(Date.now() + offsetMs)
   const cleanups: (() => Promise<unknown>)[] = []
@@ -113,6 +116,8 @@ export async function createHarness(overrides: Partial<Deps> & { storage?: 'loca
     deps,
     db: database.db,
     kind: database.kind,
+    /** The harness's own Postgres database (for a second client such as the Worker); none on PGlite. */
+    databaseUrl: database.url,
     call,
     fetchUrl,
     network,
