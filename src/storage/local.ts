@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, mkdirSync } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { Readable } from 'node:stream'
@@ -32,6 +32,26 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
   const metaRoot = join(root, 'meta')
   const tmpRoot = join(root, 'tmp')
   const urlFor = (token: string) => `${config.publicUrl}${LOCAL_STORAGE_PATH}/${token}`
+  // The data folder exists from the start, so its absence later means the volume is gone (an
+  // outage: 503), not that every object is missing (which would reject versions being validated).
+  mkdirSync(dataRoot, { recursive: true })
+
+  async function assertAvailable() {
+    const info = await stat(dataRoot).catch(() => null)
+    if (!info?.isDirectory()) throw storageUnavailable()
+  }
+
+  /** A file's stat, or null when it is not there; a store that cannot be read is an outage. */
+  async function statObject(path: string) {
+    try {
+      return await stat(path)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw storageUnavailable()
+      await assertAvailable()
+      return null
+    }
+  }
 
   function pathsOf(key: string) {
     const data = resolve(dataRoot, key)
@@ -64,7 +84,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
 
   async function readHead(key: string): Promise<ObjectHead | null> {
     const paths = pathsOf(key)
-    const info = await stat(paths.data).catch(() => null)
+    const info = await statObject(paths.data)
     if (!info?.isFile()) return null
     const meta = await readFile(paths.meta, 'utf8')
       .then((text) => JSON.parse(text) as { size: number; sha256: string })
@@ -74,7 +94,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
 
   async function existingFile(key: string) {
     const { data } = pathsOf(key)
-    const info = await stat(data).catch(() => null)
+    const info = await statObject(data)
     if (!info?.isFile()) throw new ApiError(404, 'object_missing', `The stored object ${key} is missing.`)
     return { path: data, size: info.size }
   }
@@ -143,6 +163,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
       if (contentLength !== undefined && contentLength !== claims.size) {
         throw sizeMismatch(claims.size, contentLength)
       }
+      await assertAvailable()
       await mkdir(tmpRoot, { recursive: true })
       const temp = join(tmpRoot, randomUUID())
       const hash = createHash('sha256')
@@ -240,6 +261,9 @@ async function syncDirectory(dir: string) {
     await handle.close()
   }
 }
+
+const storageUnavailable = () =>
+  new ApiError(503, 'storage_unavailable', 'Object storage is unavailable right now; try again shortly.', { headers: { 'Retry-After': '5' } })
 
 const sizeMismatch = (declared: number, received: number) =>
   new ApiError(422, 'size_mismatch', `The upload has ${received > declared ? `more than ${declared}` : received} bytes; the version declared ${declared}.`, {

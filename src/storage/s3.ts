@@ -19,7 +19,20 @@ import { SINGLE_PART_MAX_BYTES, base64ToHex, contentDisposition, hexToBase64, pa
 export type S3StoreConfig = PresignCredentials & {
   /** Files up to this size go up in one PUT; defaults to SINGLE_PART_MAX_BYTES (tests lower it). */
   singlePartMaxBytes?: number
+  /** How long connecting to the store may take (default S3_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number
+  /** How long a request or a body being read may go without a byte (default S3_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs?: number
 }
+
+/**
+ * A store that stops answering is an outage too: without these the SDK waits forever (Node has
+ * no default timeout). The idle timeout counts silence, not duration, so hashing a large
+ * object still streams for as long as bytes keep coming. (workerd ignores both; its own
+ * request limits apply.)
+ */
+export const S3_CONNECT_TIMEOUT_MS = 5_000
+export const S3_IDLE_TIMEOUT_MS = 30_000
 
 const CHECKSUM_HEADER = 'x-amz-checksum-sha256'
 
@@ -33,6 +46,10 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
     // Checksums are ours to choose: whole-object sha256 on single PUTs, nothing added behind our back.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: {
+      connectionTimeout: config.connectTimeoutMs ?? S3_CONNECT_TIMEOUT_MS,
+      socketTimeout: config.idleTimeoutMs ?? S3_IDLE_TIMEOUT_MS,
+    },
   })
   const Bucket = config.bucket
   const singlePartMax = config.singlePartMaxBytes ?? SINGLE_PART_MAX_BYTES

@@ -15,7 +15,7 @@ import type { Harness } from '../helpers/harness'
  * - no version stuck: what is left in `validating` is finished by upkeep (`runMaintenance`),
  *   and every validated version has one compatibility row per registered base, no more.
  */
-export async function expectRecovered(h: Harness) {
+export async function expectRecovered(h: Harness, options: { /** Runs the jobs upkeep queued (default: the harness's in-process queue). */ idle?: () => Promise<void> } = {}) {
   const unprocessed = await h.db
     .select({ id: stripeEvents.id, waitingFor: stripeEvents.waitingFor })
     .from(stripeEvents)
@@ -36,7 +36,7 @@ export async function expectRecovered(h: Harness) {
   if (validating.length > 0) {
     h.advanceClock(STUCK_VALIDATION_AFTER_MS + 1000)
     expect((await runMaintenance(h.deps)).requeuedValidations).toBe(validating.length)
-    await h.idle()
+    await (options.idle ?? h.idle)()
     const still = await h.db
       .select({ id: adapterVersions.id })
       .from(adapterVersions)
