@@ -21,11 +21,20 @@ function findPostgresBin(): string | undefined {
 
 const POSTGRES_BIN = findPostgresBin()
 
-/** Whether this machine can run a Postgres cluster of its own (initdb and pg_ctl installed). */
-export const canRunPrivatePostgres = POSTGRES_BIN !== undefined
-
 // initdb and postgres refuse to run as root: as root, the cluster runs as the postgres user.
 const AS_ROOT = process.getuid?.() === 0
+
+function postgresUserExists(): boolean {
+  try {
+    execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Whether this machine can run a Postgres cluster of its own (initdb and pg_ctl installed, and a user to run them as). */
+export const canRunPrivatePostgres = POSTGRES_BIN !== undefined && (!AS_ROOT || postgresUserExists())
 
 /**
  * A loopback port outside the kernel's ephemeral range (32768+), so no other test's
