@@ -5,6 +5,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import postgres from 'postgres'
 
 const run = promisify(execFile)
 
@@ -57,6 +58,8 @@ export type PrivatePostgres = {
   /** Server URL (database `postgres`, trust auth) on 127.0.0.1. */
   url: string
   port: number
+  /** Whether the server was last started (not stopped). */
+  readonly running: boolean
   /** `pg_ctl stop`: `fast` ends sessions and checkpoints; `immediate` is a crash (WAL recovery on start). */
   stop(mode?: 'fast' | 'immediate'): Promise<void>
   /** `pg_ctl start`, on the same port and data, waiting until it accepts connections. */
@@ -125,9 +128,35 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
+    get running() {
+      return running
+    },
     stop,
     start,
     log: () => readFile(logFile, 'utf8').catch(() => ''),
     close,
+  }
+}
+
+/**
+ * Holds `lock table … in exclusive mode` (reads pass, writes wait) on a session of its own;
+ * `inFlight` resolves once a request's write waits on it, that is, is in flight inside its
+ * transaction. The session dies with the server; `close` drops the client.
+ */
+export async function holdWriteLock(databaseUrl: string, table: string) {
+  const client = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+  const session = await client.reserve()
+  await session`begin`
+  await session.unsafe(`lock table ${table} in exclusive mode`)
+  return {
+    async inFlight() {
+      for (let poll = 0; poll < 400; poll++) {
+        const [row] = await session`select count(*)::int as waiting from pg_locks where relation = ${table}::regclass and not granted`
+        if ((row?.waiting ?? 0) > 0) return
+        await new Promise((resolve) => setTimeout(resolve, 25))
+      }
+      throw new Error(`no request ever waited on ${table}`)
+    },
+    close: () => client.end({ timeout: 0 }),
   }
 }

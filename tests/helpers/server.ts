@@ -20,12 +20,13 @@ export const freePort = () =>
  * The real Node server (`npm start`) on a loopback port: PGlite in a temp data dir, or a fresh
  * database on DATABASE_URL's Postgres; the local store or the S3 test server.
  */
-export async function startTestServer(options: { storage: 'local' | 's3' }) {
+export async function startTestServer(options: { storage: 'local' | 's3'; /** Postgres server for the fresh database (default DATABASE_URL). */ databaseServerUrl?: string }) {
   const dataDir = await mkdtemp(join(tmpdir(), 'refinery-e2e-'))
   const cleanups: (() => Promise<unknown>)[] = [() => rm(dataDir, { recursive: true, force: true })]
   const env: Record<string, string> = { REFINERY_DATA_DIR: dataDir, PASSWORD_ITERATIONS: '100000', DATABASE_URL: '' }
-  if (process.env.DATABASE_URL) {
-    const database = await createPostgresDatabase(process.env.DATABASE_URL)
+  const databaseServerUrl = options.databaseServerUrl ?? process.env.DATABASE_URL
+  if (databaseServerUrl) {
+    const database = await createPostgresDatabase(databaseServerUrl)
     cleanups.push(() => database.drop())
     env.DATABASE_URL = database.url
   }
@@ -40,6 +41,8 @@ export async function startTestServer(options: { storage: 'local' | 's3' }) {
   return {
     url: server.url,
     deps: server.deps,
+    /** The server's own Postgres database; none on PGlite. */
+    databaseUrl: env.DATABASE_URL || undefined,
     async close() {
       await server.close()
       for (const cleanup of cleanups.reverse()) await cleanup()
