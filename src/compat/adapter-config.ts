@@ -1,4 +1,5 @@
 import { CompatInputError } from './errors'
+import { type MatchBudget, PythonRegex, PythonRegexError } from './python-regex'
 
 /**
  * A PEFT `adapter_config.json`, normalised. Tolerant of old and new PEFT versions: unknown keys
@@ -87,7 +88,26 @@ export function parseAdapterConfig(json: unknown): AdapterConfig {
   if (taskType !== undefined) config.taskType = taskType
   const peftVersion = optionalString(input, 'peft_version')
   if (peftVersion !== undefined) config.peftVersion = peftVersion
+  rejectNul(config)
   return config
+}
+
+/** The parsed config is stored (jsonb), and Postgres refuses U+0000 in any string. */
+function rejectNul(config: AdapterConfig): void {
+  const strings = [
+    config.peftType,
+    config.baseModelNameOrPath,
+    config.revision,
+    config.taskType,
+    config.peftVersion,
+    ...(typeof config.targetModules === 'string' ? [config.targetModules] : config.targetModules),
+    ...(config.targetParameters ?? []),
+    ...(config.layersPattern ?? []),
+    ...config.modulesToSave,
+    ...Object.keys(config.rankPattern),
+    ...Object.keys(config.alphaPattern),
+  ]
+  if (strings.some((text) => text?.includes('\u0000'))) throw fail('adapter_config.json holds a NUL character (\\u0000) in a value it keeps.')
 }
 
 function optionalString(input: Record<string, unknown>, key: string): string | undefined {
@@ -128,7 +148,7 @@ function stringList(value: unknown, key: string): string[] | undefined {
 function targetModules(value: unknown): string[] | string {
   if (value === undefined || value === null) return []
   if (typeof value === 'string') {
-    if (value !== 'all-linear') compilePythonRegex(value, 'target_modules', true)
+    if (value !== 'all-linear') compilePythonRegex(value, 'target_modules')
     return value
   }
   const list = stringList(value, 'target_modules')
@@ -142,50 +162,131 @@ function patternMap(value: unknown, key: string, integers: boolean): Record<stri
   for (const [pattern, number] of Object.entries(value)) {
     if (integers) positiveInteger(number, `${key}.${pattern}`)
     else finiteNumber(number, `${key}.${pattern}`)
-    compilePythonRegex(`(^|.*\\.)${pattern}$`, key, false)
+    compilePythonRegex(`(^|.*\\.)${pattern}$`, key)
     out[pattern] = number as number
   }
   return out
 }
 
-const regexCache = new Map<string, RegExp>()
+const regexCache = new Map<string, PythonRegex>()
 
-/** Python `re` syntax to JS for the subset PEFT configs use (named groups). */
-function compilePythonRegex(source: string, field: string, fullMatch: boolean): RegExp {
-  const key = `${fullMatch ? 'F' : 'M'}${source}`
-  const cached = regexCache.get(key)
+/** A Python `re` pattern, compiled once; matched in linear time whatever the pattern and subject. */
+function compilePythonRegex(source: string, field: string): PythonRegex {
+  const cached = regexCache.get(source)
   if (cached) return cached
-  const translated = source.replace(/\(\?P</g, '(?<').replace(/\(\?P=(\w+)\)/g, '\\k<$1>')
-  let regex: RegExp
+  let regex: PythonRegex
   try {
-    regex = new RegExp(fullMatch ? `^(?:${translated})$` : `^(?:${translated})`)
-  } catch {
-    throw fail(`${field} holds a regular expression this engine cannot compile: ${source}`, field)
+    regex = new PythonRegex(source)
+  } catch (error) {
+    if (!(error instanceof PythonRegexError)) throw error
+    throw fail(`${field} holds a regular expression that cannot be compiled (${error.message}): ${source.slice(0, 200)}`, field)
   }
   if (regexCache.size > 1000) regexCache.clear()
-  regexCache.set(key, regex)
+  regexCache.set(source, regex)
   return regex
 }
+
+/** How much matching one analysis may do (NFA steps and pattern comparisons): far above any real config. */
+export const MAX_CONFIG_MATCH_STEPS = 20_000_000
+
+/** A fresh work budget for matching a config's patterns against one adapter's modules. */
+export const matchBudget = (): MatchBudget => ({ steps: MAX_CONFIG_MATCH_STEPS })
+
+function overBudget(field: string): CompatInputError {
+  return fail(`${field} takes more than ${MAX_CONFIG_MATCH_STEPS} steps to match against this adapter's modules.`, field)
+}
+
+const targetSets = new WeakMap<string[], Set<string>>()
 
 /**
  * Whether PEFT would adapt the module at `key` (e.g. 'model.layers.0.self_attn.q_proj'):
  * `check_target_module_exists` — a string is a regex full match, a list matches the exact name
  * or a '.'-suffix; 'all-linear' matches every linear layer but the output head.
  */
-export function targetsModule(config: AdapterConfig, key: string, outputHead: string): boolean {
+export function targetsModule(config: AdapterConfig, key: string, outputHead: string, budget: MatchBudget = matchBudget()): boolean {
   const targets = config.targetModules
   if (typeof targets === 'string') {
     if (targets === 'all-linear') return key !== outputHead
-    return compilePythonRegex(targets, 'target_modules', true).test(key)
+    try {
+      return compilePythonRegex(targets, 'target_modules').fullMatch(key, budget)
+    } catch (error) {
+      throw error instanceof PythonRegexError ? overBudget('target_modules') : error
+    }
   }
-  for (const target of targets) if (key === target || key.endsWith(`.${target}`)) return true
-  return false
+  // The name itself or a suffix after a '.': a set lookup per dot, however long the list.
+  let set = targetSets.get(targets)
+  if (!set) {
+    set = new Set(targets)
+    targetSets.set(targets, set)
+  }
+  for (let at = -1; ; at = key.indexOf('.', at + 1)) {
+    if (at === -1 ? set.has(key) : set.has(key.slice(at + 1))) return true
+    if (key.indexOf('.', at + 1) < 0) return false
+  }
+}
+
+type PatternMatcher = { value: number; plain: ((key: string, budget: MatchBudget) => boolean) | undefined; regex: PythonRegex | undefined; source: string }
+
+const patternLists = new WeakMap<Record<string, number>, PatternMatcher[]>()
+
+/**
+ * `(^|.*\.)P$` for a P of plain characters and `.` (the usual module paths) is a comparison of
+ * the key's last |P| characters, preceded by the start or a '.': no automaton needed.
+ */
+function plainPattern(pattern: string): ((key: string, budget: MatchBudget) => boolean) | undefined {
+  const codes: number[] = []
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern.charCodeAt(i)
+    if (ch === 0x5c) {
+      const next = pattern[i + 1]
+      if (next === undefined || /[\w\s]/.test(next)) return undefined
+      codes.push(next.charCodeAt(0))
+      i++
+    } else if (ch === 0x2e) codes.push(-1)
+    else if ('^$*+?{}[]()|'.includes(pattern[i] ?? '') || (ch >= 0xd800 && ch <= 0xdfff) || ch === 0x0a) return undefined
+    else codes.push(ch)
+  }
+  const length = codes.length
+  return (key, budget) => {
+    budget.steps -= 1
+    const n = key.length
+    if (n < length || (n > length && key.charCodeAt(n - length - 1) !== 0x2e)) return false
+    for (let i = 0; i < length; i++) {
+      const code = codes[i] as number
+      const ch = key.charCodeAt(n - length + i)
+      budget.steps -= 1
+      if (code === -1 ? ch === 0x0a : code !== ch) return false
+    }
+    return true
+  }
+}
+
+function patternMatchers(patterns: Record<string, number>): PatternMatcher[] {
+  const cached = patternLists.get(patterns)
+  if (cached) return cached
+  const list: PatternMatcher[] = []
+  for (const pattern in patterns) list.push({ value: patterns[pattern] as number, plain: plainPattern(pattern), regex: undefined, source: `(^|.*\\.)${pattern}$` })
+  patternLists.set(patterns, list)
+  return list
 }
 
 /** PEFT's `get_pattern_key`: the first pattern with `re.match(rf"(^|.*\.){pattern}$", key)`. */
-export function patternValue(patterns: Record<string, number>, key: string): number | undefined {
-  for (const pattern in patterns) {
-    if (compilePythonRegex(`(^|.*\\.)${pattern}$`, 'pattern', false).test(key)) return patterns[pattern]
+export function patternValue(patterns: Record<string, number>, key: string, budget: MatchBudget = matchBudget()): number | undefined {
+  // A key with a newline or a surrogate takes the automaton, which handles them exactly.
+  const plainKey = !/[\n\ud800-\udfff]/.test(key)
+  for (const matcher of patternMatchers(patterns)) {
+    let matched: boolean
+    try {
+      if (matcher.plain && plainKey) matched = matcher.plain(key, budget)
+      else {
+        matcher.regex ??= compilePythonRegex(matcher.source, 'pattern')
+        matched = matcher.regex.matchStart(key, budget)
+      }
+    } catch (error) {
+      throw error instanceof PythonRegexError ? overBudget('rank_pattern/alpha_pattern') : error
+    }
+    if (budget.steps < 0) throw overBudget('rank_pattern/alpha_pattern')
+    if (matched) return matcher.value
   }
   return undefined
 }

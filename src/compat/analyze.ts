@@ -1,4 +1,4 @@
-import { type AdapterConfig, patternValue, targetsModule } from './adapter-config'
+import { type AdapterConfig, matchBudget, patternValue, targetsModule } from './adapter-config'
 import type { SafetensorsHeader } from './safetensors'
 
 export type Severity = 'error' | 'warning' | 'info'
@@ -121,6 +121,8 @@ type Instance = { a?: { tensor: string; rank: number }; b?: { tensor: string; ra
  * Derives the LoRA facts of an adapter from its tensors (and its config when given), plus the
  * checks that need no base: key grammar, zero-size tensors (the DeepSpeed ZeRO-3 save bug),
  * A/B rank agreement, ranks against `r`/`rank_pattern`, DoRA pieces, declared targets and layers.
+ * Throws `invalid_adapter_config` when matching the config's patterns against these modules would
+ * take more than `MAX_CONFIG_MATCH_STEPS` (millions of pattern × module pairs).
  */
 export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig): AdapterAnalysis {
   const findings: Finding[] = []
@@ -137,6 +139,10 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
   let hasBias = false
   let hasEmbeddingLora = false
   let dora = false
+  // Membership sets beside the arrays the analysis returns: 100,000 tensors in one group stay linear.
+  const groupLayers = new Map<ModuleGroup, Set<number>>()
+  const needValues = new Map<string, Set<number>>()
+  const shapeKeys = new Map<ModuleGroup, Set<string>>()
 
   for (const tensor of header.tensors) {
     dtypes.add(tensor.dtype)
@@ -168,7 +174,12 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
     if (inLayer) {
       if (container !== null) containers.add(container)
       if (kind !== 'copy') layers.add(layer)
-      if (!group.layers.includes(layer)) group.layers.push(layer)
+      const seen = groupLayers.get(group) ?? new Set<number>()
+      groupLayers.set(group, seen)
+      if (!seen.has(layer)) {
+        seen.add(layer)
+        group.layers.push(layer)
+      }
     }
     if (kind === 'copy') copies.add(parsed.path)
     if (role === 'bias' || role === 'lora_B_bias') hasBias = true
@@ -179,12 +190,21 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
     const need = (value: number | undefined) => {
       if (value === undefined) return
       const slot = group.needs[role]
+      const seen = needValues.get(`${key}|${role}`) ?? new Set<number>()
+      needValues.set(`${key}|${role}`, seen)
+      if (seen.has(value)) return
+      seen.add(value)
       if (!slot) group.needs[role] = { values: [value], tensor: tensor.name }
-      else if (!slot.values.includes(value)) slot.values.push(value)
+      else slot.values.push(value)
     }
     if (role === 'weight') {
       if (!group.needs.weight) group.needs.weight = { values: [], tensor: tensor.name }
-      if (!group.weightShapes.some((known) => sameShape(known, shape))) group.weightShapes.push(shape)
+      const known = shapeKeys.get(group) ?? new Set<string>()
+      shapeKeys.set(group, known)
+      if (!known.has(shape.join('x'))) {
+        known.add(shape.join('x'))
+        group.weightShapes.push(shape)
+      }
       continue
     }
     const rankAxis = role === 'lora_A' || role === 'embedding_A' ? 0 : role === 'lora_B' || role === 'embedding_B' ? 1 : -1
@@ -256,6 +276,7 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
 
   // Ranks: A and B agree per module; the config's r / rank_pattern agrees with the tensors.
   const rankCounts = new Map<number, number>()
+  const budget = matchBudget()
   const rankMismatch: Finding[] = []
   const configMismatch: Finding[] = []
   const incomplete: string[] = []
@@ -279,7 +300,7 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
     }
     if (rank > 0) rankCounts.set(rank, (rankCounts.get(rank) ?? 0) + 1)
     if (config) {
-      const expected = patternValue(config.rankPattern, path) ?? config.r
+      const expected = patternValue(config.rankPattern, path, budget) ?? config.r
       if (expected !== rank) {
         configMismatch.push({
           code: 'config_rank_mismatch',
@@ -339,11 +360,11 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
   if (dtypes.size > 1) {
     findings.push({ code: 'mixed_dtypes', severity: 'info', actual: analysis.dtypes, message: `Tensors mix dtypes: ${analysis.dtypes.join(', ')}.` })
   }
-  if (config) applyConfig(analysis, config, instances)
+  if (config) applyConfig(analysis, config, instances, budget)
   return analysis
 }
 
-function applyConfig(analysis: AdapterAnalysis, config: AdapterConfig, instances: Map<string, Instance>): void {
+function applyConfig(analysis: AdapterAnalysis, config: AdapterConfig, instances: Map<string, Instance>, budget: ReturnType<typeof matchBudget>): void {
   const findings = analysis.findings
   if (config.baseModelNameOrPath) analysis.declaredBase = config.baseModelNameOrPath
   analysis.loraAlpha = config.loraAlpha
@@ -354,7 +375,7 @@ function applyConfig(analysis: AdapterAnalysis, config: AdapterConfig, instances
   for (const instanceKey of instances.keys()) {
     const [path, kind] = instanceKey.split('|')
     if (path === undefined || kind === 'embedding' || typeof config.targetModules !== 'string' && config.targetModules.length === 0) continue
-    if (!targetsModule(config, path, 'lm_head')) untargeted.push(path)
+    if (!targetsModule(config, path, 'lm_head', budget)) untargeted.push(path)
   }
   if (untargeted.length > 0) {
     findings.push({
@@ -368,8 +389,9 @@ function applyConfig(analysis: AdapterAnalysis, config: AdapterConfig, instances
     })
   }
   if (Array.isArray(config.targetModules)) {
-    const leaves = new Set(analysis.modulePaths.flatMap((path) => [path, path.split('.').pop() ?? path]))
-    const absent = config.targetModules.filter((target) => ![...leaves].some((leaf) => leaf === target || leaf.endsWith(`.${target}`)))
+    // A target is present when it is a module path or one of its '.'-suffixes.
+    const present = new Set(analysis.modulePaths.flatMap((path) => path.split('.').map((_part, index, parts) => parts.slice(index).join('.'))))
+    const absent = config.targetModules.filter((target) => !present.has(target))
     if (absent.length > 0 && analysis.modulePaths.length > 0) {
       findings.push({
         code: 'declared_target_absent',
@@ -434,8 +456,4 @@ function summarise(findings: Finding[]): Finding[] {
 
 function unique(values: string[]): string[] {
   return [...new Set(values)].sort()
-}
-
-function sameShape(a: number[], b: number[]): boolean {
-  return a.length === b.length && a.every((value, index) => value === b[index])
 }

@@ -22,6 +22,7 @@ export function baseModelFromHfConfig(id: string, config: unknown, known: BaseMo
     throw fail(`model_type '${modelType}' is not supported; supported: ${Object.keys(FAMILIES).join(', ')}.`, 'model_type')
   }
   const base = derive(id, new Fields(c))
+  checkDimensions(base)
   const quantization = quantizationOf(c, id)
   if (quantization) {
     base.quantization = quantization
@@ -30,6 +31,32 @@ export function baseModelFromHfConfig(id: string, config: unknown, known: BaseMo
   }
   return base
 }
+
+/**
+ * Every size a base carries is a positive integer a double holds exactly: a config whose heads do
+ * not divide its hidden size, or whose sizes multiply past 2^53, describes no loadable model.
+ */
+function checkDimensions(base: BaseModel): void {
+  const sizes: [string, number | null][] = [
+    ['hidden_size', base.hiddenSize],
+    ['intermediate_size', base.intermediateSize],
+    ['num_hidden_layers', base.numHiddenLayers],
+    ['num_attention_heads', base.numAttentionHeads],
+    ['num_key_value_heads', base.numKeyValueHeads],
+    ['head_dim', base.headDim],
+    ['vocab_size', base.vocabSize],
+  ]
+  for (const [field, value] of sizes) {
+    if (value !== null && !isDimension(value)) {
+      throw fail(`config.json gives ${field} = ${value}; it must be a positive whole number (is hidden_size divisible by the number of heads?).`, field)
+    }
+  }
+  for (const [module, shape] of Object.entries(base.modules)) {
+    if (!shape.every(isDimension)) throw fail(`config.json makes ${module} [${shape.join(', ')}]; every dimension must be a positive whole number below 2^53.`)
+  }
+}
+
+const isDimension = (value: number) => Number.isSafeInteger(value) && value > 0
 
 function fail(message: string, field?: string): CompatInputError {
   return new CompatInputError('invalid_base_config', message, field ? { field } : undefined)
@@ -53,7 +80,7 @@ class Fields {
     for (const name of names) {
       const value = this.config[name]
       if (value === undefined || value === null) continue
-      if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw fail(`${name} must be a positive integer.`, name)
+      if (typeof value !== 'number' || !isDimension(value)) throw fail(`${name} must be a positive integer.`, name)
       return value
     }
     return undefined

@@ -6,7 +6,8 @@ import { sniffFormat } from './sniff'
  * Strict safetensors header reader. It reproduces the rules of the official Rust parser
  * (huggingface/safetensors `safetensors/src/tensor.rs`: `read_metadata`, `Metadata::validate`,
  * serde's `usize`/`Dtype` deserialisation) and is stricter where safety asks:
- * duplicate keys, unknown fields, control characters in names, a tensor-count cap.
+ * duplicate keys, unknown fields, control characters in names, NUL characters in metadata (Postgres
+ * cannot store them), a tensor-count cap.
  *
  * Speed: `JSON.parse` builds the structure; one raw pass over the bytes (strings skipped with
  * the native `indexOf`) catches what `JSON.parse` hides: number forms (`1.0`, `1e3`, `-0`),
@@ -298,6 +299,10 @@ function collectEntries(root: unknown, options: CollectOptions): { metadata: Rec
         if (options.surrogates && (LONE_SURROGATE.test(key) || LONE_SURROGATE.test(text))) {
           throw invalid('utf8', `__metadata__.${key} holds an unpaired UTF-16 surrogate escape.`)
         }
+        // Only a \u0000 escape can put one there; Postgres text and jsonb refuse it, so a stored header could never be saved.
+        if (options.surrogates && (key.includes('\u0000') || text.includes('\u0000'))) {
+          throw invalid('nul_character', `__metadata__.${JSON.stringify(key)} holds a NUL character (\\u0000).`)
+        }
       }
       metadata = value as Record<string, string>
       continue
@@ -313,7 +318,7 @@ function collectEntries(root: unknown, options: CollectOptions): { metadata: Rec
       throw invalid('tensor_info', `${name}: missing field '${missing ?? ''}'.`, { tensor: name, field: missing })
     }
     const dtype = value.dtype
-    if (!isDtype(dtype)) throw invalid('dtype', `${name}: unknown dtype ${JSON.stringify(dtype)}.`, { tensor: name })
+    if (!isDtype(dtype)) throw invalid('dtype', `${name}: unknown dtype ${describeValue(dtype)}.`, { tensor: name })
     const shapeValue = value.shape
     if (!Array.isArray(shapeValue)) throw invalid('shape', `${name}: shape must be an array of non-negative integers.`, { tensor: name })
     const shape: U64[] = new Array<U64>(shapeValue.length)
@@ -333,6 +338,14 @@ function collectEntries(root: unknown, options: CollectOptions): { metadata: Rec
     throw invalid('duplicate_key', 'The header repeats a key (compared after unescaping).')
   }
   return { metadata, entries }
+}
+
+/** A short description of any value for a message: parsed bodies may nest 100,000 levels deep. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  if (Array.isArray(value)) return 'an array'
+  if (value === null || typeof value !== 'object') return String(value)
+  return 'an object'
 }
 
 function checkName(name: string, surrogates: boolean): void {

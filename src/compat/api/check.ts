@@ -39,7 +39,14 @@ export async function checkCompatibility(ctx: ServiceContext, input: z.infer<typ
       throw compatProblem(error)
     }
   }
-  return checkAgainstBase(analyzeAdapter(header, config), header, base, { allBases })
+  let analysis: ReturnType<typeof analyzeAdapter>
+  try {
+    // The config's patterns are matched here, within a work budget: a config too costly is a 422.
+    analysis = analyzeAdapter(header, config)
+  } catch (error) {
+    throw compatProblem(error)
+  }
+  return checkAgainstBase(analysis, header, base, { allBases })
 }
 
 /**
@@ -49,22 +56,26 @@ export async function checkCompatibility(ctx: ServiceContext, input: z.infer<typ
 export async function inspectSafetensors(body: ReadableStream<Uint8Array> | null, declaredSize: number | undefined) {
   if (!body) throw new ApiError(422, 'invalid_safetensors', 'Send the file, or its first 8 + header-length bytes, as the body.')
   const reader = body.getReader()
-  let prefix: Uint8Array = new Uint8Array(0)
+  const kept = new HeaderBuffer(MAX_API_HEADER_BYTES + 8)
   let needed = 8
   let received = 0
   let done = false
-  while (prefix.length < needed) {
+  while (kept.length < needed) {
     const chunk = await reader.read()
     if (chunk.done) {
       done = true
       break
     }
     received += chunk.value.length
-    const keep = chunk.value.subarray(0, Math.max(0, Math.min(chunk.value.length, MAX_API_HEADER_BYTES + 8 - prefix.length)))
-    prefix = concat(prefix, keep)
-    if (prefix.length >= 8 && needed === 8) needed = headerEnd(prefix)
+    kept.append(chunk.value)
+    if (kept.length >= 8 && needed === 8) needed = headerEnd(kept.bytes())
   }
-  if (declaredSize === undefined) {
+  const prefix = kept.bytes()
+  // A header length past the API's cap decides the answer already: the rest of the body (gigabytes,
+  // or a stream that never ends) is not read just to learn the file size.
+  const claimed = prefix.length >= 8 ? new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true) : 0n
+  const hopeless = declaredSize === undefined && !done && claimed > BigInt(MAX_API_HEADER_BYTES)
+  if (declaredSize === undefined && !hopeless) {
     while (!done) {
       const chunk = await reader.read()
       if (chunk.done) done = true
@@ -78,7 +89,7 @@ export async function inspectSafetensors(body: ReadableStream<Uint8Array> | null
     throw new ApiError(422, 'invalid_file_size', `X-File-Size says ${declaredSize} bytes but the body has more.`)
   }
   try {
-    const header = readSafetensorsHeader(prefix, fileSize)
+    const header = readSafetensorsHeader(prefix, hopeless ? 8n + claimed : fileSize)
     return {
       headerBytes: header.headerBytes,
       fileSize,
@@ -98,16 +109,35 @@ export async function inspectSafetensors(body: ReadableStream<Uint8Array> | null
 function headerEnd(prefix: Uint8Array): number {
   const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true)
   if (length > BigInt(MAX_API_HEADER_BYTES)) {
-    // Let the reader classify it (pickle, zip, too large) from the first bytes alone.
-    return 8
+    // Let the reader classify it (pickle, zip, too large) from the first bytes alone: 9 tell a pickle apart.
+    return 9
   }
   return 8 + Number(length)
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b
-  const out = new Uint8Array(a.length + b.length)
-  out.set(a)
-  out.set(b, a.length)
-  return out
+/**
+ * The first bytes of a body, up to a cap, in a buffer that doubles as it fills: a header sent in
+ * tiny chunks costs linear time (concatenating per chunk is quadratic: hours for 16 MiB in 16-byte chunks).
+ */
+class HeaderBuffer {
+  private buffer = new Uint8Array(1024)
+  length = 0
+
+  constructor(private readonly cap: number) {}
+
+  append(chunk: Uint8Array): void {
+    const take = Math.min(chunk.length, this.cap - this.length)
+    if (take <= 0) return
+    if (this.length + take > this.buffer.length) {
+      const grown = new Uint8Array(Math.min(this.cap, Math.max(this.buffer.length * 2, this.length + take)))
+      grown.set(this.buffer.subarray(0, this.length))
+      this.buffer = grown
+    }
+    this.buffer.set(chunk.subarray(0, take), this.length)
+    this.length += take
+  }
+
+  bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.length)
+  }
 }

@@ -39,22 +39,60 @@ export const BaseModelDetailSchema = BaseModelSchema.extend({
   twins: z.array(z.string()).openapi({ description: 'Registered bases whose layer shapes are identical' }),
 }).openapi('BaseModelDetail')
 
-const HfConfigSchema = z.record(z.string(), z.unknown()).openapi({
+/** How deep a config or header sent as JSON may nest; real ones nest three or four levels. */
+export const MAX_JSON_DEPTH = 64
+
+/** Whether a parsed JSON value nests at most `max` levels, walked without recursion. */
+export function nestsWithin(value: unknown, max: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next
+    if (typeof item !== 'object' || item === null) continue
+    if (depth > max) return false
+    for (const child of Object.values(item)) if (typeof child === 'object' && child !== null) pending.push([child, depth + 1])
+  }
+  return true
+}
+
+/** Whether any key or string in a parsed JSON value holds U+0000, which Postgres text and jsonb refuse. */
+export function holdsNul(value: unknown): boolean {
+  const pending: unknown[] = [value]
+  while (pending.length > 0) {
+    const item = pending.pop()
+    if (typeof item === 'string') {
+      if (item.includes('\u0000')) return true
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [key, child] of Object.entries(item)) {
+        if (key.includes('\u0000')) return true
+        pending.push(child)
+      }
+    }
+  }
+  return false
+}
+
+/** A JSON object of anything, bounded in depth so nothing downstream (jsonb, messages) recurses without end. */
+const jsonObject = () =>
+  z.record(z.string(), z.unknown()).refine((value) => nestsWithin(value, MAX_JSON_DEPTH), { message: `nests deeper than ${MAX_JSON_DEPTH} levels` })
+
+const HfConfigSchema = jsonObject().openapi({
   description: "A Hugging Face config.json",
   example: { model_type: 'llama', hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, vocab_size: 32000 },
 })
 
-export const RegisterBaseModelSchema = z.object({ id: BaseModelIdSchema, config: HfConfigSchema })
+export const RegisterBaseModelSchema = z.object({
+  id: BaseModelIdSchema,
+  // Stored as jsonb: a NUL character would fail the insert.
+  config: HfConfigSchema.refine((value) => !holdsNul(value), { message: 'holds a NUL character (\\u0000), which cannot be stored' }),
+})
 
 export const ListBaseModelsQuerySchema = z.object({
   family: z.string().max(50).optional().openapi({ param: { name: 'family', in: 'query' } }),
 })
 
-const SafetensorsHeaderSchema = z
-  .record(z.string(), z.unknown())
-  .openapi({ description: 'The safetensors header as JSON: tensor name → {dtype, shape, data_offsets}, plus __metadata__' })
+const SafetensorsHeaderSchema = jsonObject().openapi({ description: 'The safetensors header as JSON: tensor name → {dtype, shape, data_offsets}, plus __metadata__' })
 
-const AdapterConfigSchema = z.record(z.string(), z.unknown()).openapi({ description: 'A PEFT adapter_config.json' })
+const AdapterConfigSchema = jsonObject().openapi({ description: 'A PEFT adapter_config.json' })
 
 export const CheckCompatibilitySchema = z
   .object({
