@@ -57,15 +57,39 @@ export const jsonBody = <T extends ZodType>(schema: T) => ({
  */
 export const bearer = (scope: Scope) => [{ bearerAuth: [scope] }]
 
-/** A router whose validation failures become 422 problems with every failing path listed. */
+/** The path of a key or string in `value` holding U+0000, which Postgres text and jsonb refuse. */
+function nulPath(value: unknown): string | undefined {
+  const pending: [unknown, string[]][] = [[value, []]]
+  while (pending.length > 0) {
+    const [item, path] = pending.pop()!
+    if (typeof item === 'string') {
+      if (item.includes('\u0000')) return path.join('.')
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [key, child] of Object.entries(item)) {
+        if (key.includes('\u0000')) return [...path, key].join('.')
+        pending.push([child, [...path, key]])
+      }
+    }
+  }
+  return undefined
+}
+
+function invalid(errors: { path: string; message: string }[]): never {
+  const summary = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ')
+  throw new ApiError(422, 'validation_failed', `The request is invalid: ${summary}`, { extra: { errors } })
+}
+
+/**
+ * A router whose validation failures become 422 problems with every failing path listed. Valid
+ * input is refused too when a string in it holds a NUL character: every text we accept may be
+ * stored, and Postgres refuses U+0000 in text, which would otherwise surface as a 500.
+ */
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        const errors = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }))
-        const summary = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ')
-        throw new ApiError(422, 'validation_failed', `The request is invalid: ${summary}`, { extra: { errors } })
-      }
+      if (!result.success) invalid(result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })))
+      const nul = nulPath(result.data)
+      if (nul !== undefined) invalid([{ path: nul, message: 'holds a NUL character (\\u0000), which cannot be stored' }])
     },
   })
 }

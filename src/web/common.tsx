@@ -1,9 +1,12 @@
 import type { Context } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { csrf } from 'hono/csrf'
+import { createMiddleware } from 'hono/factory'
 import type { JSX } from 'hono/jsx/jsx-runtime'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Principal } from '../identity/principal'
 import { type AppEnv, type Deps, type ServiceContext, serviceContext } from '../lib/context'
+import { ApiError } from '../lib/errors'
 import { ErrorPage } from './pages/account'
 import { sessionPrincipal } from './session'
 
@@ -38,9 +41,29 @@ export async function signedIn(c: Context<AppEnv>) {
 }
 
 /** Form posts must come from our own pages (Origin checked), on top of the SameSite=Lax cookie. */
-export const sameOrigin = csrf({
+const sameOrigin = csrf({
   origin: (origin, c) => origin === new URL(c.req.url).origin || origin === new URL((c as Context<AppEnv>).get('deps').publicUrl).origin,
 })
+
+/** Forms here carry a pasted config.json at most (a few kB); refuse bodies far beyond that. */
+const formLimit = bodyLimit({
+  maxSize: 256 * 1024,
+  onError: () => {
+    throw new ApiError(413, 'payload_too_large', 'The form is too large; a config.json is a few kilobytes.')
+  },
+})
+
+/** A NUL character cannot be stored in Postgres text: refuse it in any field, as the API does. */
+const noNul = createMiddleware<AppEnv>(async (c, next) => {
+  const form = await c.req.parseBody()
+  if (Object.values(form).some((value) => typeof value === 'string' && value.includes('\u0000'))) {
+    throw new ApiError(422, 'validation_failed', 'A field holds a NUL character (%00), which cannot be stored.')
+  }
+  await next()
+})
+
+/** The guards every storefront form post passes: same origin, bounded size, storable text. */
+export const formPost = [sameOrigin, formLimit, noNul] as const
 
 /** A same-site path to go back to after signing in; anything else goes home. */
 export const safeNext = (next: unknown) => (typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/')

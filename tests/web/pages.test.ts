@@ -79,6 +79,15 @@ describe('storefront: search and sign-in', () => {
     expect(taken.status).toBe(409)
   })
 
+  it('refuses a NUL character in any form field with an HTML 422, and creates nothing', async () => {
+    const refused = await h.app.request('/signup', form({ name: 'Nul\u0000name', email: 'nul-web@example.test', password: 'long enough password' }))
+    expect(refused.status).toBe(422)
+    expect(refused.headers.get('Content-Type')).toContain('text/html')
+    expect(await refused.text()).toContain('NUL character')
+    const login = await h.call('POST', '/v1/login', { body: { email: 'nul-web@example.test', password: 'long enough password' } })
+    expect(login.status).toBe(401)
+  })
+
   it('answers unknown pages with an HTML 404 and API paths with problem+json', async () => {
     const page = await h.app.request('/nobody/nothing-here')
     expect(page.status).toBe(404)

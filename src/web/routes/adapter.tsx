@@ -1,5 +1,4 @@
 import { type Context, Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { loadAdapter, toAdapterView } from '../../catalog/adapters'
 import { listReviews } from '../../catalog/reviews'
 import { checkout } from '../../commerce/checkout'
@@ -14,19 +13,11 @@ import { downloadClientOf, linkHeaders } from '../../downloads/routes'
 import type { AppEnv } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
 import { getVersionCompatibility, listVersions } from '../../publishing/versions'
-import { page, sameOrigin, signedIn, webContext } from '../common'
+import { formPost, page, signedIn, webContext } from '../common'
 import { AdapterPage, type AdapterPageProps, type CheckState, listingPath } from '../pages/adapter'
 
 /** First path segments of other pages and of the API: never a team, so never a listing. */
 const RESERVED = new Set(['v1', 'static', 'docs', 'teams', 'me', 'login', 'signup', 'logout'])
-
-/** Forms here carry a pasted config.json at most (a few kB); refuse bodies far beyond that. */
-const formLimit = bodyLimit({
-  maxSize: 256 * 1024,
-  onError: () => {
-    throw new ApiError(413, 'payload_too_large', 'The form is too large; a config.json is a few kilobytes.')
-  },
-})
 
 type WebContext = Awaited<ReturnType<typeof webContext>>
 type Extra = Pick<AdapterPageProps, 'check' | 'request' | 'notice'>
@@ -110,7 +101,7 @@ export const adapterRoutes = new Hono<AppEnv>()
       : undefined
     return page(c, await adapterPage(ctx, team, slug, c.req.query('version') || undefined, { notice }))
   })
-  .post('/:team/:slug/check', sameOrigin, formLimit, async (c) => {
+  .post('/:team/:slug/check', ...formPost, async (c) => {
     const { team, slug } = listingParams(c)
     const ctx = await webContext(c)
     const form = await c.req.parseBody()
@@ -142,7 +133,7 @@ export const adapterRoutes = new Hono<AppEnv>()
       return render(error.status, error.message)
     }
   })
-  .post('/:team/:slug/buy', sameOrigin, formLimit, async (c) => {
+  .post('/:team/:slug/buy', ...formPost, async (c) => {
     const { team, slug } = listingParams(c)
     const path = listingPath({ team, slug })
     const ctx = await webContext(c)

@@ -10,7 +10,7 @@ import { SlugSchema } from '../../identity/schemas'
 import type { AppEnv, ServiceContext } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
 import { getVersion } from '../../publishing/versions'
-import { page, sameOrigin, signedIn, webContext } from '../common'
+import { formPost, page, signedIn, webContext } from '../common'
 import { BuyerPage, type Downloadable } from '../pages/buyer'
 import { TeamPage } from '../pages/seller'
 
@@ -93,7 +93,7 @@ export const dashboardRoutes = new Hono<AppEnv>()
           : undefined
     return page(c, <TeamPage principal={principal} team={team} listings={listings.items} requests={requests.items} sales={sales} period={period} notice={notice} />)
   })
-  .post('/teams/:team/access-requests/:id/:decision', sameOrigin, async (c) => {
+  .post('/teams/:team/access-requests/:id/:decision', ...formPost, async (c) => {
     const ctx = await webContext(c)
     const { team, id, decision } = c.req.param()
     if (!SlugSchema.safeParse(team).success || !(decision === 'approve' || decision === 'reject') || !z.uuid().safeParse(id).success) {

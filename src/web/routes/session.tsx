@@ -3,7 +3,7 @@ import { login, signup } from '../../identity/accounts'
 import { EmailSchema, PasswordSchema } from '../../identity/schemas'
 import type { AppEnv } from '../../lib/context'
 import { ApiError } from '../../lib/errors'
-import { page, safeNext, sameOrigin } from '../common'
+import { formPost, page, safeNext } from '../common'
 import { SignInPage } from '../pages/account'
 import { endSession, startSession } from '../session'
 
@@ -11,7 +11,7 @@ import { endSession, startSession } from '../session'
 export const sessionRoutes = new Hono<AppEnv>()
   .get('/login', (c) => page(c, <SignInPage mode="login" next={safeNext(c.req.query('next'))} />))
   .get('/signup', (c) => page(c, <SignInPage mode="signup" next={safeNext(c.req.query('next'))} />))
-  .post('/login', sameOrigin, async (c) => {
+  .post('/login', ...formPost, async (c) => {
     const form = await c.req.parseBody()
     const next = safeNext(form.next)
     const email = String(form.email ?? '')
@@ -24,7 +24,7 @@ export const sessionRoutes = new Hono<AppEnv>()
       return page(c, <SignInPage mode="login" next={next} email={email} error={error.message} />, error.status)
     }
   })
-  .post('/signup', sameOrigin, async (c) => {
+  .post('/signup', ...formPost, async (c) => {
     const form = await c.req.parseBody()
     const next = safeNext(form.next)
     const email = EmailSchema.safeParse(form.email)
@@ -43,7 +43,7 @@ export const sessionRoutes = new Hono<AppEnv>()
       return page(c, <SignInPage mode="signup" next={next} email={email.data} error={error.message} />, error.status)
     }
   })
-  .post('/logout', sameOrigin, (c) => {
+  .post('/logout', ...formPost, (c) => {
     endSession(c)
     return c.redirect('/', 303)
   })
