@@ -5,7 +5,10 @@
  * operation's throughput, p50/p99 and status classes, and whether open database connections
  * and the server's memory grew after the run.
  *
- *   node --expose-gc --import tsx bench/load.ts [--seconds 60] [--connections 100]
+ *   node --expose-gc --import tsx bench/load.ts [--seconds 60] [--connections 100] [--rounds 2]
+ *
+ * The workload runs `rounds` times back to back: growth would show as connections or memory
+ * climbing from one round to the next rather than levelling off after the first.
  *
  * Needs Postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test); creates and
  * drops its own database. Loopback only.
@@ -27,9 +30,10 @@ import { declare, peftFolder } from '../tests/helpers/adapters'
 import { freePort } from '../tests/helpers/server'
 
 const require = createRequire(import.meta.url)
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '100' }, only: { type: 'string' } } })
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '100' }, rounds: { type: 'string', default: '2' }, only: { type: 'string' } } })
 const seconds = Number(values.seconds)
 const connections = Number(values.connections)
+const rounds = Number(values.rounds)
 const WEBHOOK_SECRET = 'whsec_load_bench'
 
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -124,31 +128,49 @@ try {
     const args = [require.resolve('autocannon/autocannon.js'), '--json', '-c', String(operation.connections), '-d', String(duration), '-m', operation.method]
     for (const [key, value] of Object.entries(operation.headers)) args.push('-H', `${key}=${value}`)
     if (operation.body) args.push('-b', operation.body)
-    const child = spawn(process.execPath, [...args, base + operation.path], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const child = spawn(process.execPath, [...args, base + operation.path], { stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
+    let errors = ''
     child.stdout.on('data', (chunk) => (output += chunk))
-    return new Promise<autocannon.Result>((resolve) => child.once('exit', () => resolve(JSON.parse(output))))
+    child.stderr.on('data', (chunk) => (errors += chunk))
+    return new Promise<autocannon.Result>((resolve, reject) =>
+      // 'close', not 'exit': the JSON may still be in the pipe when the process exits.
+      child.once('close', (code) => {
+        try {
+          resolve(JSON.parse(output))
+        } catch {
+          reject(new Error(`autocannon for ${operation.path} exited ${code}: ${errors.slice(-2000)}`))
+        }
+      }),
+    )
   }
   // A short warm-up, then the baseline the run is compared with.
   await Promise.all(Object.values(operations).map((operation) => run({ ...operation, connections: 2 }, 3)))
-  const before = { connections: await connectionsOpen(), memory: memory() }
-  const results = await Promise.all(Object.entries(operations).map(([label, operation]) => (values.only && !label.startsWith(values.only) ? run({ ...operation, connections: 1 }, 1) : run(operation))))
-  await new Promise((resolve) => setTimeout(resolve, 2000))
-  const after = { connections: await connectionsOpen(), memory: memory() }
-
-  const count = (result: autocannon.Result, key: string) => (result as unknown as Record<string, number>)[key] ?? 0
-  console.log(`${connections} connections for ${seconds} s, Node server on Postgres, four operations at once`)
-  console.log('| operation | connections | req/s | p50 | p99 | 2xx | 3xx | 4xx | 5xx | errors |')
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
-  Object.entries(operations).forEach(([label, operation], index) => {
-    const result = results[index]!
-    console.log(
-      `| ${label} | ${operation.connections} | ${Math.round(result.requests.average).toLocaleString('en')} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${count(result, '2xx')} | ${count(result, '3xx')} | ${count(result, '4xx')} | ${count(result, '5xx')} | ${result.errors + result.timeouts} |`,
-    )
-  })
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
-  console.log(`open database connections: ${before.connections} before, ${after.connections} after (pool max 10)`)
-  console.log(`server RSS: ${mib(before.memory.rss)} before, ${mib(after.memory.rss)} after; heap used after GC: ${mib(before.memory.heapUsed)} → ${mib(after.memory.heapUsed)}${globalThis.gc ? '' : ' (no --expose-gc: without a forced GC)'}`)
+  const snapshot = async (label: string) => {
+    const { rss, heapUsed } = memory()
+    return `| ${label} | ${await connectionsOpen()} | ${mib(rss)} | ${mib(heapUsed)} |`
+  }
+  const states = [await snapshot('after warm-up')]
+  const count = (result: autocannon.Result, key: string) => (result as unknown as Record<string, number>)[key] ?? 0
+  for (let round = 1; round <= rounds; round++) {
+    const results = await Promise.all(Object.entries(operations).map(([label, operation]) => (values.only && !label.startsWith(values.only) ? run({ ...operation, connections: 1 }, 1) : run(operation))))
+    console.log(`\nRound ${round}: ${connections} connections for ${seconds} s, Node server on Postgres, four operations at once`)
+    console.log('| operation | connections | req/s | p50 | p99 | 2xx | 3xx | 4xx | 5xx | errors |')
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    Object.entries(operations).forEach(([label, operation], index) => {
+      const result = results[index]!
+      console.log(
+        `| ${label} | ${operation.connections} | ${Math.round(result.requests.average).toLocaleString('en')} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${count(result, '2xx')} | ${count(result, '3xx')} | ${count(result, '4xx')} | ${count(result, '5xx')} | ${result.errors + result.timeouts} |`,
+      )
+    })
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    states.push(await snapshot(`2 s after round ${round}`))
+  }
+  console.log(`\nServer state (database connections of the app's pool, max 10; memory after a forced GC${globalThis.gc ? '' : ' — NOT forced: run with --expose-gc'})`)
+  console.log('| when | open DB connections | RSS | heap used |')
+  console.log('| --- | --- | --- | --- |')
+  for (const line of states) console.log(line)
 } finally {
   await server.close()
   await rm(dataDir, { recursive: true, force: true })

@@ -26,6 +26,7 @@ const ConfigSchema = z
   SEARCH_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
   DOWNLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(30).max(7 * 24 * 3600).default(15 * 60),
   DOWNLOAD_RATE_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(0).default(10),
   S3_ENDPOINT: optionalString,
   S3_BUCKET: optionalString,
   S3_REGION: optionalString,

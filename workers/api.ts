@@ -5,19 +5,21 @@ import swaggerJs from 'swagger-ui-dist/swagger-ui-bundle.js'
 import { createApp } from '../src/app'
 import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
 import { createPayments } from '../src/commerce'
-import { createDownloadLog, createRateLimiter, type RateLimiter, rollupDownloads } from '../src/downloads'
+import { createDownloadLog, rollupDownloads } from '../src/downloads'
 import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/config'
 import { postgresClientOptions } from '../src/db/connection'
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
 import type { Deps } from '../src/lib/context'
+import { createRateLimiter, type RateLimiter } from '../src/lib/rate-limit'
 import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/publishing'
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
-// One search cache and one download limiter per isolate: they outlive the request that filled them.
+// One search cache and one limiter each for downloads and logins per isolate: they outlive the request that filled them.
 let searchCache: SearchCache | undefined
 let rateLimiter: RateLimiter | undefined
+let loginLimiter: RateLimiter | undefined
 
 /** The first delivery plus `max_retries` (wrangler.toml [[queues.consumers]]). */
 const QUEUE_DELIVERIES = 1 + 5
@@ -66,6 +68,9 @@ export default {
       downloadLog,
       ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && {
         rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),
+      }),
+      ...(config.LOGIN_ATTEMPTS_PER_MINUTE > 0 && {
+        loginLimiter: (loginLimiter ??= createRateLimiter({ limit: config.LOGIN_ATTEMPTS_PER_MINUTE, windowSeconds: 60 })),
       }),
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },

@@ -27,12 +27,21 @@ export async function receiveStripeEvent(deps: WebhookDeps, rawBody: string, sig
   } catch (error) {
     throw new ApiError(400, 'invalid_signature', `The Stripe signature does not verify: ${error instanceof Error ? error.message : 'unknown error'}`)
   }
-  await deps.db
+  const [stored] = await deps.db
     .insert(stripeEvents)
     .values({ id: event.id, type: event.type, payload: event as unknown as Record<string, unknown> })
     .onConflictDoNothing({ target: stripeEvents.id })
+    .returning({ id: stripeEvents.id })
+  // A repeat of an event already applied: answer without the row lock, which would otherwise
+  // queue every repeat (each holding a pooled connection) behind the others.
+  if (!stored && (await isProcessed(deps.db, event.id))) return { received: true as const, id: event.id }
   await processStripeEvent(deps, event.id)
   return { received: true as const, id: event.id }
+}
+
+async function isProcessed(db: Database, eventId: string) {
+  const [row] = await db.select({ processedAt: stripeEvents.processedAt }).from(stripeEvents).where(eq(stripeEvents.id, eventId))
+  return row?.processedAt != null
 }
 
 /** Applies one stored event exactly once; safe to call again and from several places at once. */

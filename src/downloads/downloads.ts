@@ -7,6 +7,7 @@ import { requireScope } from '../identity/principal'
 import { teams } from '../identity/tables'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
+import { enforceRateLimit } from '../lib/rate-limit'
 import { downloads } from './tables'
 
 export const DEFAULT_DOWNLOAD_URL_TTL_SECONDS = 15 * 60
@@ -20,12 +21,7 @@ type DownloadDeps = ServiceContext & Pick<Deps, 'store' | 'downloadUrlTtlSeconds
  */
 export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug: string; version: string; path: string }, client: { address?: string; userAgent?: string }) {
   const caller = requireScope(ctx.principal, 'read')
-  const limited = ctx.rateLimiter?.take(`download:${caller.userId}`)
-  if (limited) {
-    throw new ApiError(429, 'rate_limited', `Too many downloads; try again in ${limited.retryAfterSeconds} s.`, {
-      headers: { 'Retry-After': String(limited.retryAfterSeconds) },
-    })
-  }
+  enforceRateLimit(ctx.rateLimiter, `download:${caller.userId}`, 'downloads')
   const access = await loadFileAccess(ctx.db, caller.userId, ref)
   const name = `${ref.team}/${ref.slug}@${ref.version}/${ref.path}`
   if (!access || (!access.isMember && (access.status !== 'published' || access.visibility === 'draft'))) {

@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
+import { enforceRateLimit } from '../lib/rate-limit'
 import { uniqueViolation } from '../db/types'
 import { requireScope } from './principal'
 import { teamMembers, teams, users } from './tables'
@@ -17,6 +18,7 @@ export const toUserView = (user: typeof users.$inferSelect): UserView => ({
 export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 
 type AccountDeps = Pick<Deps, 'db' | 'passwords' | 'tokens'>
+type LoginDeps = AccountDeps & Pick<Deps, 'loginLimiter'>
 
 export async function signup(deps: AccountDeps, input: { email: string; password: string; name: string }) {
   const passwordHash = await deps.passwords.hash(input.password)
@@ -37,8 +39,12 @@ export async function signup(deps: AccountDeps, input: { email: string; password
   return { user: toUserView(user), token, expiresAt: expiresAt.toISOString() }
 }
 
-export async function login(deps: AccountDeps, input: { email: string; password: string }) {
-  const [user] = await deps.db.select().from(users).where(eq(users.email, normalizeEmail(input.email))).limit(1)
+export async function login(deps: LoginDeps, input: { email: string; password: string }) {
+  const email = normalizeEmail(input.email)
+  // Counted per account before any work: guessing one account's password stays slow however
+  // many addresses the guesses come from (its owner may wait out the window too).
+  enforceRateLimit(deps.loginLimiter, `login:${email}`, 'sign-in attempts for this account')
+  const [user] = await deps.db.select().from(users).where(eq(users.email, email)).limit(1)
   // An unknown email costs one hash too, so timing does not tell which emails have accounts.
   const valid = user ? await deps.passwords.verify(input.password, user.passwordHash) : !(await deps.passwords.hash(input.password))
   if (!user || !valid) throw new ApiError(401, 'invalid_credentials', 'The email or password is wrong.')

@@ -3,7 +3,7 @@ import type { SearchCache } from '../catalog/search-cache'
 import type { Payments } from '../commerce/payments'
 import type { Database } from '../db/types'
 import type { DownloadLog } from '../downloads/audit'
-import type { RateLimiter } from '../downloads/rate-limit'
+import type { RateLimiter } from './rate-limit'
 import type { PasswordHasher } from '../identity/password'
 import type { Principal } from '../identity/principal'
 import type { TokenSigner } from '../identity/tokens'
@@ -28,6 +28,8 @@ export type Deps = {
   downloadLog?: DownloadLog
   /** Per-user limit on downloads; none in tests that do not test it. */
   rateLimiter?: RateLimiter
+  /** Per-email limit on login attempts; none in tests that do not test it. */
+  loginLimiter?: RateLimiter
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */

@@ -5,11 +5,12 @@ import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
 import { createSearchCache } from '../catalog/search-cache'
 import { createPayments, resumeStripeEvents } from '../commerce'
-import { createDownloadLog, createRateLimiter, rollupDownloads } from '../downloads'
+import { createDownloadLog, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
 import { paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
 import type { Deps } from '../lib/context'
+import { createRateLimiter } from '../lib/rate-limit'
 import { createInProcessQueue, resumeValidations, runJob, runMaintenance } from '../publishing'
 import { createLocalStore } from '../storage/local'
 import { openDatabase } from './database'
@@ -54,6 +55,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
     downloadLog,
     ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
+    ...(config.LOGIN_ATTEMPTS_PER_MINUTE > 0 && { loginLimiter: createRateLimiter({ limit: config.LOGIN_ATTEMPTS_PER_MINUTE, windowSeconds: 60 }) }),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }

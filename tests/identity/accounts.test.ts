@@ -1,6 +1,7 @@
 import { count, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { users } from '../../src/identity/tables'
+import { createRateLimiter } from '../../src/lib/rate-limit'
 import { createHarness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'
 import type { Harness } from '../helpers/harness'
@@ -90,6 +91,30 @@ describe('login', () => {
     expectProblem(wrong, 401, 'invalid_credentials')
     expectProblem(unknown, 401, 'invalid_credentials')
     expect(wrong.json.detail).toBe(unknown.json.detail)
+  })
+})
+
+describe('login attempts', () => {
+  it('counts attempts per account: over the limit 429 with Retry-After, even with the right password, until the window passes', async () => {
+    let now = new Date('2026-01-01T00:00:00Z')
+    const limited = await createHarness({ loginLimiter: createRateLimiter({ limit: 3, windowSeconds: 60, clock: () => now }) })
+    try {
+      const u = await limited.user('guessed')
+      const other = await limited.user('bystander')
+      for (let attempt = 0; attempt < 3; attempt++) {
+        expectProblem(await limited.call('POST', '/v1/login', { body: { email: u.email, password: `guess number ${attempt}` } }), 401, 'invalid_credentials')
+      }
+      // Another spelling of the address is the same account to guess against.
+      const blocked = await limited.call('POST', '/v1/login', { body: { email: u.email.toUpperCase(), password: u.password } })
+      expectProblem(blocked, 429, 'rate_limited')
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect(blocked.json.token).toBeUndefined()
+      expect((await limited.call('POST', '/v1/login', { body: { email: other.email, password: other.password } })).status).toBe(200)
+      now = new Date(now.getTime() + 61_000)
+      expect((await limited.call('POST', '/v1/login', { body: { email: u.email, password: u.password } })).status).toBe(200)
+    } finally {
+      await limited.close()
+    }
   })
 })
 

@@ -1,3 +1,5 @@
+import { ApiError } from './errors'
+
 /** A per-key limit of `limit` events per fixed window; in memory, per process (or Worker isolate). */
 export type RateLimiter = {
   /** Counts one event for `key`; over the limit, says how long to wait instead. */
@@ -22,4 +24,13 @@ export function createRateLimiter(options: { limit: number; windowSeconds: numbe
       return { retryAfterSeconds: Math.max(1, Math.ceil((window.start + windowMs - at) / 1000)) }
     },
   }
+}
+
+/** Counts one event for `key` on `limiter` (none: unlimited); over the limit, a 429 problem with Retry-After. */
+export function enforceRateLimit(limiter: RateLimiter | undefined, key: string, what: string) {
+  const limited = limiter?.take(key)
+  if (!limited) return
+  throw new ApiError(429, 'rate_limited', `Too many ${what}; try again in ${limited.retryAfterSeconds} s.`, {
+    headers: { 'Retry-After': String(limited.retryAfterSeconds) },
+  })
 }
