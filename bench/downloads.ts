@@ -139,7 +139,8 @@ try {
     const child = spawn(process.execPath, [...args, base + path], { stdio: ['ignore', 'pipe', 'ignore'] })
     let output = ''
     child.stdout.on('data', (chunk) => (output += chunk))
-    return new Promise<autocannon.Result>((resolve) => child.once('exit', () => resolve(JSON.parse(output))))
+    // 'close', not 'exit': the JSON may still be in the pipe when the process exits.
+    return new Promise<autocannon.Result>((resolve) => child.once('close', () => resolve(JSON.parse(output))))
   }
   const bare = await run(`/bench/select/${adapter.id}`)
   const download = await run('/v1/adapters/acme/legal-zh/versions/1.0.0/files/adapter_model.safetensors', { Authorization: `Bearer ${buyer}` })

@@ -85,8 +85,11 @@ export function createApp(deps: Deps) {
       throw new ApiError(413, 'payload_too_large', 'The request body is too large.')
     },
   })
-  // Routes that take files stream their bodies and bound them themselves.
-  app.use('/v1/*', (c, next) => (STREAMED_BODY_PATHS.some((prefix) => c.req.path.startsWith(prefix)) ? next() : jsonBodyLimit(c, next)))
+  // Routes that take files stream their bodies and bound them themselves. GET and HEAD carry no
+  // body: asking for one would make @hono/node-server build a full Request for nothing.
+  app.use('/v1/*', (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' || STREAMED_BODY_PATHS.some((prefix) => c.req.path.startsWith(prefix)) ? next() : jsonBodyLimit(c, next),
+  )
   app.use('/v1/*', async (c, next) => {
     // Credentials travel in the Authorization header only: a URL ends up in logs, caches and Referer headers.
     const url = new URL(c.req.url)

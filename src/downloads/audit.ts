@@ -1,7 +1,12 @@
+import { sql } from 'drizzle-orm'
 import type { Database } from '../db/types'
 import { downloads } from './tables'
 
-type NewDownload = typeof downloads.$inferInsert
+/** What a granted download records; the id, the time and `counted` come from the table. */
+type NewDownload = Pick<
+  typeof downloads.$inferInsert,
+  'adapterId' | 'versionId' | 'fileId' | 'userId' | 'entitlementId' | 'apiKeyId' | 'clientAddress' | 'userAgent'
+>
 
 /**
  * Audit rows for granted downloads, written in batches: one multi-row INSERT (one commit, one
@@ -21,7 +26,14 @@ export function createDownloadLog(db: Database, options: { flushMs: number; logg
 
   async function write(rows: NewDownload[]) {
     try {
-      for (let i = 0; i < rows.length; i += 1000) await db.insert(downloads).values(rows.slice(i, i + 1000))
+      // The batch travels as one JSON parameter: one fixed statement whatever the batch size,
+      // instead of a query builder assembling eight parameters per row on the event loop.
+      await db.execute(sql`
+        insert into ${downloads} (adapter_id, version_id, file_id, user_id, entitlement_id, api_key_id, client_address, user_agent)
+        select "adapterId", "versionId", "fileId", "userId", "entitlementId", "apiKeyId", "clientAddress", "userAgent"
+        from json_to_recordset(${JSON.stringify(rows)}::json) as r(
+          "adapterId" uuid, "versionId" uuid, "fileId" uuid, "userId" uuid, "entitlementId" uuid, "apiKeyId" uuid, "clientAddress" text, "userAgent" text
+        )`)
     } catch (error) {
       // Kept for the next flush: the database may be back by then.
       buffer = [...rows, ...buffer].slice(0, 100_000)

@@ -141,14 +141,22 @@ describe('getMe and access tokens', () => {
     expectProblem(await h.call('GET', '/v1/me', { auth: unsigned }), 401, 'invalid_token')
   })
 
-  it('rejects an expired token with token_expired', async () => {
+  it('rejects an expired token with token_expired, also one it has verified before', async () => {
     const u = await h.user('expiry')
-    h.advanceClock(2 * 3600 * 1000)
+    const fresh = await h.user('expiry-unused')
+    // Verified (and remembered) while valid; a copy with one signature character changed is not.
+    expect((await h.call('GET', '/v1/me', { auth: u.token })).status).toBe(200)
+    const at = u.token.length - 10
+    const tampered = `${u.token.slice(0, at)}${u.token[at] === 'A' ? 'B' : 'A'}${u.token.slice(at + 1)}`
+    expectProblem(await h.call('GET', '/v1/me', { auth: tampered }), 401, 'invalid_token')
+    h.advanceClock(3600 * 1000)
     try {
       expectProblem(await h.call('GET', '/v1/me', { auth: u.token }), 401, 'token_expired')
+      expectProblem(await h.call('GET', '/v1/me', { auth: fresh.token }), 401, 'token_expired')
     } finally {
-      h.advanceClock(-2 * 3600 * 1000)
+      h.advanceClock(-3600 * 1000)
     }
+    expect((await h.call('GET', '/v1/me', { auth: u.token })).status).toBe(200)
   })
 
   it('lists the teams the caller belongs to, with roles', async () => {
