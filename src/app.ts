@@ -92,8 +92,7 @@ export function createApp(deps: Deps) {
   )
   app.use('/v1/*', async (c, next) => {
     // Credentials travel in the Authorization header only: a URL ends up in logs, caches and Referer headers.
-    const url = new URL(c.req.url)
-    if (CREDENTIAL_QUERY_PARAMS.some((name) => url.searchParams.has(name))) {
+    if (c.req.url.includes('?') && CREDENTIAL_QUERY_PARAMS.some((name) => c.req.query(name) !== undefined)) {
       throw new ApiError(400, 'credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
     }
     c.set('principal', await authenticate(deps, c.req.header('Authorization')))
