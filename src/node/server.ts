@@ -27,7 +27,7 @@ export type RunningServer = { url: string; port: number; deps: Deps; close(): Pr
 /** Builds the Node deps from config, applies migrations and listens. */
 export async function startServer(config: Config): Promise<RunningServer> {
   const dataDir = resolve(config.REFINERY_DATA_DIR)
-  const database = await openDatabase({ url: config.DATABASE_URL, dataDir })
+  const database = await openDatabase({ url: config.DATABASE_URL, dataDir, poolSize: config.DATABASE_POOL_SIZE })
   await database.migrate()
   const clock = () => new Date()
   const signingSecret = await loadSigningSecret(dataDir, config.JWT_SECRET)

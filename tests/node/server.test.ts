@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
+import postgres from 'postgres'
 import { startServer } from '../../src/node/server'
+import { createPostgresDatabase } from '../helpers/database'
 
 // The embedded default end to end: a real HTTP server on loopback, PGlite in a data dir.
 let dataDir: string
@@ -60,6 +62,27 @@ describe('the embedded server', () => {
       expect(login.status).toBe(200)
     } finally {
       await second.close()
+    }
+  })
+})
+
+describe.skipIf(!process.env.DATABASE_URL)('the server on Postgres', () => {
+  it('keeps at most DATABASE_POOL_SIZE connections however many requests run at once', async () => {
+    const database = await createPostgresDatabase(process.env.DATABASE_URL!)
+    const observer = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} })
+    const server = await startServer(parseConfig({ PORT: '0', REFINERY_DATA_DIR: dataDir, DATABASE_URL: database.url, DATABASE_POOL_SIZE: '2', PASSWORD_ITERATIONS: '100000' }))
+    try {
+      // Forty searches at once, each with its own text so none is answered from the cache.
+      const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => fetch(`${server.url}/v1/adapters?q=pool${i}`)))
+      expect(responses.map((response) => response.status)).toEqual(Array(40).fill(200))
+      const name = new URL(database.url).pathname.slice(1)
+      const [row] = await observer`select count(*)::int as n from pg_stat_activity where datname = ${name}`
+      expect(row!.n).toBeGreaterThanOrEqual(1)
+      expect(row!.n).toBeLessThanOrEqual(2)
+    } finally {
+      await server.close()
+      await observer.end()
+      await database.drop()
     }
   })
 })
