@@ -1,5 +1,6 @@
 import { CompatInputError } from './errors'
 import { type MatchBudget, PythonRegex, PythonRegexError } from './python-regex'
+import { unstorable } from '../lib/text'
 
 /**
  * A PEFT `adapter_config.json`, normalised. Tolerant of old and new PEFT versions: unknown keys
@@ -107,7 +108,10 @@ function rejectNul(config: AdapterConfig): void {
     ...Object.keys(config.rankPattern),
     ...Object.keys(config.alphaPattern),
   ]
-  if (strings.some((text) => text?.includes('\u0000'))) throw fail('adapter_config.json holds a NUL character (\\u0000) in a value it keeps.')
+  for (const text of strings) {
+    const reason = text === undefined ? undefined : unstorable(text)
+    if (reason) throw fail(`adapter_config.json ${reason} in a value it keeps (${JSON.stringify(text).slice(0, 80)}).`)
+  }
 }
 
 function optionalString(input: Record<string, unknown>, key: string): string | undefined {

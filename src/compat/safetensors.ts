@@ -1,6 +1,7 @@
 import { DTYPE_BITS, type Dtype, isDtype } from './dtypes'
 import { CompatInputError } from './errors'
 import { sniffFormat } from './sniff'
+import { LONE_SURROGATE } from '../lib/text'
 
 /**
  * Strict safetensors header reader. It reproduces the rules of the official Rust parser
@@ -34,7 +35,6 @@ const U64_MAX = (1n << 64n) - 1n
 const U64_MAX_TEXT = '18446744073709551615'
 const TENSOR_FIELDS = ['dtype', 'shape', 'data_offsets']
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 // Fatal: invalid UTF-8 throws (`core::str::from_utf8`). ignoreBOM keeps a BOM visible so it is rejected.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 

@@ -3,6 +3,7 @@ import type { ZodType } from 'zod'
 import type { Scope } from '../identity/tables'
 import type { AppEnv } from './context'
 import { ApiError } from './errors'
+import { unstorable } from './text'
 
 export const ProblemSchema = z
   .object({
@@ -57,16 +58,18 @@ export const jsonBody = <T extends ZodType>(schema: T) => ({
  */
 export const bearer = (scope: Scope) => [{ bearerAuth: [scope] }]
 
-/** The path of a key or string in `value` holding U+0000, which Postgres text and jsonb refuse. */
-function nulPath(value: unknown): string | undefined {
+/** The first key or string in `value` that Postgres could not store, with its path. */
+function unstorablePath(value: unknown): { path: string; message: string } | undefined {
   const pending: [unknown, string[]][] = [[value, []]]
   while (pending.length > 0) {
     const [item, path] = pending.pop()!
     if (typeof item === 'string') {
-      if (item.includes('\u0000')) return path.join('.')
+      const message = unstorable(item)
+      if (message) return { path: path.join('.'), message }
     } else if (typeof item === 'object' && item !== null) {
       for (const [key, child] of Object.entries(item)) {
-        if (key.includes('\u0000')) return [...path, key].join('.')
+        const message = unstorable(key)
+        if (message) return { path: [...path, key].join('.'), message }
         pending.push([child, [...path, key]])
       }
     }
@@ -81,15 +84,15 @@ function invalid(errors: { path: string; message: string }[]): never {
 
 /**
  * A router whose validation failures become 422 problems with every failing path listed. Valid
- * input is refused too when a string in it holds a NUL character: every text we accept may be
- * stored, and Postgres refuses U+0000 in text, which would otherwise surface as a 500.
+ * input is refused too when a string in it could not be stored (a NUL character, a lone
+ * surrogate): every text we accept may be stored, and Postgres would refuse it with a 500.
  */
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) invalid(result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })))
-      const nul = nulPath(result.data)
-      if (nul !== undefined) invalid([{ path: nul, message: 'holds a NUL character (\\u0000), which cannot be stored' }])
+      const refused = unstorablePath(result.data)
+      if (refused) invalid([refused])
     },
   })
 }

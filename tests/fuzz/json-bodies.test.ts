@@ -245,3 +245,20 @@ describe('NUL characters in text the API stores', () => {
   })
 })
 
+describe('lone surrogates in what the API stores as jsonb', () => {
+  // Found by the fuzz (seed 354723407): JSON may escape half a surrogate pair, jsonb refuses it.
+  it.each([
+    ['a value', { architectures: '\ud800' }, 'config.architectures'],
+    ['a key', { ['x\udc00']: 1 }, 'config.x\udc00'],
+  ])('registerBaseModel refuses one in %s with 422 naming its path', async (_where, extra, path) => {
+    const owner = await h.teamOwner('surrogate')
+    const body = { id: `surrogate/${crypto.randomUUID().slice(0, 8)}`, config: { ...hfConfigs['meta-llama/Llama-2-7b-hf'], ...extra } }
+    const response = await h.call('POST', '/v1/base-models', { auth: owner.token, body })
+    expect(response.status, response.text.slice(0, 300)).toBe(422)
+    expect(response.json).toMatchObject({ code: 'validation_failed', errors: [{ path, message: expect.stringContaining('surrogate') }] })
+    // A whole pair is text like any other.
+    const paired = await h.call('POST', '/v1/base-models', { auth: owner.token, body: { ...body, config: { ...hfConfigs['meta-llama/Llama-2-7b-hf'], note: '\ud83d\ude00' } } })
+    expect(paired.status, paired.text.slice(0, 300)).toBe(201)
+  })
+})
+

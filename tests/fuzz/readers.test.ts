@@ -296,12 +296,16 @@ describe('adapter_config.json parser', () => {
     )
   })
 
-  it('refuses NUL characters in the values it keeps', () => {
+  it('refuses NUL characters and lone surrogates in the values it keeps', () => {
     for (const config of [{ target_modules: ['q_proj', 'x\u0000'] }, { target_modules: '.*\u0000' }, { base_model_name_or_path: 'a\u0000' }, { rank_pattern: { 'q\u0000': 4 } }, { modules_to_save: ['\u0000'] }]) {
       expectError(() => parseAdapterConfig(config), 'invalid_adapter_config')
     }
-    // Values it ignores may hold anything.
-    expectSoundConfig(parseAdapterConfig({ r: 8, notes: 'a\u0000b' }))
+    for (const text of ['{"target_modules":["q_proj","\\ud800"]}', '{"base_model_name_or_path":"a\\udc00"}', '{"rank_pattern":{"q\\ud83d":4}}']) {
+      expectError(() => parseAdapterConfig(text), 'invalid_adapter_config')
+    }
+    // A whole pair is text; values it ignores may hold anything.
+    expectSoundConfig(parseAdapterConfig('{"r":8,"base_model_name_or_path":"\\ud83d\\ude00"}'))
+    expectSoundConfig(parseAdapterConfig({ r: 8, notes: 'a\u0000b', more: '\ud800' }))
   })
 
   it('survives configs nested 100,000 levels deep and __proto__ keys', () => {
