@@ -19,9 +19,9 @@ const expired = () => new ApiError(401, 'token_expired', 'The access token has e
 /** HS256 access tokens. `clock` is injected so expiry can be tested without waiting. */
 export function createTokenSigner(secret: string, clock: () => Date = () => new Date()): TokenSigner {
   if (secret.length < 32) throw new Error('the token signing secret must be at least 32 characters')
-  // Tokens whose signature and claims already verified, by their exact text (a token cannot be
-  // altered without changing it): a client sends the same one for an hour, and the HMAC check
-  // through Web Crypto was a sixth of a download's CPU. Expiry is still checked on every use.
+  // Tokens whose signature and claims already verified, by their exact text (which includes the
+  // signature): a client sends the same one for an hour, and the HMAC check through Web Crypto
+  // was a sixth of a download's CPU. Expiry is still checked on every use.
   const verified = new Map<string, { sub: string; exp: number }>()
   // Imported once: given raw bytes, jose would import a CryptoKey on every sign and verify.
   const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
