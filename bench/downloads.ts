@@ -1,7 +1,7 @@
 /**
  * downloadFile (entitlement check + audit row + S3 presigned URL → 302) against a bare route
  * that does one indexed SELECT, on Postgres, with autocannon (in its own process) at 50
- * connections, in one run.
+ * connections, in one run, each after 3 s of warm-up that is not counted.
  *
  *   npx tsx bench/downloads.ts [--seconds 15] [--connections 50] [--inline-audit]
  *
@@ -133,8 +133,8 @@ try {
   await database.db.execute(sql`analyze`)
 
   // The load generator runs in its own process, so it does not share the server's event loop.
-  const run = (path: string, headers: Record<string, string> = {}) => {
-    const args = [require.resolve('autocannon/autocannon.js'), '--json', '-c', String(connections), '-d', String(seconds)]
+  const run = (path: string, headers: Record<string, string> = {}, duration = seconds) => {
+    const args = [require.resolve('autocannon/autocannon.js'), '--json', '-c', String(connections), '-d', String(duration)]
     for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}=${value}`)
     const child = spawn(process.execPath, [...args, base + path], { stdio: ['ignore', 'pipe', 'ignore'] })
     let output = ''
@@ -142,8 +142,14 @@ try {
     // 'close', not 'exit': the JSON may still be in the pipe when the process exits.
     return new Promise<autocannon.Result>((resolve) => child.once('close', () => resolve(JSON.parse(output))))
   }
-  const bare = await run(`/bench/select/${adapter.id}`)
-  const download = await run('/v1/adapters/acme/legal-zh/versions/1.0.0/files/adapter_model.safetensors', { Authorization: `Bearer ${buyer}` })
+  const barePath = `/bench/select/${adapter.id}`
+  const downloadPath = '/v1/adapters/acme/legal-zh/versions/1.0.0/files/adapter_model.safetensors'
+  const auth = { Authorization: `Bearer ${buyer}` }
+  // Steady state: 3 s of each route first (JIT, prepared statements, the pool filling), not counted.
+  await run(barePath, {}, 3)
+  await run(downloadPath, auth, 3)
+  const bare = await run(barePath)
+  const download = await run(downloadPath, auth)
   await deps.downloadLog?.flush()
   const auditRows = await database.db.$count(downloads)
 

@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adapterVersions, versionFiles } from '../../src/catalog/tables'
+import { downloads } from '../../src/downloads/tables'
 import { markValidationStalled, runMaintenance } from '../../src/publishing'
 import { ABANDONED_UPLOAD_AFTER_MS, STUCK_VALIDATION_AFTER_MS } from '../../src/publishing/maintenance'
 import { createListing, declare, peftFolder } from '../helpers/adapters'
@@ -63,5 +64,22 @@ describe('maintenance', () => {
         })
       ).status,
     ).toBe(201)
+  })
+
+  it('removes an abandoned upload a seller member fetched a file of, keeping the audit row of that download', async () => {
+    const abandoned = await startVersion('fetched-then-abandoned', false)
+    const [uploaded] = await h.db.select().from(versionFiles).where(eq(versionFiles.versionId, abandoned))
+    // Members may fetch their own unpublished files: a granted download, recorded.
+    const fetched = await h.call('GET', `/v1/adapters/${seller.team}/fetched-then-abandoned/versions/1.0.0/files/${uploaded!.path}`, { auth: seller.token })
+    expect(fetched.status).toBe(302)
+    expect(await h.db.$count(downloads, eq(downloads.versionId, abandoned))).toBe(1)
+
+    h.advanceClock(ABANDONED_UPLOAD_AFTER_MS + 1000)
+    // With foreign keys from the audit rows, this delete failed on every upkeep run. (The
+    // previous test's fresh start of `abandoned` expires with it.)
+    expect((await runMaintenance(h.deps)).expiredUploads).toBe(2)
+    expect(await h.db.$count(adapterVersions, eq(adapterVersions.id, abandoned))).toBe(0)
+    expect(await h.db.$count(downloads, eq(downloads.versionId, abandoned))).toBe(1)
+    seller.token = (await h.call('POST', '/v1/login', { body: { email: seller.email, password: seller.password } })).json.token
   })
 })
