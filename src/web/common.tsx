@@ -7,6 +7,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Principal } from '../identity/principal'
 import { type AppEnv, type Deps, type ServiceContext, serviceContext } from '../lib/context'
 import { ApiError } from '../lib/errors'
+import { unstorable } from '../lib/text'
 import { ErrorPage } from './pages/account'
 import { sessionPrincipal } from './session'
 
@@ -53,17 +54,17 @@ const formLimit = bodyLimit({
   },
 })
 
-/** A NUL character cannot be stored in Postgres text: refuse it in any field, as the API does. */
-const noNul = createMiddleware<AppEnv>(async (c, next) => {
-  const form = await c.req.parseBody()
-  if (Object.values(form).some((value) => typeof value === 'string' && value.includes('\u0000'))) {
-    throw new ApiError(422, 'validation_failed', 'A field holds a NUL character (%00), which cannot be stored.')
+/** Text Postgres cannot store (a NUL character, %00) is refused in any field, as the API does. */
+const storableText = createMiddleware<AppEnv>(async (c, next) => {
+  for (const [name, value] of Object.entries(await c.req.parseBody())) {
+    const reason = typeof value === 'string' ? unstorable(value) : undefined
+    if (reason) throw new ApiError(422, 'validation_failed', `The field ${name} ${reason}.`)
   }
   await next()
 })
 
 /** The guards every storefront form post passes: same origin, bounded size, storable text. */
-export const formPost = [sameOrigin, formLimit, noNul] as const
+export const formPost = [sameOrigin, formLimit, storableText] as const
 
 /** A same-site path to go back to after signing in; anything else goes home. */
 export const safeNext = (next: unknown) => (typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/')
