@@ -89,12 +89,12 @@ export function parseAdapterConfig(json: unknown): AdapterConfig {
   if (taskType !== undefined) config.taskType = taskType
   const peftVersion = optionalString(input, 'peft_version')
   if (peftVersion !== undefined) config.peftVersion = peftVersion
-  rejectNul(config)
+  rejectUnstorable(config)
   return config
 }
 
-/** The parsed config is stored (jsonb), and Postgres refuses U+0000 in any string. */
-function rejectNul(config: AdapterConfig): void {
+/** The parsed config is stored (jsonb), which refuses U+0000 and lone surrogates in any string. */
+function rejectUnstorable(config: AdapterConfig): void {
   const strings = [
     config.peftType,
     config.baseModelNameOrPath,
