@@ -12,8 +12,6 @@ import { createHash } from 'node:crypto'
 import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import type autocannon from 'autocannon'
-import { spawn } from 'node:child_process'
-import { createRequire } from 'node:module'
 import { eq, sql } from 'drizzle-orm'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
@@ -29,8 +27,8 @@ import { createS3Store } from '../src/storage/s3'
 import { createGetPresigner } from '../src/storage/sigv4'
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import { runAutocannon, statusCount } from './autocannon'
 
-const require = createRequire(import.meta.url)
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '50' }, 'inline-audit': { type: 'boolean', default: false } },
 })
@@ -132,16 +130,7 @@ try {
   if (!claimed.entitlement) throw new Error(`checkout failed: ${JSON.stringify(claimed)}`)
   await database.db.execute(sql`analyze`)
 
-  // The load generator runs in its own process, so it does not share the server's event loop.
-  const run = (path: string, headers: Record<string, string> = {}, duration = seconds) => {
-    const args = [require.resolve('autocannon/autocannon.js'), '--json', '-c', String(connections), '-d', String(duration)]
-    for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}=${value}`)
-    const child = spawn(process.execPath, [...args, base + path], { stdio: ['ignore', 'pipe', 'ignore'] })
-    let output = ''
-    child.stdout.on('data', (chunk) => (output += chunk))
-    // 'close', not 'exit': the JSON may still be in the pipe when the process exits.
-    return new Promise<autocannon.Result>((resolve) => child.once('close', () => resolve(JSON.parse(output))))
-  }
+  const run = (path: string, headers: Record<string, string> = {}, duration = seconds) => runAutocannon({ url: base + path, connections, seconds: duration, headers })
   const barePath = `/bench/select/${adapter.id}`
   const downloadPath = '/v1/adapters/acme/legal-zh/versions/1.0.0/files/adapter_model.safetensors'
   const auth = { Authorization: `Bearer ${buyer}` }
@@ -155,13 +144,13 @@ try {
 
   const row = (label: string, result: autocannon.Result, expected: string) =>
     `| ${label} | ${Math.round(result.requests.average).toLocaleString('en')} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${result.errors + result.timeouts} | ${expected} |`
-  const statusOk = (result: autocannon.Result, code: string) => `${(result as unknown as Record<string, number>)[code] ?? 0} ${code}`
+  const statusOk = (result: autocannon.Result, code: string) => `${statusCount(result, code)} ${code}`
   console.log(`${connections} connections, ${seconds} s each, Postgres; audit rows written: ${auditRows}`)
   console.log('| route | req/s | p50 | p99 | errors | responses |')
   console.log('| --- | --- | --- | --- | --- | --- |')
   console.log(row('bare: one indexed SELECT', bare, statusOk(bare, '2xx')))
   console.log(row('downloadFile → 302', download, statusOk(download, '3xx')))
-  console.log(`downloadFile / bare: ${((download.requests.average / bare.requests.average) * 100).toFixed(0)}% (target ≥ 60%), non-3xx on downloadFile: ${download.non2xx - ((download as unknown as Record<string, number>)['3xx'] ?? 0)}`)
+  console.log(`downloadFile / bare: ${((download.requests.average / bare.requests.average) * 100).toFixed(0)}% (target ≥ 60%), non-3xx on downloadFile: ${download.non2xx - statusCount(download, '3xx')}`)
 } finally {
   if (server) await new Promise<void>((resolve) => server!.close(() => resolve()))
   await database.close()

@@ -13,13 +13,10 @@
  * Needs Postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test); creates and
  * drops its own database. Loopback only.
  */
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type autocannon from 'autocannon'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import Stripe from 'stripe'
@@ -28,8 +25,8 @@ import { parseConfig } from '../src/config'
 import { startServer } from '../src/node/server'
 import { declare, peftFolder } from '../tests/helpers/adapters'
 import { freePort } from '../tests/helpers/server'
+import { runAutocannon, statusCount } from './autocannon'
 
-const require = createRequire(import.meta.url)
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '100' }, rounds: { type: 'string', default: '2' }, only: { type: 'string' } } })
 const seconds = Number(values.seconds)
 const connections = Number(values.connections)
@@ -124,26 +121,8 @@ try {
       body: event,
     },
   }
-  const run = (operation: { connections: number; path: string; method: string; headers: Record<string, string>; body?: string }, duration = seconds) => {
-    const args = [require.resolve('autocannon/autocannon.js'), '--json', '-c', String(operation.connections), '-d', String(duration), '-m', operation.method]
-    for (const [key, value] of Object.entries(operation.headers)) args.push('-H', `${key}=${value}`)
-    if (operation.body) args.push('-b', operation.body)
-    const child = spawn(process.execPath, [...args, base + operation.path], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    let errors = ''
-    child.stdout.on('data', (chunk) => (output += chunk))
-    child.stderr.on('data', (chunk) => (errors += chunk))
-    return new Promise<autocannon.Result>((resolve, reject) =>
-      // 'close', not 'exit': the JSON may still be in the pipe when the process exits.
-      child.once('close', (code) => {
-        try {
-          resolve(JSON.parse(output))
-        } catch {
-          reject(new Error(`autocannon for ${operation.path} exited ${code}: ${errors.slice(-2000)}`))
-        }
-      }),
-    )
-  }
+  const run = (operation: { connections: number; path: string; method: string; headers: Record<string, string>; body?: string }, duration = seconds) =>
+    runAutocannon({ ...operation, url: base + operation.path, seconds: duration })
   // A short warm-up, then the baseline the run is compared with.
   await Promise.all(Object.values(operations).map((operation) => run({ ...operation, connections: 2 }, 3)))
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
@@ -152,7 +131,6 @@ try {
     return `| ${label} | ${await connectionsOpen()} | ${mib(rss)} | ${mib(heapUsed)} |`
   }
   const states = [await snapshot('after warm-up')]
-  const count = (result: autocannon.Result, key: string) => (result as unknown as Record<string, number>)[key] ?? 0
   for (let round = 1; round <= rounds; round++) {
     const results = await Promise.all(Object.entries(operations).map(([label, operation]) => (values.only && !label.startsWith(values.only) ? run({ ...operation, connections: 1 }, 1) : run(operation))))
     console.log(`\nRound ${round}: ${connections} connections for ${seconds} s, Node server on Postgres, four operations at once`)
@@ -161,7 +139,7 @@ try {
     Object.entries(operations).forEach(([label, operation], index) => {
       const result = results[index]!
       console.log(
-        `| ${label} | ${operation.connections} | ${Math.round(result.requests.average).toLocaleString('en')} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${count(result, '2xx')} | ${count(result, '3xx')} | ${count(result, '4xx')} | ${count(result, '5xx')} | ${result.errors + result.timeouts} |`,
+        `| ${label} | ${operation.connections} | ${Math.round(result.requests.average).toLocaleString('en')} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${statusCount(result, '2xx')} | ${statusCount(result, '3xx')} | ${statusCount(result, '4xx')} | ${statusCount(result, '5xx')} | ${result.errors + result.timeouts} |`,
       )
     })
     await new Promise((resolve) => setTimeout(resolve, 2000))
