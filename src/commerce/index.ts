@@ -1,4 +1,4 @@
 export { commerceRoutes } from './routes'
-export { createPayments, type Payments } from './payments'
+export type { Payments } from './payments'
 export { resumeStripeEvents } from './webhooks'
 export { findLiveEntitlement } from './entitlements'

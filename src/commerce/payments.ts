@@ -1,7 +1,7 @@
-import Stripe from 'stripe'
+import type Stripe from 'stripe'
 import { ApiError } from '../lib/errors'
 
-/** Stripe, as the app uses it: the client, the webhook secret and the platform's cut. */
+/** Stripe, as the app uses it: the client, the webhook secret and the platform's cut (built by ./stripe). */
 export type Payments = {
   stripe: Stripe
   webhookSecret: string | undefined
@@ -9,34 +9,6 @@ export type Payments = {
   feeBps: number
   /** Web Crypto verifier for webhook signatures: the same code runs on Node and in workerd. */
   crypto: Stripe.CryptoProvider
-}
-
-export type PaymentsConfig = {
-  secretKey: string
-  webhookSecret?: string
-  /** Another Stripe-compatible host (tests); Stripe's own otherwise. */
-  apiUrl?: string
-  feeBps: number
-  /** On Workers, requests go through fetch. */
-  fetch?: boolean
-  timeoutMs?: number
-}
-
-export function createPayments(config: PaymentsConfig): Payments {
-  const url = config.apiUrl ? new URL(config.apiUrl) : undefined
-  const stripe = new Stripe(config.secretKey, {
-    ...(url && {
-      host: url.hostname,
-      port: url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80,
-      protocol: url.protocol === 'http:' ? 'http' : 'https',
-    }),
-    ...(config.fetch && { httpClient: Stripe.createFetchHttpClient() }),
-    // One request at a time, with our own idempotency keys: a retry is ours to make.
-    maxNetworkRetries: 0,
-    timeout: config.timeoutMs ?? 10_000,
-    appInfo: { name: 'refinery' },
-  })
-  return { stripe, webhookSecret: config.webhookSecret, feeBps: config.feeBps, crypto: Stripe.createSubtleCryptoProvider() }
 }
 
 export function requirePayments(payments: Payments | undefined): Payments {
@@ -56,7 +28,8 @@ export async function callStripe<T>(call: () => Promise<T>): Promise<T> {
 }
 
 function stripeFailure(error: unknown): ApiError {
-  if (error instanceof Stripe.errors.StripeError && error.type === 'StripeInvalidRequestError') {
+  // Checked by its type name, so this module does not load the SDK (see ./stripe).
+  if (error instanceof Error && (error as { type?: unknown }).type === 'StripeInvalidRequestError') {
     return new ApiError(422, 'payment_rejected', `Stripe refused the request: ${error.message}`)
   }
   return new ApiError(503, 'payments_unavailable', 'Stripe did not answer in time; nothing was charged. Try again: the same order is reused.', {

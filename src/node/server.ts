@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
 import { createSearchCache } from '../catalog/search-cache'
-import { createPayments, resumeStripeEvents } from '../commerce'
+import { resumeStripeEvents } from '../commerce'
 import { createDownloadLog, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
 import { paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../config'
@@ -51,7 +51,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
     publicUrl,
     maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
-    ...(payments && { payments: createPayments(payments) }),
+    // So is Stripe's SDK, only when payments are.
+    ...(payments && { payments: (await import('../commerce/stripe')).createPayments(payments) }),
     downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
     downloadLog,
     ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),

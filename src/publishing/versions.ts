@@ -1,5 +1,5 @@
-import semverGt from 'semver/functions/gt'
-import semverRcompare from 'semver/functions/rcompare'
+import semverGt from 'semver/functions/gt.js'
+import semverRcompare from 'semver/functions/rcompare.js'
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import { loadAdapter } from '../catalog/adapters'

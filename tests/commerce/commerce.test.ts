@@ -1,7 +1,8 @@
 import { eq } from 'drizzle-orm'
 import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPayments, resumeStripeEvents } from '../../src/commerce'
+import { resumeStripeEvents } from '../../src/commerce'
+import { createPayments } from '../../src/commerce/stripe'
 import { entitlements, orders, stripeEvents } from '../../src/commerce/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
@@ -259,6 +260,17 @@ describe('commerce', () => {
     expect(stripe.sessions.size).toBe(sessionsBefore)
   })
 
+
+  it('answers 422 payment_rejected when Stripe refuses the request, and charges nothing', async () => {
+    await publishedListing('refused-lora')
+    const paid = await offer('refused-lora', { kind: 'one_time', license: 'commercial', amount: 900, currency: 'usd' })
+    const buyer = await h.user('refused')
+    const sessionsBefore = stripe.sessions.size
+    stripe.failNext(400)
+    expectProblem(await buy(buyer, { offerId: paid.id }), 422, 'payment_rejected')
+    expect(stripe.sessions.size).toBe(sessionsBefore)
+    expect(await entitlementsOf(buyer)).toEqual([])
+  })
   it('files access requests for on-request offers; only the seller team decides, once', async () => {
     await publishedListing('gated-lora')
     const gated = await offer('gated-lora', { kind: 'on_request', license: 'commercial' })

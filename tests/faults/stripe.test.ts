@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm'
 import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPayments } from '../../src/commerce'
+import { createPayments } from '../../src/commerce/stripe'
 import { entitlements, orders } from '../../src/commerce/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy'

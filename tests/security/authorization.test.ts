@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPayments } from '../../src/commerce'
+import { createPayments } from '../../src/commerce/stripe'
 import { createTokenSigner } from '../../src/identity'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness, TEST_SECRET } from '../helpers/harness'
