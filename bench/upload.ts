@@ -95,15 +95,20 @@ try {
       await work()
       return (performance.now() - started) / 1000
     }
-    const copy = (script: string) => () => {
-      const result = spawnSync('sh', ['-c', `${script} && rm "$2"`, 'sh', source, join(dir, 'copy.bin')])
-      if (result.status !== 0) throw new Error(`cp failed: ${result.stderr}`)
+    const copy = async (script: string) => {
+      const target = join(dir, 'copy.bin')
+      const took = await timed(() => {
+        const result = spawnSync('sh', ['-c', script, 'sh', source, target])
+        if (result.status !== 0) throw new Error(`cp failed: ${result.stderr}`)
+      })
+      await rm(target)
+      return took
     }
     const rssDuring: string[] = []
     const seconds = { cp: [] as number[], cpCache: [] as number[], upload: [] as number[] }
     for (let run = 0; run < runs; run += 1) {
-      seconds.cp.push(await timed(copy('cp "$1" "$2" && sync "$2"')))
-      seconds.cpCache.push(await timed(copy('cp "$1" "$2"')))
+      seconds.cp.push(await copy('cp "$1" "$2" && sync "$2"'))
+      seconds.cpCache.push(await copy('cp "$1" "$2"'))
       const { url, headers } = plans[run]!
       let status = 0
       const before = await rssOf('VmRSS')

@@ -13,6 +13,7 @@ import type { Database } from '../db/types'
 
 const PGLITE_SHARED_BUFFERS = '16MB'
 
+// Two levels up from src/node/ and, as `npm run build` writes every file flat into dist/node/, from there too.
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url))
 
 export type DatabaseHandle = {

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../helpers/server'
@@ -46,6 +47,16 @@ describe('npm start', () => {
       const page = await fetch(`${base}/`)
       expect(page.status).toBe(200)
       expect(page.headers.get('content-type')).toContain('text/html')
+
+      // The Stripe and AWS SDKs load only when configured: only their own lazily imported chunks name them.
+      const dist = fileURLToPath(new URL('../../dist/node/', import.meta.url))
+      const importers: Record<string, string[]> = { stripe: [], '@aws-sdk/client-s3': [] }
+      for (const file of await readdir(dist)) {
+        const code = await readFile(join(dist, file), 'utf8')
+        for (const sdk of Object.keys(importers)) if (code.includes(`from "${sdk}"`)) importers[sdk]!.push(file)
+      }
+      expect(importers.stripe).toEqual([expect.stringMatching(/^stripe-\w+\.js$/)])
+      expect(importers['@aws-sdk/client-s3']).toEqual([expect.stringMatching(/^s3-\w+\.js$/)])
     } finally {
       process.kill(-child.pid!, 'SIGTERM')
       await exited
