@@ -21,7 +21,7 @@ type DownloadDeps = ServiceContext & Pick<Deps, 'store' | 'downloadUrlTtlSeconds
  */
 export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug: string; version: string; path: string }, client: { address?: string; userAgent?: string }) {
   const caller = requireScope(ctx.principal, 'read')
-  enforceRateLimit(ctx.rateLimiter, `download:${caller.userId}`, 'downloads')
+  await enforceRateLimit(ctx.rateLimiter, `download:${caller.userId}`, 'downloads')
   const access = await loadFileAccess(ctx.db, caller.userId, ref)
   const name = `${ref.team}/${ref.slug}@${ref.version}/${ref.path}`
   if (!access || (!access.isMember && (access.status !== 'published' || access.visibility === 'draft'))) {

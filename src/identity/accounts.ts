@@ -43,7 +43,7 @@ export async function login(deps: LoginDeps, input: { email: string; password: s
   const email = normalizeEmail(input.email)
   // Counted per account before any work: guessing one account's password stays slow however
   // many addresses the guesses come from (its owner may wait out the window too).
-  enforceRateLimit(deps.loginLimiter, `login:${email}`, 'sign-in attempts for this account')
+  await enforceRateLimit(deps.loginLimiter, `login:${email}`, 'sign-in attempts for this account')
   const [user] = await deps.db.select().from(users).where(eq(users.email, email)).limit(1)
   // An unknown email costs one hash too, so timing does not tell which emails have accounts.
   const valid = user ? await deps.passwords.verify(input.password, user.passwordHash) : !(await deps.passwords.hash(input.password))
