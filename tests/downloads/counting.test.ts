@@ -67,7 +67,7 @@ describe('public download counts', () => {
     expect(await h.db.$count(downloads, eq(downloads.versionId, (await h.call('GET', `/v1/adapters/${seller.team}/buyers/versions/1.0.0`)).json.id))).toBe(28)
   })
 
-  it('counts a buyer once per version, and a team's entitlement as one holder', async () => {
+  it('counts a buyer once per version, and a team entitlement as one holder', async () => {
     const offer = await listing('per-version', ['1.0.0', '1.1.0'])
     const buyer = await buyerOf(offer)
     await download(buyer, 'per-version', '1.0.0')
