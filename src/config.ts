@@ -28,6 +28,14 @@ const ConfigSchema = z
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   DOWNLOAD_RATE_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(0).default(10),
+  // Storage a team may use: declared sizes of all its versions' files (see src/publishing/quotas.ts).
+  TEAM_STORAGE_QUOTA_BYTES: z.coerce.number().int().min(0).default(50 * 1024 ** 3),
+  MAX_FILES_PER_VERSION: z.coerce.number().int().min(1).max(50).default(20),
+  MAX_FILE_BYTES: z.coerce.number().int().min(1).max(10 * 1024 ** 3).default(10 * 1024 ** 3),
+  // Node server: a connection silent this long is cut; headers must arrive within their own bound.
+  // A request as a whole is bounded only by an upload URL's life, so slow uploads survive.
+  HTTP_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  HTTP_HEADERS_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(60),
   S3_ENDPOINT: optionalString,
   S3_BUCKET: optionalString,
   S3_REGION: optionalString,
@@ -90,3 +98,10 @@ export function paymentsConfigOf(config: Config) {
     feeBps: config.PLATFORM_FEE_BPS,
   }
 }
+
+/** The upload limits createVersion enforces. */
+export const uploadLimitsOf = (config: Config) => ({
+  teamStorageBytes: config.TEAM_STORAGE_QUOTA_BYTES,
+  filesPerVersion: config.MAX_FILES_PER_VERSION,
+  fileBytes: config.MAX_FILE_BYTES,
+})

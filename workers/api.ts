@@ -6,7 +6,7 @@ import { createApp } from '../src/app'
 import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
 import { createPayments } from '../src/commerce/stripe'
 import { createDownloadLog, rollupDownloads } from '../src/downloads'
-import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../src/config'
+import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf } from '../src/config'
 import { postgresClientOptions } from '../src/db/connection'
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
@@ -65,6 +65,7 @@ export default {
       maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
       ...(payments && { payments: createPayments({ ...payments, fetch: true }) }),
       downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+    uploadLimits: uploadLimitsOf(config),
       downloadLog,
       ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && {
         rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),

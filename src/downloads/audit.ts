@@ -5,7 +5,7 @@ import { downloads } from './tables'
 /** What a granted download records; the id, the time and `counted` come from the table. */
 type NewDownload = Pick<
   typeof downloads.$inferInsert,
-  'adapterId' | 'versionId' | 'fileId' | 'userId' | 'entitlementId' | 'apiKeyId' | 'clientAddress' | 'userAgent'
+  'adapterId' | 'versionId' | 'fileId' | 'userId' | 'entitlementId' | 'bySeller' | 'apiKeyId' | 'clientAddress' | 'userAgent'
 >
 
 /**
@@ -29,10 +29,10 @@ export function createDownloadLog(db: Database, options: { flushMs: number; logg
       // The batch travels as one JSON parameter: one fixed statement whatever the batch size,
       // instead of a query builder assembling eight parameters per row on the event loop.
       await db.execute(sql`
-        insert into ${downloads} (adapter_id, version_id, file_id, user_id, entitlement_id, api_key_id, client_address, user_agent)
-        select "adapterId", "versionId", "fileId", "userId", "entitlementId", "apiKeyId", "clientAddress", "userAgent"
+        insert into ${downloads} (adapter_id, version_id, file_id, user_id, entitlement_id, by_seller, counted, api_key_id, client_address, user_agent)
+        select "adapterId", "versionId", "fileId", "userId", "entitlementId", coalesce("bySeller", false), coalesce("bySeller", false), "apiKeyId", "clientAddress", "userAgent"
         from json_to_recordset(${JSON.stringify(rows)}::json) as r(
-          "adapterId" uuid, "versionId" uuid, "fileId" uuid, "userId" uuid, "entitlementId" uuid, "apiKeyId" uuid, "clientAddress" text, "userAgent" text
+          "adapterId" uuid, "versionId" uuid, "fileId" uuid, "userId" uuid, "entitlementId" uuid, "bySeller" boolean, "apiKeyId" uuid, "clientAddress" text, "userAgent" text
         )`)
     } catch (error) {
       // Kept for the next flush: the database may be back by then.

@@ -8,7 +8,7 @@ import { teams } from '../identity/tables'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import { enforceRateLimit } from '../lib/rate-limit'
-import { downloads } from './tables'
+import { countedDownloads, downloads } from './tables'
 
 export const DEFAULT_DOWNLOAD_URL_TTL_SECONDS = 15 * 60
 
@@ -46,12 +46,14 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
     fileId: access.fileId,
     userId: caller.userId,
     entitlementId: access.entitlementId,
+    // A member of the selling team (whatever key they use) never adds to the public counters.
+    bySeller: access.isMember,
     apiKeyId: caller.apiKeyId ?? null,
     clientAddress: client.address ?? null,
     userAgent: client.userAgent?.slice(0, 300) ?? null,
   }
   if (ctx.downloadLog) ctx.downloadLog.record(audit)
-  else await ctx.db.insert(downloads).values(audit)
+  else await ctx.db.insert(downloads).values({ ...audit, counted: audit.bySeller })
   return { url, expiresAt: new Date(ctx.clock().getTime() + ttl * 1000).toISOString(), sha256: access.sha256, size: access.size }
 }
 
@@ -95,23 +97,35 @@ async function loadFileAccess(db: Database, userId: string, ref: { team: string;
 }
 
 /**
- * Adds the downloads not counted yet to their version's and adapter's counters (search sorts
- * by them; the sales report shows them) and marks them counted, in one statement. Safe to run
- * from several places at once: rows are claimed with SKIP LOCKED.
+ * Rolls the downloads not counted yet into their version's and adapter's counters (search sorts
+ * by them; the sales report shows them) and marks them counted, in one statement. A counter
+ * grows by one per (version, entitlement holder) the first time that holder downloads from that
+ * version (`counted_downloads` keeps the pairs; the insert's conflict skips repeats); rows by
+ * the selling team's members add nothing. Per claimed row that is one primary-key lookup of its
+ * entitlement and one of its pair. Safe to run from several places at once: rows are claimed
+ * with SKIP LOCKED, and two runs inserting the same new pair count it once.
  */
 export async function rollupDownloads(db: Database): Promise<number> {
   const result = await db.execute(sql`
     with claimed as (
       update ${downloads} set counted = true
       where id in (select id from ${downloads} where not counted order by id limit 10000 for update skip locked)
+      returning version_id, adapter_id, entitlement_id, by_seller, created_at
+    ), fresh as (
+      insert into ${countedDownloads} (version_id, holder_id, adapter_id, first_at)
+      select c.version_id, coalesce(e.team_id, e.user_id), c.adapter_id, min(c.created_at)
+      from claimed c join ${entitlements} e on e.id = c.entitlement_id
+      where not c.by_seller
+      group by c.version_id, coalesce(e.team_id, e.user_id), c.adapter_id
+      on conflict do nothing
       returning version_id, adapter_id
     ), per_version as (
-      update ${adapterVersions} v set downloads = v.downloads + c.n
-      from (select version_id, count(*)::int n from claimed group by version_id) c where v.id = c.version_id
+      update ${adapterVersions} v set downloads = v.downloads + f.n
+      from (select version_id, count(*)::int n from fresh group by version_id) f where v.id = f.version_id
       returning v.id
     ), per_adapter as (
-      update ${adapters} a set downloads = a.downloads + c.n
-      from (select adapter_id, count(*)::int n from claimed group by adapter_id) c where a.id = c.adapter_id
+      update ${adapters} a set downloads = a.downloads + f.n
+      from (select adapter_id, count(*)::int n from fresh group by adapter_id) f where a.id = f.adapter_id
       returning a.id
     )
     select count(*)::int as counted from claimed`)

@@ -8,6 +8,7 @@ import type { PasswordHasher } from '../identity/password'
 import type { Principal } from '../identity/principal'
 import type { TokenSigner } from '../identity/tokens'
 import type { JobQueue } from '../publishing/jobs'
+import type { UploadLimits } from '../publishing/quotas'
 import type { ObjectStore } from '../storage/types'
 
 /** Everything a request may touch from outside the process; built by each entry, never global. */
@@ -30,6 +31,8 @@ export type Deps = {
   rateLimiter?: RateLimiter
   /** Per-email limit on login attempts; none in tests that do not test it. */
   loginLimiter?: RateLimiter
+  /** Per-team storage quota, files per version, bytes per file (DEFAULT_UPLOAD_LIMITS when absent). */
+  uploadLimits?: UploadLimits
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */

@@ -7,11 +7,12 @@ import { createSearchCache } from '../catalog/search-cache'
 import { resumeStripeEvents } from '../commerce'
 import { createDownloadLog, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
-import { paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../config'
+import { paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
 import type { Deps } from '../lib/context'
 import { createRateLimiter } from '../lib/rate-limit'
 import { createInProcessQueue, resumeValidations, runJob, runMaintenance } from '../publishing'
+import { UPLOAD_URL_TTL_SECONDS } from '../publishing/versions'
 import { createLocalStore } from '../storage/local'
 import { openDatabase } from './database'
 import { loadDocsAssets } from './docs-assets'
@@ -21,6 +22,25 @@ const DOWNLOAD_ROLLUP_MS = 5_000
 const MAINTENANCE_MS = 5 * 60 * 1000
 /** Audit rows of granted downloads are written at most this long after the grant. */
 const DOWNLOAD_LOG_FLUSH_MS = 200
+
+/**
+ * Timeouts of the Node HTTP server. Node's default `requestTimeout` (300 s) cut local-store
+ * uploads on slow links although their URLs last hours: a request may now take an upload URL's
+ * whole life, and a connection is cut when it sends nothing for `HTTP_IDLE_TIMEOUT_SECONDS`
+ * instead; headers keep their own short bound (a client trickling header bytes is cut).
+ * Node checks the request and header bounds every `connectionsCheckingInterval`.
+ */
+export function httpTimeoutsOf(config: Pick<Config, 'HTTP_IDLE_TIMEOUT_SECONDS' | 'HTTP_HEADERS_TIMEOUT_SECONDS'>) {
+  const headersTimeout = config.HTTP_HEADERS_TIMEOUT_SECONDS * 1000
+  return {
+    serverOptions: {
+      requestTimeout: UPLOAD_URL_TTL_SECONDS * 1000,
+      headersTimeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, headersTimeout / 4)),
+    },
+    idleTimeout: config.HTTP_IDLE_TIMEOUT_SECONDS * 1000,
+  }
+}
 
 export type RunningServer = { url: string; port: number; deps: Deps; close(): Promise<void> }
 
@@ -54,6 +74,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     // So is Stripe's SDK, only when payments are.
     ...(payments && { payments: (await import('../commerce/stripe')).createPayments(payments) }),
     downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+    uploadLimits: uploadLimitsOf(config),
     downloadLog,
     ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
     ...(config.LOGIN_ATTEMPTS_PER_MINUTE > 0 && { loginLimiter: createRateLimiter({ limit: config.LOGIN_ATTEMPTS_PER_MINUTE, windowSeconds: 60 }) }),
@@ -69,10 +90,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   // Expired upload sessions and stuck validations, every few minutes.
   const upkeep = setInterval(() => void runMaintenance(deps).catch((error) => console.error('maintenance failed', error)), MAINTENANCE_MS)
   upkeep.unref()
+  const timeouts = httpTimeoutsOf(config)
   const server = await new Promise<ServerType>((resolveListening) => {
-    const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
+    const listening: ServerType = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST, serverOptions: timeouts.serverOptions }, () =>
       resolveListening(listening),
     )
+    // Idle sockets are destroyed: the server has no 'timeout' listener.
+    listening.setTimeout(timeouts.idleTimeout)
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : config.PORT

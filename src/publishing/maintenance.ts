@@ -11,26 +11,29 @@ export const STUCK_VALIDATION_AFTER_MS = 15 * 60 * 1000
 /**
  * Periodic upkeep (a timer on Node, the `scheduled` handler on Workers): versions left in
  * `uploading` past their URLs' life lose their objects (multipart uploads aborted) and their
- * rows; versions stuck in `validating` are queued again.
+ * rows, and so do rejected versions as long after their rejection (the seller has read the
+ * findings; the team's storage quota counts their bytes until then); versions stuck in
+ * `validating` are queued again.
  */
 export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 'clock'>) {
   const now = deps.clock().getTime()
-  const abandoned = await deps.db
-    .select({ id: adapterVersions.id })
+  const expiredBefore = new Date(now - ABANDONED_UPLOAD_AFTER_MS)
+  const removable = await deps.db
+    .select({ id: adapterVersions.id, status: adapterVersions.status })
     .from(adapterVersions)
-    .where(and(eq(adapterVersions.status, 'uploading'), lt(adapterVersions.updatedAt, new Date(now - ABANDONED_UPLOAD_AFTER_MS))))
-  for (const { id } of abandoned) {
+    .where(and(inArray(adapterVersions.status, ['uploading', 'rejected']), lt(adapterVersions.updatedAt, expiredBefore)))
+  for (const { id, status } of removable) {
     const files = await deps.db.select().from(versionFiles).where(eq(versionFiles.versionId, id))
     for (const file of files) {
       if (file.multipartUploadId) await deps.store.abortMultipart({ key: file.storageKey, uploadId: file.multipartUploadId }).catch(() => {})
       await deps.store.delete(file.storageKey)
     }
-    // Only if still uploading: a seller completing it meanwhile wins.
+    // Only if its status is unchanged: a seller completing an upload meanwhile wins.
     await deps.db.transaction(async (tx) => {
       const [still] = await tx
         .select({ id: adapterVersions.id })
         .from(adapterVersions)
-        .where(and(eq(adapterVersions.id, id), eq(adapterVersions.status, 'uploading')))
+        .where(and(eq(adapterVersions.id, id), eq(adapterVersions.status, status)))
         .for('update')
       if (!still) return
       await tx.delete(versionFiles).where(eq(versionFiles.versionId, id))
@@ -42,7 +45,11 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 
     .from(adapterVersions)
     .where(and(inArray(adapterVersions.status, ['validating']), lt(adapterVersions.updatedAt, new Date(now - STUCK_VALIDATION_AFTER_MS))))
   for (const { id } of stuck) await deps.jobs.enqueue({ kind: 'validate_version', versionId: id })
-  return { expiredUploads: abandoned.length, requeuedValidations: stuck.length }
+  return {
+    expiredUploads: removable.filter((version) => version.status === 'uploading').length,
+    removedRejected: removable.filter((version) => version.status === 'rejected').length,
+    requeuedValidations: stuck.length,
+  }
 }
 
 /**

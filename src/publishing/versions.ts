@@ -12,6 +12,7 @@ import { uniqueViolation } from '../db/types'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import type { UploadPlan } from '../storage/types'
+import { assertDeclaredFilesWithin, assertStorageWithin, DEFAULT_UPLOAD_LIMITS } from './quotas'
 
 /** Upload URLs stay valid this long: long enough for a 10 GB file on a slow link. */
 export const UPLOAD_URL_TTL_SECONDS = 6 * 60 * 60
@@ -66,18 +67,23 @@ async function resolveDeclaredBase(ctx: ServiceContext, declared: string): Promi
 }
 
 export async function createVersion(
-  ctx: ServiceContext & Pick<Deps, 'store'>,
+  ctx: ServiceContext & Pick<Deps, 'store' | 'uploadLimits'>,
   teamSlug: string,
   slug: string,
   input: z.infer<typeof CreateVersionSchema>,
 ) {
   const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'write')
+  const limits = ctx.uploadLimits ?? DEFAULT_UPLOAD_LIMITS
+  assertDeclaredFilesWithin(input.files, limits)
   const declaredBase = await resolveDeclaredBase(ctx, input.baseModel)
   const [existing] = await ctx.db
     .select({ id: adapterVersions.id })
     .from(adapterVersions)
     .where(and(eq(adapterVersions.adapterId, adapter.id), eq(adapterVersions.version, input.version)))
   if (existing) throw versionExists(input.version)
+  const requestedBytes = input.files.reduce((total, file) => total + file.size, 0)
+  // Before any upload is planned (a multipart upload is a write to the store); checked again, locked, below.
+  await assertStorageWithin(ctx.db, adapter.teamId, requestedBytes, limits)
 
   // Plan uploads before writing anything, so a store failure leaves no half-made version.
   const versionId = crypto.randomUUID()
@@ -90,6 +96,7 @@ export async function createVersion(
   )
   try {
     const { version, files } = await ctx.db.transaction(async (tx) => {
+      await assertStorageWithin(tx, adapter.teamId, requestedBytes, limits, { lock: true })
       const [version] = await tx
         .insert(adapterVersions)
         .values({

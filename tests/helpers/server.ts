@@ -20,10 +20,16 @@ export const freePort = () =>
  * The real Node server (`npm start`) on a loopback port: PGlite in a temp data dir, or a fresh
  * database on DATABASE_URL's Postgres; the local store or the S3 test server.
  */
-export async function startTestServer(options: { storage: 'local' | 's3'; /** Postgres server for the fresh database (default DATABASE_URL). */ databaseServerUrl?: string }) {
+export async function startTestServer(options: {
+  storage: 'local' | 's3'
+  /** Postgres server for the fresh database (default DATABASE_URL). */
+  databaseServerUrl?: string
+  /** More configuration (e.g. HTTP_IDLE_TIMEOUT_SECONDS). */
+  env?: Record<string, string>
+}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'refinery-e2e-'))
   const cleanups: (() => Promise<unknown>)[] = [() => rm(dataDir, { recursive: true, force: true })]
-  const env: Record<string, string> = { REFINERY_DATA_DIR: dataDir, PASSWORD_ITERATIONS: '100000', DATABASE_URL: '' }
+  const env: Record<string, string> = { REFINERY_DATA_DIR: dataDir, PASSWORD_ITERATIONS: '100000', DATABASE_URL: '', ...options.env }
   const databaseServerUrl = options.databaseServerUrl ?? process.env.DATABASE_URL
   if (databaseServerUrl) {
     const database = await createPostgresDatabase(databaseServerUrl)
