@@ -20,7 +20,13 @@ export const freePort = () =>
  * The real Node server (`npm start`) on a loopback port: PGlite in a temp data dir, or a fresh
  * database on DATABASE_URL's Postgres; the local store or the S3 test server.
  */
-export async function startTestServer(options: { storage: 'local' | 's3'; /** Postgres server for the fresh database (default DATABASE_URL). */ databaseServerUrl?: string }) {
+export async function startTestServer(options: {
+  storage: 'local' | 's3'
+  /** Postgres server for the fresh database (default DATABASE_URL). */
+  databaseServerUrl?: string
+  /** More configuration, e.g. limits. */
+  env?: Record<string, string>
+}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'refinery-e2e-'))
   const cleanups: (() => Promise<unknown>)[] = [() => rm(dataDir, { recursive: true, force: true })]
   const env: Record<string, string> = { REFINERY_DATA_DIR: dataDir, PASSWORD_ITERATIONS: '100000', DATABASE_URL: '' }
@@ -37,7 +43,7 @@ export async function startTestServer(options: { storage: 'local' | 's3'; /** Po
   }
   // The local store signs URLs with the public URL, so the port is chosen before the server starts.
   const port = await freePort()
-  const server = await startServer(parseConfig({ ...env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }))
+  const server = await startServer(parseConfig({ ...env, ...options.env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }))
   return {
     url: server.url,
     deps: server.deps,
