@@ -5,7 +5,7 @@
  * with the default bound (2 at once, 20 waiting). Sign-in limits are off, as if the flood came
  * from many addresses, so every login is hashed.
  *
- *   npx tsx bench/login-flood.ts [--seconds 12] [--clients 12] [--file-mib 4]
+ *   npx tsx bench/login-flood.ts [--seconds 10] [--clients 12] [--file-mib 4]
  *
  * A download is the whole thing a buyer does: downloadFile → 302 → GET the signed URL, body read.
  */
@@ -25,7 +25,7 @@ import { statusCount } from './autocannon'
 import { eq, sql } from 'drizzle-orm'
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '12' }, clients: { type: 'string', default: '12' }, 'file-mib': { type: 'string', default: '4' } },
+  options: { seconds: { type: 'string', default: '10' }, clients: { type: 'string', default: '12' }, 'file-mib': { type: 'string', default: '4' } },
 })
 const seconds = Number(values.seconds)
 const clients = Number(values.clients)
