@@ -36,6 +36,14 @@ const ConfigSchema = z
   // A request as a whole is bounded only by an upload URL's life, so slow uploads survive.
   HTTP_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   HTTP_HEADERS_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(60),
+  LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE: z.coerce.number().int().min(0).default(20),
+  LOGIN_ATTEMPTS_GLOBAL_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  SIGNUPS_PER_ADDRESS_PER_HOUR: z.coerce.number().int().min(0).default(10),
+  SIGNUPS_GLOBAL_PER_MINUTE: z.coerce.number().int().min(0).default(60),
+  PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).max(10_000).default(20),
+  // How many reverse proxies in front of the Node server append to X-Forwarded-For; 0: trust none.
+  TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
   S3_ENDPOINT: optionalString,
   S3_BUCKET: optionalString,
   S3_REGION: optionalString,

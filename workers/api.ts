@@ -10,16 +10,19 @@ import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf 
 import { postgresClientOptions } from '../src/db/connection'
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
+import { createSignInLimiters } from '../src/identity/limits'
+import type { PasswordHasher } from '../src/identity/password'
 import type { Deps } from '../src/lib/context'
 import { createRateLimiter, type RateLimiter } from '../src/lib/rate-limit'
 import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/publishing'
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
-// One search cache and one limiter each for downloads and logins per isolate: they outlive the request that filled them.
+// One search cache, the limiters and the password hasher (its concurrency bound) per isolate: they outlive the request that filled them.
 let searchCache: SearchCache | undefined
 let rateLimiter: RateLimiter | undefined
-let loginLimiter: RateLimiter | undefined
+let signInLimiters: ReturnType<typeof createSignInLimiters> | undefined
+let passwords: PasswordHasher | undefined
 
 /** The first delivery plus `max_retries` (wrangler.toml [[queues.consumers]]). */
 const QUEUE_DELIVERIES = 1 + 5
@@ -60,7 +63,12 @@ export default {
       // Validation goes to the queue consumer below; without a queue binding, after the response.
       jobs: { enqueue: async (job) => (env.VALIDATION_QUEUE ? env.VALIDATION_QUEUE.send(job) : void background.push(runJob(deps, job))) },
       tokens: createTokenSigner(config.JWT_SECRET, clock),
-      passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
+      passwords: (passwords ??= createPasswordHasher(config.PASSWORD_ITERATIONS, {
+        concurrency: config.PASSWORD_HASH_CONCURRENCY,
+        maxWaiting: config.PASSWORD_HASH_QUEUE,
+      })),
+      // Cloudflare sets it on every request from outside; X-Forwarded-For is the client's to write.
+      clientAddress: (c) => c.req.header('CF-Connecting-IP'),
       publicUrl: publicUrlOf(config),
       maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
       ...(payments && { payments: createPayments({ ...payments, fetch: true }) }),
@@ -70,9 +78,7 @@ export default {
       ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && {
         rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),
       }),
-      ...(config.LOGIN_ATTEMPTS_PER_MINUTE > 0 && {
-        loginLimiter: (loginLimiter ??= createRateLimiter({ limit: config.LOGIN_ATTEMPTS_PER_MINUTE, windowSeconds: 60 })),
-      }),
+      ...(signInLimiters ??= createSignInLimiters(config)),
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },
     }

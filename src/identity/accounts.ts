@@ -1,5 +1,6 @@
-import { eq } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { Deps, ServiceContext } from '../lib/context'
+import { addressKey } from '../lib/client-address'
 import { ApiError, notFound } from '../lib/errors'
 import { enforceRateLimit } from '../lib/rate-limit'
 import { uniqueViolation } from '../db/types'
@@ -18,9 +19,15 @@ export const toUserView = (user: typeof users.$inferSelect): UserView => ({
 export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 
 type AccountDeps = Pick<Deps, 'db' | 'passwords' | 'tokens'>
-type LoginDeps = AccountDeps & Pick<Deps, 'loginLimiter'>
+type SignupDeps = AccountDeps & Pick<Deps, 'signupAddressLimiter' | 'signupGlobalLimiter'>
+type LoginDeps = AccountDeps & Pick<Deps, 'loginLimiter' | 'loginAddressLimiter' | 'loginGlobalLimiter'>
+/** Where the request came from (`clientAddressOf(c)`); undefined when the platform cannot tell. */
+export type RequestOrigin = { address: string | undefined }
 
-export async function signup(deps: AccountDeps, input: { email: string; password: string; name: string }) {
+export async function signup(deps: SignupDeps, input: { email: string; password: string; name: string }, origin: RequestOrigin) {
+  // Before the hash: a flood of sign-ups costs neither hashing time nor rows.
+  await enforceRateLimit(deps.signupAddressLimiter, `signup:${addressKey(origin.address)}`, 'sign-ups from this address')
+  await enforceRateLimit(deps.signupGlobalLimiter, 'signup', 'sign-ups right now')
   const passwordHash = await deps.passwords.hash(input.password)
   let user: typeof users.$inferSelect | undefined
   try {
@@ -39,17 +46,41 @@ export async function signup(deps: AccountDeps, input: { email: string; password
   return { user: toUserView(user), token, expiresAt: expiresAt.toISOString() }
 }
 
-export async function login(deps: LoginDeps, input: { email: string; password: string }) {
+export async function login(deps: LoginDeps, input: { email: string; password: string }, origin: RequestOrigin) {
   const email = normalizeEmail(input.email)
-  // Counted per account before any work: guessing one account's password stays slow however
-  // many addresses the guesses come from (its owner may wait out the window too).
+  // All counted before any work. Per address: one address cannot guess across many accounts.
+  // Per account: guessing one account's password stays slow however many addresses the guesses
+  // come from (its owner may wait out the window too). Globally: a cap on the hashing work.
+  await enforceRateLimit(deps.loginAddressLimiter, `login:${addressKey(origin.address)}`, 'sign-in attempts from this address')
   await enforceRateLimit(deps.loginLimiter, `login:${email}`, 'sign-in attempts for this account')
+  await enforceRateLimit(deps.loginGlobalLimiter, 'login', 'sign-in attempts right now')
   const [user] = await deps.db.select().from(users).where(eq(users.email, email)).limit(1)
-  // An unknown email costs one hash too, so timing does not tell which emails have accounts.
+  // An unknown email costs one hash at the current cost, as does a wrong password for any
+  // account (verify pads older, cheaper hashes), so timing does not tell which emails have accounts.
   const valid = user ? await deps.passwords.verify(input.password, user.passwordHash) : !(await deps.passwords.hash(input.password))
   if (!user || !valid) throw new ApiError(401, 'invalid_credentials', 'The email or password is wrong.')
+  if (deps.passwords.needsRehash(user.passwordHash)) await upgradePasswordHash(deps, user, input.password)
   const { token, expiresAt } = await deps.tokens.sign(user.id)
   return { token, expiresAt: expiresAt.toISOString() }
+}
+
+/**
+ * PASSWORD_ITERATIONS changed since this hash was made: store one at the current cost, unless
+ * the password changed meanwhile. When the hasher is saturated the sign-in still succeeds and
+ * the upgrade waits for the next one.
+ */
+async function upgradePasswordHash(deps: LoginDeps, user: typeof users.$inferSelect, password: string) {
+  let passwordHash: string
+  try {
+    passwordHash = await deps.passwords.hash(password)
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'server_busy') return
+    throw error
+  }
+  await deps.db
+    .update(users)
+    .set({ passwordHash })
+    .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)))
 }
 
 export async function getMe(ctx: ServiceContext) {

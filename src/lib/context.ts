@@ -33,6 +33,17 @@ export type Deps = {
   loginLimiter?: RateLimiter
   /** Per-team storage quota, files per version, bytes per file (DEFAULT_UPLOAD_LIMITS when absent). */
   uploadLimits?: UploadLimits
+  /** Login attempts per client address (`clientAddress`), and from everyone together (key `login`). */
+  loginAddressLimiter?: RateLimiter
+  loginGlobalLimiter?: RateLimiter
+  /** Sign-ups per client address, and from everyone together (key `signup`). */
+  signupAddressLimiter?: RateLimiter
+  signupGlobalLimiter?: RateLimiter
+  /**
+   * The caller's network address, per platform: the socket's on Node (X-Forwarded-For only from
+   * configured proxies), CF-Connecting-IP on Workers. Undefined: the address is unknown.
+   */
+  clientAddress?: (c: Context<AppEnv>) => string | undefined
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */
@@ -58,6 +69,9 @@ export type ServiceContext = {
   clock: () => Date
   principal: Principal | null
 }
+
+/** The caller's address as its platform reports it (see `Deps.clientAddress`). */
+export const clientAddressOf = (c: Context<AppEnv>) => c.get('deps').clientAddress?.(c)
 
 /** The request's caller together with every dependency; verbs declare the parts they use. */
 export function serviceContext(c: Context<AppEnv>): ServiceContext & Deps {

@@ -27,7 +27,7 @@ const problemDescriptions = {
   415: 'Unsupported content type',
   422: 'The body or parameters failed validation',
   429: 'Rate limited',
-  503: 'A dependency is unavailable',
+  503: 'A dependency is unavailable, or the server is too busy',
 } as const
 
 type ProblemStatus = keyof typeof problemDescriptions

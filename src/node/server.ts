@@ -9,11 +9,13 @@ import { createDownloadLog, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
 import { paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
+import { createSignInLimiters } from '../identity/limits'
 import type { Deps } from '../lib/context'
 import { createRateLimiter } from '../lib/rate-limit'
 import { createInProcessQueue, resumeValidations, runJob, runMaintenance } from '../publishing'
 import { UPLOAD_URL_TTL_SECONDS } from '../publishing/versions'
 import { createLocalStore } from '../storage/local'
+import { nodeClientAddress } from './client-address'
 import { openDatabase } from './database'
 import { loadDocsAssets } from './docs-assets'
 import { loadSigningSecret } from './secrets'
@@ -68,7 +70,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     store,
     jobs,
     tokens: createTokenSigner(signingSecret, clock),
-    passwords: createPasswordHasher(config.PASSWORD_ITERATIONS),
+    passwords: createPasswordHasher(config.PASSWORD_ITERATIONS, { concurrency: config.PASSWORD_HASH_CONCURRENCY, maxWaiting: config.PASSWORD_HASH_QUEUE }),
+    clientAddress: nodeClientAddress(config.TRUST_PROXY),
     publicUrl,
     maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
     // So is Stripe's SDK, only when payments are.
@@ -77,7 +80,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     uploadLimits: uploadLimitsOf(config),
     downloadLog,
     ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
-    ...(config.LOGIN_ATTEMPTS_PER_MINUTE > 0 && { loginLimiter: createRateLimiter({ limit: config.LOGIN_ATTEMPTS_PER_MINUTE, windowSeconds: 60 }) }),
+    ...createSignInLimiters(config),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }

@@ -16,6 +16,9 @@ import { startS3Server } from './s3'
 const TEST_PASSWORD_ITERATIONS = 1_000
 export const TEST_SECRET = 'test-signing-secret-that-is-long-enough-for-hs256'
 
+/** The header a test sets to say which network address its request comes from. */
+export const TEST_CLIENT_ADDRESS_HEADER = 'X-Test-Client-Address'
+
 export type Harness = Awaited<ReturnType<typeof createHarness>>
 
 const PUBLIC_URL = 'http://localhost:8787'
@@ -52,6 +55,8 @@ export async function createHarness(
     tokens: createTokenSigner(TEST_SECRET, clock),
     passwords: createPasswordHasher(TEST_PASSWORD_ITERATIONS),
     publicUrl: PUBLIC_URL,
+    // app.request has no socket: a test names the caller's address in a header of its own.
+    clientAddress: (c) => c.req.header(TEST_CLIENT_ADDRESS_HEADER) ?? '192.0.2.1',
     logger: { error: () => {}, warn: () => {}, info: () => {} },
     ...depOverrides,
   }

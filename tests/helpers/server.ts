@@ -43,7 +43,7 @@ export async function startTestServer(options: {
   }
   // The local store signs URLs with the public URL, so the port is chosen before the server starts.
   const port = await freePort()
-  const server = await startServer(parseConfig({ ...env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }))
+  const server = await startServer(parseConfig({ ...env, ...options.env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }))
   return {
     url: server.url,
     deps: server.deps,

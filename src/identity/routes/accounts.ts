@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { serviceContext } from '../../lib/context'
+import { clientAddressOf, serviceContext } from '../../lib/context'
 import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { getMe, login, signup } from '../accounts'
 import { EmailSchema, PasswordSchema, RoleSchema, ScopeSchema, UserSchema } from '../schemas'
@@ -17,7 +17,7 @@ const signupRoute = createRoute({
   },
   responses: {
     201: json(z.object({ user: UserSchema }).extend(TokenSchema.shape).openapi('SignupResult'), 'Account created'),
-    ...problems(400, 409, 413, 422),
+    ...problems(400, 409, 413, 422, 429, 503),
   },
 })
 
@@ -28,7 +28,7 @@ const loginRoute = createRoute({
   tags: ['identity'],
   summary: 'Exchange email and password for an access token (valid one hour)',
   request: { body: jsonBody(z.object({ email: EmailSchema, password: z.string().min(1).max(256) })) },
-  responses: { 200: json(TokenSchema.openapi('LoginResult'), 'Access token'), ...problems(400, 401, 413, 422) },
+  responses: { 200: json(TokenSchema.openapi('LoginResult'), 'Access token'), ...problems(400, 401, 413, 422, 429, 503) },
 })
 
 const getMeRoute = createRoute({
@@ -54,6 +54,6 @@ const getMeRoute = createRoute({
 })
 
 export const accountRoutes = createRouter()
-  .openapi(signupRoute, async (c) => c.json(await signup(c.get('deps'), c.req.valid('json')), 201))
-  .openapi(loginRoute, async (c) => c.json(await login(c.get('deps'), c.req.valid('json')), 200))
+  .openapi(signupRoute, async (c) => c.json(await signup(c.get('deps'), c.req.valid('json'), { address: clientAddressOf(c) }), 201))
+  .openapi(loginRoute, async (c) => c.json(await login(c.get('deps'), c.req.valid('json'), { address: clientAddressOf(c) }), 200))
   .openapi(getMeRoute, async (c) => c.json(await getMe(serviceContext(c)), 200))

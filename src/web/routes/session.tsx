@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { login, signup } from '../../identity/accounts'
 import { EmailSchema, PasswordSchema } from '../../identity/schemas'
-import type { AppEnv } from '../../lib/context'
+import { type AppEnv, clientAddressOf } from '../../lib/context'
 import { ApiError } from '../../lib/errors'
 import { formPost, page, safeNext } from '../common'
 import { SignInPage } from '../pages/account'
@@ -16,7 +16,7 @@ export const sessionRoutes = new Hono<AppEnv>()
     const next = safeNext(form.next)
     const email = String(form.email ?? '')
     try {
-      const session = await login(c.get('deps'), { email, password: String(form.password ?? '') })
+      const session = await login(c.get('deps'), { email, password: String(form.password ?? '') }, { address: clientAddressOf(c) })
       startSession(c, session.token, session.expiresAt)
       return c.redirect(next, 303)
     } catch (error) {
@@ -35,7 +35,7 @@ export const sessionRoutes = new Hono<AppEnv>()
       return page(c, <SignInPage mode="signup" next={next} email={String(form.email ?? '')} error={error} />, 422)
     }
     try {
-      const account = await signup(c.get('deps'), { email: email.data, password: password.data, name })
+      const account = await signup(c.get('deps'), { email: email.data, password: password.data, name }, { address: clientAddressOf(c) })
       startSession(c, account.token, account.expiresAt)
       return c.redirect(next, 303)
     } catch (error) {
