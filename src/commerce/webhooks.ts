@@ -165,6 +165,8 @@ async function orderPaidBy(tx: Database, session: Stripe.Checkout.Session): Prom
   const named = session.metadata?.orderId ?? session.client_reference_id
   const [namedOrder] = isUuid(named) ? await tx.select().from(orders).where(eq(orders.id, named)).for('update') : []
   if (!namedOrder) return { rejected: 'unknown_session' }
+  // Checkout recorded this very session while we waited for the order's lock.
+  if (namedOrder.stripeSessionId === session.id) return { order: namedOrder }
   if (namedOrder.stripeSessionId) return { rejected: 'session_mismatch', orderId: namedOrder.id }
   const mismatch = moneyMismatch(namedOrder, session)
   if (mismatch) return { rejected: mismatch, orderId: namedOrder.id }

@@ -1,4 +1,5 @@
 import { eq } from 'drizzle-orm'
+import postgres from 'postgres'
 import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resumeStripeEvents } from '../../src/commerce'
@@ -48,6 +49,16 @@ describe('a paid session pays only for the order it was created for', () => {
     const started = response.json as Started
     expect((await orderRow(started.order.id)).stripeSessionId).toBe(sessionOf(started))
     return { buyer, started }
+  }
+
+  /** A buyer whose order Stripe made a session for, but whose checkout timed out before recording it. */
+  async function unlinkedOrder(name: string) {
+    const buyer = await h.user(name)
+    stripe.delayNext(1500)
+    expectProblem(await h.call('POST', '/v1/checkout', { auth: buyer.token, body: { offerId } }), 503, 'payments_unavailable')
+    const [order] = await h.db.select().from(orders).where(eq(orders.buyerUserId, buyer.id))
+    const session = [...stripe.sessions.values()].find((candidate) => candidate.client_reference_id === order!.id)!
+    return { buyer, order: order!, sessionId: String(session.id) }
   }
 
   /** Stored, processed (Stripe is not asked again), not applied: the reason and the order it named are on the row. */
@@ -159,39 +170,76 @@ describe('a paid session pays only for the order it was created for', () => {
   })
 
   it("a payment event that overtakes the recording of its session id waits, and applies exactly once when checkout records it", async () => {
-    const buyer = await h.user('overtaken')
     // Stripe makes the session but answers too late: the order is pending with no session id recorded.
-    stripe.delayNext(1500)
-    expectProblem(await h.call('POST', '/v1/checkout', { auth: buyer.token, body: { offerId } }), 503, 'payments_unavailable')
-    const [order] = await h.db.select().from(orders).where(eq(orders.buyerUserId, buyer.id))
+    const { buyer, order, sessionId } = await unlinkedOrder('overtaken')
     expect(order).toMatchObject({ status: 'pending', stripeSessionId: null })
-    const session = [...stripe.sessions.values()].find((candidate) => candidate.client_reference_id === order!.id)!
+    const session = { id: sessionId }
 
     // The buyer pays at once; the event arrives before the order knows its session.
     const genuine = stripe.paySession(String(session.id))
-    const early = await deliver('checkout.session.completed', genuine, `evt_early_${order!.id}`)
-    expect(early).toMatchObject({ waitingFor: order!.id, orderId: order!.id, processedAt: null, rejectedReason: null })
+    const early = await deliver('checkout.session.completed', genuine, `evt_early_${order.id}`)
+    expect(early).toMatchObject({ waitingFor: order.id, orderId: order.id, processedAt: null, rejectedReason: null })
     // A Payment Link naming the unlinked order: a wrong currency is refused at once; the right money waits to be compared.
-    expectRejected(await deliver('checkout.session.completed', stripe.paidPaymentLinkSession({ amount: 100, currency: 'eur', clientReferenceId: order!.id })), 'currency_mismatch', order!.id)
-    const lookalike = await deliver('checkout.session.completed', stripe.paidPaymentLinkSession({ amount: 4900, currency: 'usd', clientReferenceId: order!.id }))
-    expect(lookalike).toMatchObject({ waitingFor: order!.id, processedAt: null })
-    await expectPendingAndUnpaid(order!.id)
+    expectRejected(await deliver('checkout.session.completed', stripe.paidPaymentLinkSession({ amount: 100, currency: 'eur', clientReferenceId: order.id })), 'currency_mismatch', order.id)
+    const lookalike = await deliver('checkout.session.completed', stripe.paidPaymentLinkSession({ amount: 4900, currency: 'usd', clientReferenceId: order.id }))
+    expect(lookalike).toMatchObject({ waitingFor: order.id, processedAt: null })
+    await expectPendingAndUnpaid(order.id)
 
     // The retry gets the same session back (same idempotency key), records it, and applies what waited.
     const retried = await h.call('POST', '/v1/checkout', { auth: buyer.token, body: { offerId } })
     expect(retried.status, retried.text).toBe(201)
     expect(sessionOf(retried.json)).toBe(session.id)
-    expect(await orderRow(order!.id)).toMatchObject({ status: 'paid', stripeSessionId: session.id, stripePaymentIntentId: genuine.payment_intent })
-    expect(await grantsOf(order!.id)).toHaveLength(1)
+    expect(await orderRow(order.id)).toMatchObject({ status: 'paid', stripeSessionId: session.id, stripePaymentIntentId: genuine.payment_intent })
+    expect(await grantsOf(order.id)).toHaveLength(1)
     const [applied] = await h.db.select().from(stripeEvents).where(eq(stripeEvents.id, early.id))
     expect(applied).toMatchObject({ waitingFor: null, rejectedReason: null, processedAt: expect.any(Date) })
     const [refused] = await h.db.select().from(stripeEvents).where(eq(stripeEvents.id, lookalike.id))
-    expectRejected(refused!, 'session_mismatch', order!.id)
+    expectRejected(refused!, 'session_mismatch', order.id)
 
     // Stripe's retry of the early event, and a restart, change nothing.
     await deliver('checkout.session.completed', genuine, early.id)
     expect(await resumeStripeEvents(h.deps)).toBe(0)
-    expect(await grantsOf(order!.id)).toHaveLength(1)
+    expect(await grantsOf(order.id)).toHaveLength(1)
+  })
+
+  // Real concurrency needs a second connection: Postgres only (PGlite runs one statement at a time).
+  it.runIf(process.env.DATABASE_URL)('grants once whichever of the payment event and the recording of the session takes the order first', async () => {
+    const locker = postgres(h.databaseUrl!, { max: 2, onnotice: () => {} }) // one holds the lock, one watches who waits
+    try {
+      const waiters = async () => (await locker`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]!.n as number
+      const until = async (count: number) => {
+        for (let poll = 0; poll < 400 && (await waiters()) < count; poll++) await new Promise((resolve) => setTimeout(resolve, 25))
+        expect(await waiters()).toBeGreaterThanOrEqual(count)
+      }
+      for (const first of ['event', 'checkout'] as const) {
+        const { buyer, order, sessionId } = await unlinkedOrder(`interleaved-${first}`)
+        const genuine = stripe.paySession(sessionId)
+        const payload = JSON.stringify({ id: `evt_${first}_${order.id}`, object: 'event', type: 'checkout.session.completed', created: Math.floor(Date.now() / 1000), data: { object: genuine } })
+        const event = () => h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signer.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) } })
+        const checkout = () => h.call('POST', '/v1/checkout', { auth: buyer.token, body: { offerId } })
+
+        // Hold the order's row; both sides queue on it in the chosen order, then go.
+        const session = await locker.reserve()
+        await session`begin`
+        await session`select id from orders where id = ${order.id} for update`
+        const base = await waiters()
+        const one = first === 'event' ? event() : checkout()
+        await until(base + 1)
+        const two = first === 'event' ? checkout() : event()
+        await until(base + 2)
+        await session`commit`
+        session.release()
+        const answers = await Promise.all([one, two])
+        expect(answers.map((answer) => answer.status).sort()).toEqual([200, 201])
+
+        expect(await orderRow(order.id), first).toMatchObject({ status: 'paid', stripeSessionId: sessionId })
+        expect(await grantsOf(order.id), first).toHaveLength(1)
+        const [stored] = await h.db.select().from(stripeEvents).where(eq(stripeEvents.id, `evt_${first}_${order.id}`))
+        expect(stored, first).toMatchObject({ processedAt: expect.any(Date), waitingFor: null, rejectedReason: null })
+      }
+    } finally {
+      await locker.end({ timeout: 0 })
+    }
   })
 
   it('a restart applies an event that waited for an order linked since (a crash between recording the session and applying)', async () => {
