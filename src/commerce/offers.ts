@@ -62,7 +62,9 @@ function assertChargeable(amount: number, currency: Currency) {
  * Withdraws an offer (`active: false`: no new checkouts, 409 `offer_inactive`) or puts it back.
  * Entitlements it already granted are untouched. Team owners and admins only.
  */
-export async function updateOffer(ctx: ServiceContext, teamSlug: string, slug: string, offerId: string, patch: z.infer<typeof UpdateOfferSchema>) {
+export async function updateOffer(
+  ctx: ServiceContext & Pick<Deps, 'searchCache'>,
+  teamSlug: string, slug: string, offerId: string, patch: z.infer<typeof UpdateOfferSchema>) {
   const caller = requireScope(ctx.principal, 'publish')
   const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'write')
   const { role } = await loadTeamAs(ctx.db, caller, teamSlug)
@@ -73,6 +75,7 @@ export async function updateOffer(ctx: ServiceContext, teamSlug: string, slug: s
     .where(and(eq(offers.id, offerId), eq(offers.adapterId, adapter.id)))
     .returning()
   if (!offer) throw notFound(`The offer ${offerId} of '${teamSlug}/${slug}'`)
+  ctx.searchCache?.clear() // search shows prices (and filters by them)
   return toOfferView(offer, `${teamSlug}/${slug}`)
 }
 
