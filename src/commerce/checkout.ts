@@ -12,6 +12,7 @@ import { entitlementView, findCoveringEntitlement, grantEntitlement, type Holder
 import { callStripe, requirePayments } from './payments'
 import type { CheckoutSchema } from './schemas'
 import { accessRequests, offers, orders, payoutAccounts } from './tables'
+import { applyEventsWaitingFor } from './webhooks'
 
 type OrderRow = typeof orders.$inferSelect
 
@@ -32,7 +33,7 @@ export const toOrderView = (order: OrderRow, adapter: string) => ({
  * verified payment event). Holding an entitlement that already covers the offer's licence
  * returns it instead of charging again (status 200, `existing: true`).
  */
-export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'publicUrl'>, input: z.infer<typeof CheckoutSchema>) {
+export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'publicUrl' | 'logger'>, input: z.infer<typeof CheckoutSchema>) {
   const caller = requireScope(ctx.principal, 'purchase')
   const [row] = await ctx.db
     .select({ offer: offers, adapter: adapters, sellerTeam: teams })
@@ -40,9 +41,10 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
     .innerJoin(adapters, eq(adapters.id, offers.adapterId))
     .innerJoin(teams, eq(teams.id, adapters.teamId))
     .where(eq(offers.id, input.offerId))
-  if (!row || !row.offer.active || row.adapter.visibility === 'draft') throw notFound('The offer')
+  if (!row || row.adapter.visibility === 'draft') throw notFound('The offer')
   const { offer, adapter, sellerTeam } = row
   const adapterName = `${sellerTeam.slug}/${adapter.slug}`
+  if (!offer.active) throw new ApiError(409, 'offer_inactive', `The seller has withdrawn this offer for ${adapterName}; see its current offers.`)
   if (adapter.visibility === 'archived' || !adapter.latestVersion) {
     throw new ApiError(409, 'adapter_not_available', `${adapterName} has no published version on sale.`)
   }
@@ -137,11 +139,15 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
       { idempotencyKey: `checkout:${order.id}` },
     ),
   )
+  // The session id binds the payment to the order: only an event about this session pays it.
+  // (The update waits for a webhook holding the order's lock, so an event that arrived first
+  // has recorded that it waits, and is applied here; a crash before that leaves it to a restart.)
   const [linked] = await ctx.db
     .update(orders)
     .set({ stripeSessionId: session.id, checkoutUrl: session.url, updatedAt: ctx.clock() })
     .where(eq(orders.id, order.id))
     .returning()
+  await applyEventsWaitingFor(ctx, order.id).catch((error: unknown) => (ctx.logger ?? console).error(`order ${order.id}: applying its waiting Stripe events failed`, error))
   return { status: 201 as const, body: { order: toOrderView(linked!, adapterName), checkoutUrl: session.url! } }
 }
 

@@ -6,7 +6,7 @@ import { bearer, createRouter, json, jsonBody, problems } from '../lib/openapi'
 import { decideAccessRequest, listAccessRequests } from './access-requests'
 import { checkout } from './checkout'
 import { listEntitlements } from './entitlements'
-import { createOffer, listOffers } from './offers'
+import { createOffer, listOffers, updateOffer } from './offers'
 import { startPayoutOnboarding } from './payouts'
 import { getSalesReport } from './sales'
 import {
@@ -18,10 +18,12 @@ import {
   DecisionSchema,
   EntitlementSchema,
   IdParamSchema,
+  OfferParamsSchema,
   OfferSchema,
   OnboardingSchema,
   SalesQuerySchema,
   SalesReportSchema,
+  UpdateOfferSchema,
 } from './schemas'
 import { receiveStripeEvent } from './webhooks'
 
@@ -38,6 +40,17 @@ const createOfferRoute = createRoute({
   responses: { 201: json(OfferSchema, 'Offer created'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
 })
 
+const updateOfferRoute = createRoute({
+  method: 'patch',
+  path: '/v1/adapters/{team}/{slug}/offers/{offerId}',
+  operationId: 'updateOffer',
+  tags,
+  summary: 'Withdraw an offer or put it back (team owners and admins)',
+  security: bearer('publish'),
+  request: { params: OfferParamsSchema, body: jsonBody(UpdateOfferSchema) },
+  responses: { 200: json(OfferSchema, 'The offer as it is now'), ...problems(400, 401, 403, 404, 413, 422) },
+})
+
 const listOffersRoute = createRoute({
   method: 'get',
   path: '/v1/adapters/{team}/{slug}/offers',
@@ -45,7 +58,7 @@ const listOffersRoute = createRoute({
   tags,
   summary: 'The ways to get this adapter',
   request: { params: AdapterParamsSchema },
-  responses: { 200: json(z.object({ items: z.array(OfferSchema) }), 'Active offers'), ...problems(401, 404) },
+  responses: { 200: json(z.object({ items: z.array(OfferSchema) }), 'Active offers (for the seller team, withdrawn ones too)'), ...problems(401, 404) },
 })
 
 const checkoutRoute = createRoute({
@@ -132,6 +145,10 @@ export const commerceRoutes = createRouter()
   .openapi(createOfferRoute, async (c) => {
     const { team, slug } = c.req.valid('param')
     return c.json(await createOffer(serviceContext(c), team, slug, c.req.valid('json')), 201)
+  })
+  .openapi(updateOfferRoute, async (c) => {
+    const { team, slug, offerId } = c.req.valid('param')
+    return c.json(await updateOffer(serviceContext(c), team, slug, offerId, c.req.valid('json')), 200)
   })
   .openapi(listOffersRoute, async (c) => {
     const { team, slug } = c.req.valid('param')

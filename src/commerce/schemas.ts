@@ -1,9 +1,20 @@
 import { z } from '@hono/zod-openapi'
+import { AdapterParamsSchema } from '../catalog/schemas'
 import { SlugSchema } from '../identity/schemas'
 import { licenseTiers, offerKinds } from './tables'
 
 /** Currencies Stripe charges in minor units of 1/100 (zero-decimal ones like JPY are left out for now). */
 export const currencies = ['usd', 'eur', 'gbp', 'cny', 'cad', 'aud', 'chf', 'sgd', 'hkd'] as const
+export type Currency = (typeof currencies)[number]
+
+/**
+ * Stripe's minimum charge per currency, in minor units, from its "minimum and maximum charge
+ * amounts" table (docs.stripe.com/currencies). CNY is not in that table: a charge in it must
+ * convert to at least the platform's settlement minimum (USD 0.50 is about CNY 3.60), so CNY 5.00
+ * leaves room for the exchange rate. A new currency must say its minimum here (zero-decimal
+ * ones count whole units: JPY 50).
+ */
+export const minimumCharge = { usd: 50, eur: 50, gbp: 30, cny: 500, cad: 50, aud: 50, chf: 50, sgd: 50, hkd: 400 } as const satisfies Record<Currency, number>
 
 export const CreateOfferSchema = z
   .object({
@@ -39,6 +50,14 @@ export const OfferSchema = z
     createdAt: z.iso.datetime(),
   })
   .openapi('Offer')
+
+export const UpdateOfferSchema = z
+  .object({ active: z.boolean().openapi({ description: 'false withdraws the offer (new checkouts get 409 offer_inactive; entitlements it granted stay); true puts it back' }) })
+  .openapi('UpdateOffer')
+
+export const OfferParamsSchema = AdapterParamsSchema.extend({
+  offerId: z.uuid().openapi({ param: { name: 'offerId', in: 'path' } }),
+})
 
 export const CheckoutSchema = z
   .object({

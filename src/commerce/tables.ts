@@ -12,6 +12,12 @@ export const offerKinds = ['free', 'one_time', 'on_request'] as const
 export type OfferKind = (typeof offerKinds)[number]
 export const orderStatuses = ['pending', 'paid', 'refunded', 'disputed', 'expired'] as const
 export const accessRequestStatuses = ['pending', 'approved', 'rejected'] as const
+/**
+ * Why a paid Checkout session was stored but not applied: no order of ours was created for it,
+ * the order it names was created for another session, or it paid another amount or currency.
+ */
+export const paymentRejections = ['unknown_session', 'session_mismatch', 'amount_mismatch', 'currency_mismatch'] as const
+export type PaymentRejection = (typeof paymentRejections)[number]
 
 /** How an adapter can be had: free, for a one-time price, or on request (an application the seller decides). */
 export const offers = pgTable(
@@ -42,7 +48,9 @@ export const offers = pgTable(
 
 /**
  * A purchase of a one_time offer. Created `pending` before Stripe is called (its id is the
- * idempotency key), `paid` only by a verified webhook event; `refunded`/`disputed` revoke.
+ * idempotency key); the Checkout session id is recorded when Stripe answers, and only a verified
+ * event about that session, for the order's amount and currency, makes it `paid`;
+ * `refunded`/`disputed` revoke.
  */
 export const orders = pgTable(
   'orders',
@@ -135,8 +143,10 @@ export const payoutAccounts = pgTable('payout_accounts', {
 /**
  * Every Stripe event received, stored by its id before it is processed: a repeat delivery finds
  * the row and does nothing; `processed_at` is set in the same transaction as the effect. An
- * event about an order the API has not linked yet (a refund that overtakes its payment) waits
- * with `waiting_for` set and is applied when the order is linked.
+ * event that overtook what it depends on waits with `waiting_for` set (a payment intent id: a
+ * refund before its payment; an order id: a payment before the order's session id was recorded)
+ * and is applied when that arrives. A paid session that does not match its order is processed
+ * without effect: `rejected_reason` says why, for operators to look into.
  */
 export const stripeEvents = pgTable(
   'stripe_events',
@@ -148,9 +158,19 @@ export const stripeEvents = pgTable(
     processedAt: timestamp('processed_at', { withTimezone: true }),
     attempts: integer('attempts').notNull().default(0),
     lastError: text('last_error'),
+    /** The order the event names (when it names one of ours), applied or not. */
+    orderId: uuid('order_id').references(() => orders.id, { onDelete: 'restrict' }),
+    rejectedReason: text('rejected_reason', { enum: paymentRejections }),
     ...timestamps,
   },
-  (table) => [index('stripe_events_waiting_idx').on(table.waitingFor).where(sql`${table.processedAt} is null`)],
+  (table) => [
+    index('stripe_events_waiting_idx').on(table.waitingFor).where(sql`${table.processedAt} is null`),
+    index('stripe_events_rejected_idx').on(table.createdAt).where(sql`${table.rejectedReason} is not null`),
+    check(
+      'stripe_events_rejected_reason_check',
+      sql`${table.rejectedReason} in ('unknown_session', 'session_mismatch', 'amount_mismatch', 'currency_mismatch')`,
+    ),
+  ],
 )
 
 /**

@@ -1,14 +1,17 @@
-import { and, eq, isNull, sql } from 'drizzle-orm'
+import { and, desc, eq, exists, isNotNull, isNull, or, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { Database } from '../db/types'
 import type { Deps } from '../lib/context'
+import { isUuid } from '../lib/cursor'
 import { ApiError } from '../lib/errors'
 import { grantEntitlement, type Holder, revokeEntitlement } from './entitlements'
 import { requirePayments } from './payments'
-import { orders, payoutAccounts, stripeEvents } from './tables'
+import { orders, type PaymentRejection, payoutAccounts, stripeEvents } from './tables'
 
-type WebhookDeps = Pick<Deps, 'db' | 'clock' | 'payments'>
+type WebhookDeps = Pick<Deps, 'db' | 'clock' | 'payments' | 'logger'>
+type ProcessDeps = Pick<Deps, 'db' | 'clock' | 'logger'>
 type EventRow = typeof stripeEvents.$inferSelect
+type OrderRow = typeof orders.$inferSelect
 
 /**
  * Verifies a Stripe delivery (raw body + Stripe-Signature, with Web Crypto so it runs in
@@ -45,20 +48,26 @@ async function isProcessed(db: Database, eventId: string) {
 }
 
 /** Applies one stored event exactly once; safe to call again and from several places at once. */
-export async function processStripeEvent(deps: Pick<Deps, 'db' | 'clock'>, eventId: string): Promise<void> {
+export async function processStripeEvent(deps: ProcessDeps, eventId: string): Promise<void> {
   let linkedPaymentIntent: string | undefined
+  let rejected: { reason: PaymentRejection; type: string; orderId: string | undefined } | undefined
   try {
     await deps.db.transaction(async (tx) => {
       // The row lock serialises racing deliveries; the second sees processed_at and stops.
       const [row] = await tx.select().from(stripeEvents).where(eq(stripeEvents.id, eventId)).for('update')
       if (!row || row.processedAt) return
       const outcome = await apply(tx, row, deps.clock())
+      const orderId = outcome.orderId ?? null
       if (outcome.waitFor) {
-        await tx.update(stripeEvents).set({ waitingFor: outcome.waitFor, updatedAt: deps.clock() }).where(eq(stripeEvents.id, eventId))
+        await tx.update(stripeEvents).set({ waitingFor: outcome.waitFor, orderId, updatedAt: deps.clock() }).where(eq(stripeEvents.id, eventId))
         return
       }
       linkedPaymentIntent = outcome.linked
-      await tx.update(stripeEvents).set({ processedAt: deps.clock(), waitingFor: null, updatedAt: deps.clock() }).where(eq(stripeEvents.id, eventId))
+      if (outcome.rejected) rejected = { reason: outcome.rejected, type: row.type, orderId: outcome.orderId }
+      await tx
+        .update(stripeEvents)
+        .set({ processedAt: deps.clock(), waitingFor: null, orderId, rejectedReason: outcome.rejected ?? null, updatedAt: deps.clock() })
+        .where(eq(stripeEvents.id, eventId))
     })
   } catch (error) {
     // Bookkeeping only: when the database itself failed this write fails too, and the original
@@ -70,31 +79,99 @@ export async function processStripeEvent(deps: Pick<Deps, 'db' | 'clock'>, event
       .catch(() => {})
     throw error
   }
-  // Events that overtook the payment (a refund before the paid event) can apply now.
-  if (linkedPaymentIntent) {
-    const waiting = await deps.db
-      .select({ id: stripeEvents.id })
-      .from(stripeEvents)
-      .where(and(eq(stripeEvents.waitingFor, linkedPaymentIntent), isNull(stripeEvents.processedAt)))
-      .orderBy(stripeEvents.createdAt)
-    for (const { id } of waiting) await processStripeEvent(deps, id)
+  if (rejected) {
+    ;(deps.logger ?? console).warn(
+      `stripe event ${eventId} (${rejected.type}) not applied: ${rejected.reason}${rejected.orderId ? ` (order ${rejected.orderId})` : ''}`,
+    )
   }
+  // Events that overtook the payment (a refund before the paid event) can apply now.
+  if (linkedPaymentIntent) await applyEventsWaitingFor(deps, linkedPaymentIntent)
 }
 
-/** Stored events not yet processed and not waiting on anything: what a restart retries. */
-export async function resumeStripeEvents(deps: Pick<Deps, 'db' | 'clock'>) {
+/** Applies, in arrival order, the stored events that waited for `key` (a payment intent or an order id). */
+export async function applyEventsWaitingFor(deps: ProcessDeps, key: string) {
+  const waiting = await deps.db
+    .select({ id: stripeEvents.id })
+    .from(stripeEvents)
+    .where(and(eq(stripeEvents.waitingFor, key), isNull(stripeEvents.processedAt)))
+    .orderBy(stripeEvents.createdAt)
+  for (const { id } of waiting) await processStripeEvent(deps, id)
+}
+
+/**
+ * Stored events not yet processed that can be now: not waiting on anything, or waiting on
+ * something that has since arrived (a crash between recording it and applying what waited).
+ * What a restart retries.
+ */
+export async function resumeStripeEvents(deps: ProcessDeps) {
+  const arrived = or(
+    exists(deps.db.select({ id: orders.id }).from(orders).where(and(sql`${orders.id}::text = ${stripeEvents.waitingFor}`, isNotNull(orders.stripeSessionId)))),
+    exists(deps.db.select({ id: orders.id }).from(orders).where(eq(orders.stripePaymentIntentId, stripeEvents.waitingFor))),
+  )
   const rows = await deps.db
     .select({ id: stripeEvents.id })
     .from(stripeEvents)
-    .where(and(isNull(stripeEvents.processedAt), isNull(stripeEvents.waitingFor)))
+    .where(and(isNull(stripeEvents.processedAt), or(isNull(stripeEvents.waitingFor), arrived)))
+    .orderBy(stripeEvents.createdAt)
   for (const { id } of rows) await processStripeEvent(deps, id).catch(() => {})
   return rows.length
 }
 
-type Outcome = { waitFor?: string; linked?: string }
+/** Paid sessions stored but not applied, newest first: what operators look into (refund, or link by hand). */
+export async function listRejectedPayments(db: Database, options: { limit?: number } = {}) {
+  const rows = await db
+    .select()
+    .from(stripeEvents)
+    .where(isNotNull(stripeEvents.rejectedReason))
+    .orderBy(desc(stripeEvents.createdAt))
+    .limit(options.limit ?? 100)
+  return rows.map((row) => {
+    const session = (row.payload as unknown as Stripe.Event).data.object as Partial<Stripe.Checkout.Session>
+    return {
+      eventId: row.id,
+      type: row.type,
+      reason: row.rejectedReason,
+      orderId: row.orderId,
+      sessionId: session.id ?? null,
+      amount: session.amount_total ?? null,
+      currency: session.currency ?? null,
+      paymentIntent: idOf(session.payment_intent) ?? null,
+      receivedAt: row.createdAt.toISOString(),
+    }
+  })
+}
+
+type Outcome = { waitFor?: string; linked?: string; orderId?: string; rejected?: PaymentRejection }
 
 /** Stripe sends a related object as its id, or expanded. */
 const idOf = (value: string | { id: string } | null | undefined) => (typeof value === 'string' ? value : value?.id)
+
+/** Why a session did not pay for this order (the currency first: amounts in two currencies do not compare), or nothing. */
+function moneyMismatch(order: OrderRow, session: Stripe.Checkout.Session): PaymentRejection | undefined {
+  if (session.currency?.toLowerCase() !== order.currency.toLowerCase()) return 'currency_mismatch'
+  if (session.amount_total !== order.amount) return 'amount_mismatch'
+  return undefined
+}
+
+/**
+ * The order a paid session pays for: the one whose recorded session id it is. A session that only
+ * names an order (client_reference_id or metadata, which a Payment Link's payer can set) pays
+ * for nothing, unless that order has no session recorded yet: our own session's event may
+ * overtake the write of its id, so it waits for it (after checking what it can already).
+ */
+async function orderPaidBy(tx: Database, session: Stripe.Checkout.Session): Promise<{ order: OrderRow } | Outcome> {
+  const [order] = await tx.select().from(orders).where(eq(orders.stripeSessionId, session.id)).for('update')
+  if (order) return { order }
+  const named = session.metadata?.orderId ?? session.client_reference_id
+  const [namedOrder] = isUuid(named) ? await tx.select().from(orders).where(eq(orders.id, named)).for('update') : []
+  if (!namedOrder) return { rejected: 'unknown_session' }
+  // Checkout recorded this very session while we waited for the order's lock.
+  if (namedOrder.stripeSessionId === session.id) return { order: namedOrder }
+  if (namedOrder.stripeSessionId) return { rejected: 'session_mismatch', orderId: namedOrder.id }
+  const mismatch = moneyMismatch(namedOrder, session)
+  if (mismatch) return { rejected: mismatch, orderId: namedOrder.id }
+  return { waitFor: namedOrder.id, orderId: namedOrder.id }
+}
 
 async function apply(tx: Database, row: EventRow, now: Date): Promise<Outcome> {
   const event = row.payload as unknown as Stripe.Event
@@ -104,16 +181,16 @@ async function apply(tx: Database, row: EventRow, now: Date): Promise<Outcome> {
       const session = event.data.object
       // A delayed payment method completes the session unpaid; its success comes later.
       if (session.payment_status !== 'paid') return {}
-      const orderId = session.metadata?.orderId ?? session.client_reference_id
-      if (!orderId) return {}
-      const [order] = await tx.select().from(orders).where(eq(orders.id, orderId)).for('update')
-      if (!order) return {}
+      const found = await orderPaidBy(tx, session)
+      if (!('order' in found)) return found
+      const { order } = found
+      const mismatch = moneyMismatch(order, session)
+      if (mismatch) return { rejected: mismatch, orderId: order.id }
       const paymentIntent = idOf(session.payment_intent) ?? null
       const paid = order.status === 'pending' || order.status === 'expired'
       await tx
         .update(orders)
         .set({
-          stripeSessionId: session.id,
           stripePaymentIntentId: paymentIntent,
           ...(paid && { status: 'paid' as const, paidAt: now }),
           updatedAt: now,
@@ -123,11 +200,14 @@ async function apply(tx: Database, row: EventRow, now: Date): Promise<Outcome> {
         const holder: Holder = order.buyerTeamId ? { kind: 'team', teamId: order.buyerTeamId } : { kind: 'user', userId: order.buyerUserId }
         await grantEntitlement(tx, { adapterId: order.adapterId, holder, license: order.license, source: 'order', sourceId: order.id })
       }
-      return { linked: paymentIntent ?? undefined }
+      return { linked: paymentIntent ?? undefined, orderId: order.id }
     }
     case 'checkout.session.expired': {
-      const orderId = event.data.object.metadata?.orderId
-      if (orderId) await tx.update(orders).set({ status: 'expired', updatedAt: now }).where(and(eq(orders.id, orderId), eq(orders.status, 'pending')))
+      // Only the session created for the order expires it (not any session naming it).
+      await tx
+        .update(orders)
+        .set({ status: 'expired', updatedAt: now })
+        .where(and(eq(orders.stripeSessionId, event.data.object.id), eq(orders.status, 'pending')))
       return {}
     }
     case 'charge.refunded': {

@@ -35,14 +35,10 @@ describe('commerce', () => {
     return h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signature } })
   }
 
-  const paidSession = (order: { id: string }, sessionId: string, paymentIntent: string) => ({
-    id: sessionId,
-    object: 'checkout.session',
-    payment_status: 'paid',
-    payment_intent: paymentIntent,
-    client_reference_id: order.id,
-    metadata: { orderId: order.id },
-  })
+  /** The Checkout session a checkout answer sends the buyer to. */
+  const sessionOf = (started: { checkoutUrl: string }) => started.checkoutUrl.split('/').at(-1)!
+  /** The buyer pays at that page: the session as Stripe's event about it carries it. */
+  const paidSession = (started: { checkoutUrl: string }, paymentIntent: string) => stripe.paySession(sessionOf(started), { paymentIntent })
 
   async function publishedListing(slug: string) {
     await createListing(h, seller, slug)
@@ -146,9 +142,9 @@ describe('commerce', () => {
     expect(again.json).toMatchObject({ order: { id: started.json.order.id }, checkoutUrl: started.json.checkoutUrl })
     expect(await entitlementsOf(buyer)).toEqual([])
 
-    const sessionId = started.json.checkoutUrl.split('/').at(-1)
+    const sessionId = sessionOf(started.json)
     const event = { id: `evt_paid_${sessionId}` }
-    const completed = paidSession(started.json.order, sessionId, `pi_${sessionId}`)
+    const completed = paidSession(started.json, `pi_${sessionId}`)
     expect((await deliver('checkout.session.completed', completed, event)).status).toBe(200)
     // Stripe repeats itself: the same event again changes nothing.
     expect((await deliver('checkout.session.completed', completed, event)).status).toBe(200)
@@ -191,7 +187,7 @@ describe('commerce', () => {
 
     const racer = await h.user('racer')
     const started = (await buy(racer, { offerId: paid.id })).json
-    const completed = paidSession(started.order, 'cs_race', 'pi_race')
+    const completed = paidSession(started, 'pi_race')
     const deliveries = await Promise.all(Array.from({ length: 5 }, () => deliver('checkout.session.completed', completed, { id: 'evt_race' })))
     expect(deliveries.map((response) => response.status)).toEqual([200, 200, 200, 200, 200])
     const granted = await h.db.select().from(entitlements).where(eq(entitlements.sourceId, started.order.id))
@@ -199,20 +195,20 @@ describe('commerce', () => {
 
     // Out of order: the refund overtakes the payment. It waits, then applies.
     const late = await h.user('late')
-    const order = (await buy(late, { offerId: paid.id })).json.order
+    const lateCheckout = (await buy(late, { offerId: paid.id })).json
+    const order = lateCheckout.order
     const refund = await deliver('charge.refunded', { id: 'ch_late', object: 'charge', payment_intent: 'pi_late', amount: 1000, amount_refunded: 1000, refunded: true })
     expect(refund.status).toBe(200)
     const [waiting] = await h.db.select().from(stripeEvents).where(eq(stripeEvents.id, refund.json.id))
     expect(waiting).toMatchObject({ waitingFor: 'pi_late', processedAt: null })
-    expect((await deliver('checkout.session.completed', paidSession(order, 'cs_late', 'pi_late'))).status).toBe(200)
+    expect((await deliver('checkout.session.completed', paidSession(lateCheckout, 'pi_late'))).status).toBe(200)
     const [after] = await h.db.select().from(orders).where(eq(orders.id, order.id))
     expect(after).toMatchObject({ status: 'refunded', refundedAmount: 1000 })
     expect(await entitlementsOf(late)).toEqual([expect.objectContaining({ revokeReason: 'refunded' })])
 
     // A chargeback also revokes.
     const disputer = await h.user('disputer')
-    const disputed = (await buy(disputer, { offerId: paid.id })).json.order
-    await deliver('checkout.session.completed', paidSession(disputed, 'cs_dispute', 'pi_dispute'))
+    await deliver('checkout.session.completed', paidSession((await buy(disputer, { offerId: paid.id })).json, 'pi_dispute'))
     await deliver('charge.dispute.created', { id: 'dp_1', object: 'dispute', payment_intent: 'pi_dispute', charge: 'ch_dispute', amount: 1000 })
     expect(await entitlementsOf(disputer)).toEqual([expect.objectContaining({ revokeReason: 'disputed' })])
   })
@@ -221,8 +217,8 @@ describe('commerce', () => {
     await publishedListing('crash-lora')
     const paid = await offer('crash-lora', { kind: 'one_time', license: 'commercial', amount: 700, currency: 'usd' })
     const buyer = await h.user('crash-buyer')
-    const order = (await buy(buyer, { offerId: paid.id })).json.order
-    const event = { id: 'evt_crash', object: 'event', type: 'checkout.session.completed', data: { object: paidSession(order, 'cs_crash', 'pi_crash') } }
+    const started = (await buy(buyer, { offerId: paid.id })).json
+    const event = { id: 'evt_crash', object: 'event', type: 'checkout.session.completed', data: { object: paidSession(started, 'pi_crash') } }
     await h.db.insert(stripeEvents).values({ id: event.id, type: event.type, payload: event })
     expect(await entitlementsOf(buyer)).toEqual([])
     expect(await resumeStripeEvents(h.deps)).toBe(1)

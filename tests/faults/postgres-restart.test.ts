@@ -145,16 +145,13 @@ describe.runIf(canRunPrivatePostgres)('Postgres stopped and started under a runn
     const paid = await offer(seller, 'webhook-lora', { kind: 'one_time', license: 'commercial', amount: 1500, currency: 'usd' })
     const first = await h.user('webhook-buyer')
     const second = await h.user('webhook-buyer')
-    const firstOrder = (await h.call('POST', '/v1/checkout', { auth: first.token, body: { offerId: paid } })).json.order
-    const secondOrder = (await h.call('POST', '/v1/checkout', { auth: second.token, body: { offerId: paid } })).json.order
-    const session = (order: { id: string }, n: string) => ({
-      id: `cs_${n}`,
-      object: 'checkout.session',
-      payment_status: 'paid',
-      payment_intent: `pi_${n}`,
-      client_reference_id: order.id,
-      metadata: { orderId: order.id },
-    })
+    const firstCheckout = (await h.call('POST', '/v1/checkout', { auth: first.token, body: { offerId: paid } })).json
+    const secondCheckout = (await h.call('POST', '/v1/checkout', { auth: second.token, body: { offerId: paid } })).json
+    const firstOrder = firstCheckout.order
+    const secondOrder = secondCheckout.order
+    // The order's own Checkout session, paid (only it pays for the order).
+    const sessions = new Map([firstCheckout, secondCheckout].map((started) => [started.order.id as string, started.checkoutUrl.split('/').at(-1) as string]))
+    const session = (order: { id: string }, n: string) => stripe.paySession(sessions.get(order.id)!, { paymentIntent: `pi_${n}` })
     const halfwayId = `evt_halfway_${crypto.randomUUID().slice(0, 8)}`
     const lostId = `evt_lost_${crypto.randomUUID().slice(0, 8)}`
 

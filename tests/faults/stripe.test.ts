@@ -62,14 +62,8 @@ describe('Stripe unreachable or hung (a fault proxy in front of the Stripe test 
     expect(bought.status).toBe(201)
     expect(bought.json.order.id).toBe(pending[0]!.id)
     const sessionId = (bought.json.checkoutUrl as string).split('/').at(-1)
-    const paid = await deliver('checkout.session.completed', {
-      id: sessionId,
-      object: 'checkout.session',
-      payment_status: 'paid',
-      payment_intent: 'pi_after_outage',
-      client_reference_id: pending[0]!.id,
-      metadata: { orderId: pending[0]!.id },
-    })
+    expect(sessionId).toBe((await h.db.select().from(orders).where(eq(orders.id, pending[0]!.id)))[0]!.stripeSessionId)
+    const paid = await deliver('checkout.session.completed', stripe.paySession(sessionId!, { paymentIntent: 'pi_after_outage' }))
     expect(paid.status).toBe(200)
     expect(await h.db.select().from(entitlements).where(eq(entitlements.sourceId, pending[0]!.id))).toHaveLength(1)
     await expectRecovered(h)

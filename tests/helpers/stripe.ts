@@ -33,6 +33,13 @@ export type StripeTestServer = {
   failNext(status: number, count?: number): void
   /** Marks an account as able to take charges and payouts, as Stripe does when onboarding finishes. */
   enableAccount(id: string): Record<string, unknown>
+  /** The buyer paid this session: it is complete and paid, with a payment intent. Returns it, as a `checkout.session.*` event carries it. */
+  paySession(id: string, options?: { paymentIntent?: string }): Record<string, unknown>
+  /**
+   * A session of a Payment Link on the platform account, paid: the payer chose the amount's
+   * link and set `client_reference_id` in its URL (Stripe lets them); metadata is the link's.
+   */
+  paidPaymentLinkSession(options: { amount: number; currency: string; clientReferenceId?: string; metadata?: Record<string, string> }): Record<string, unknown>
   close(): Promise<void>
 }
 
@@ -349,6 +356,37 @@ export async function startStripeServer(): Promise<StripeTestServer> {
         capabilities: { ...record(account.capabilities), card_payments: 'active', transfers: 'active' },
       })
       return account
+    },
+    paySession(id, options = {}) {
+      const session = sessions.get(id)
+      if (!session) throw new Error(`No such session in the Stripe test server: ${id}`)
+      Object.assign(session, { status: 'complete', payment_status: 'paid', payment_intent: options.paymentIntent ?? `pi_${randomId(24)}` })
+      return { ...session }
+    },
+    paidPaymentLinkSession(options) {
+      const id = `cs_test_${randomId(58)}`
+      const now = unixNow()
+      const session: Record<string, unknown> = {
+        id,
+        object: 'checkout.session',
+        url: null,
+        status: 'complete',
+        payment_status: 'paid',
+        mode: 'payment',
+        payment_link: `plink_${randomId(24)}`,
+        amount_subtotal: options.amount,
+        amount_total: options.amount,
+        currency: options.currency.toLowerCase(),
+        client_reference_id: options.clientReferenceId ?? null,
+        customer_email: null,
+        metadata: options.metadata ?? {},
+        payment_intent: `pi_${randomId(24)}`,
+        expires_at: now + 24 * 60 * 60,
+        created: now,
+        livemode: false,
+      }
+      sessions.set(id, session)
+      return { ...session }
     },
     async close() {
       for (const timer of timers) clearTimeout(timer)

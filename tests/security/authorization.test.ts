@@ -49,7 +49,7 @@ describe('authorization matrix over every operation', () => {
     const offer = await h.call('POST', `/v1/adapters/${owner.team}/private-work/offers`, { auth: owner.token, body: { kind: 'on_request', license: 'commercial' } })
     const request = await h.call('POST', '/v1/checkout', { auth: buyer.token, body: { offerId: offer.json.id, message: 'A research group at a university.' } })
     const key = await h.call('POST', '/v1/api-keys', { auth: owner.token, body: { name: 'owned', scopes: ['read'] } })
-    Object.assign(params, { team: owner.team, slug: 'private-work', version: '1.1.0', path: 'adapter_config.json', owner: 'meta-llama', name: 'Llama-2-7b-hf' })
+    Object.assign(params, { team: owner.team, slug: 'private-work', version: '1.1.0', path: 'adapter_config.json', owner: 'meta-llama', name: 'Llama-2-7b-hf', offerId: offer.json.id })
     Object.assign(ids, { accessRequest: request.json.accessRequest.id, apiKey: key.json.apiKey.id, offer: offer.json.id })
 
     const document = (await h.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, { operationId: string; security?: Record<string, string[]>[]; requestBody?: unknown }>> }
@@ -92,6 +92,8 @@ describe('authorization matrix over every operation', () => {
       registerBaseModel: { id: 'matrix/tiny-llama', config: { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 256, intermediate_size: 688, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: 1000 } },
       checkCompatibility: { base: 'meta-llama/Llama-2-7b-hf', adapter: { version: `${owner.team}/private-work@1.0.0` } },
       createOffer: { kind: 'free', license: 'research' },
+      // Puts the offer back: the owner's pass through every operation leaves it on sale.
+      updateOffer: { active: true },
       checkout: { offerId: ids.offer, message: 'Another research group here.' },
       approveAccessRequest: { note: 'ok' },
       rejectAccessRequest: { note: 'no' },

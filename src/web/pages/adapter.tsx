@@ -209,10 +209,11 @@ function Offers({ adapter, offers, isMember, entitled, request }: Pick<AdapterPa
           <p>
             <strong>{offerPrice(offer)}</strong> · {offer.license} licence
             {offer.license === 'commercial' ? ' (commercial use allowed)' : ' (research and personal use)'}
+            {!offer.active && ' · withdrawn: not on sale'}
           </p>
         )
-        // The seller team cannot buy its own adapter: it sees the terms only.
-        if (isMember) return <div class="card offer">{terms}</div>
+        // The seller team cannot buy its own adapter: it sees the terms only (withdrawn offers too). Nobody buys a withdrawn offer.
+        if (isMember || !offer.active) return <div class="card offer">{terms}</div>
         return (
           <form class="card stack offer" method="post" action={`${listingPath(adapter)}/buy`}>
             <input type="hidden" name="offerId" value={offer.id} />

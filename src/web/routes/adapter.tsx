@@ -152,7 +152,7 @@ export const adapterRoutes = new Hono<AppEnv>()
     }
     // An offer id from another listing would buy that listing from this page.
     const offers = await listOffers(ctx, team, slug)
-    if (!offers.items.some((offer) => offer.id === input.data.offerId)) return failed(404, 'That offer is not available on this listing any more.')
+    if (!offers.items.some((offer) => offer.id === input.data.offerId && offer.active)) return failed(404, 'That offer is not available on this listing any more.')
     try {
       const { body } = await checkout(ctx, input.data)
       if ('checkoutUrl' in body && body.checkoutUrl) return c.redirect(body.checkoutUrl, 303)
