@@ -28,6 +28,7 @@ const ConfigSchema = z
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   DOWNLOAD_RATE_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(0).default(10),
+  INVITATION_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
   S3_ENDPOINT: optionalString,
   S3_BUCKET: optionalString,
   S3_REGION: optionalString,

@@ -65,6 +65,7 @@ export default {
       maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
       ...(payments && { payments: createPayments({ ...payments, fetch: true }) }),
       downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+      invitationTtlDays: config.INVITATION_TTL_DAYS,
       downloadLog,
       ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && {
         rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),

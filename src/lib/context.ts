@@ -30,6 +30,8 @@ export type Deps = {
   rateLimiter?: RateLimiter
   /** Per-email limit on login attempts; none in tests that do not test it. */
   loginLimiter?: RateLimiter
+  /** How long a team invitation stays open, in days (default 7). */
+  invitationTtlDays?: number
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */

@@ -54,6 +54,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     // So is Stripe's SDK, only when payments are.
     ...(payments && { payments: (await import('../commerce/stripe')).createPayments(payments) }),
     downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+    invitationTtlDays: config.INVITATION_TTL_DAYS,
     downloadLog,
     ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
     ...(config.LOGIN_ATTEMPTS_PER_MINUTE > 0 && { loginLimiter: createRateLimiter({ limit: config.LOGIN_ATTEMPTS_PER_MINUTE, windowSeconds: 60 }) }),
