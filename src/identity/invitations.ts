@@ -153,7 +153,7 @@ export async function listMyInvitations(ctx: ServiceContext) {
 }
 
 function notPending(row: InvitationRow): ApiError {
-  return new ApiError(409, 'invitation_not_pending', `This invitation was already ${row.status}.`, { extra: { status: row.status } })
+  return new ApiError(409, 'invitation_not_pending', `This invitation was already ${row.status}.`, { extra: { invitationStatus: row.status } })
 }
 
 /**
