@@ -116,6 +116,27 @@ describe('the last owner', () => {
   })
 })
 
+describe('the last owner under concurrency', () => {
+  it('two owners demoting each other (or both leaving) at once leave exactly one owner', async () => {
+    for (const action of ['demote', 'leave'] as const) {
+      const first = await h.teamOwner()
+      const second = await h.user('second')
+      await h.addMember(first, first.team, second, 'owner')
+      const answers = await Promise.all(
+        action === 'demote'
+          ? [setRole(first, first.team, second, 'admin'), setRole(second, first.team, first, 'admin')]
+          : [leave(first, first.team), leave(second, first.team)],
+      )
+      // The loser reads the state the winner left: no longer an owner (403) or the last one (409).
+      expect(answers.filter((answer) => answer.status === 200), action).toHaveLength(1)
+      expect(['insufficient_role', 'last_owner'], action).toContain(answers.find((answer) => answer.status !== 200)?.json.code)
+      const [team] = await h.db.select().from(teams).where(eq(teams.slug, first.team))
+      const owners = await h.db.select().from(teamMembers).where(and(eq(teamMembers.teamId, team?.id ?? ''), eq(teamMembers.role, 'owner')))
+      expect(owners, action).toHaveLength(1)
+    }
+  })
+})
+
 describe('removeTeamMember and leaveTeam', () => {
   it('lets owners and admins remove members, not owners; members remove nobody but may leave', async () => {
     const owner = await h.teamOwner()
