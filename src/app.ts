@@ -13,7 +13,7 @@ import { downloadRoutes } from './downloads'
 import { compatRoutes } from './compat/api/routes'
 import { versionRoutes } from './publishing'
 import { localStorageRoutes } from './storage/routes'
-import { accountRoutes, apiKeyRoutes, authenticate, teamRoutes } from './identity'
+import { accountRoutes, apiKeyRoutes, authenticate, invitationRoutes, teamRoutes } from './identity'
 import { errorPage, isStorefrontPath, webRoutes } from './web'
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -45,6 +45,7 @@ function mountApi(app: ReturnType<typeof createRouter>) {
   app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))
   app.route('/', accountRoutes)
   app.route('/', teamRoutes)
+  app.route('/', invitationRoutes)
   app.route('/', apiKeyRoutes)
   app.route('/', adapterRoutes)
   app.route('/', versionRoutes)

@@ -44,6 +44,7 @@ const ConfigSchema = z
   PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).max(10_000).default(20),
   // How many reverse proxies in front of the Node server append to X-Forwarded-For; 0: trust none.
   TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
+  INVITATION_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
   S3_ENDPOINT: optionalString,
   S3_BUCKET: optionalString,
   S3_REGION: optionalString,

@@ -74,6 +74,7 @@ export default {
       ...(payments && { payments: createPayments({ ...payments, fetch: true }) }),
       downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
     uploadLimits: uploadLimitsOf(config),
+      invitationTtlDays: config.INVITATION_TTL_DAYS,
       downloadLog,
       ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && {
         rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),

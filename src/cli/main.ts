@@ -5,7 +5,7 @@ import { type Input, login, logout } from './login'
 import { buy, type SearchQuery, search } from './market'
 import type { Output } from './progress'
 import { publish } from './publish'
-import { createAdapter, createOffer, createTeam } from './seller'
+import { createAdapter, createOffer, createTeam, decideInvitation, inviteMember, listInvitations } from './seller'
 import { pull } from './pull'
 import { asCliError, type Env, remoteFrom } from './remote'
 
@@ -18,6 +18,8 @@ const USAGE = `refinery — the Refinery marketplace from a terminal
   refinery logout
 
   refinery team create <slug> [--name <name>]
+  refinery team invite <team> <email> [--role member|admin|owner]     (they join when they accept)
+  refinery team invitations | team accept <id> | team decline <id>     (invitations addressed to you)
   refinery adapter create <team/slug> --title <title> --license <SPDX id> [--license-file <file>]
                   [--commercial] [--derivatives] [--summary <text>] [--description <README.md>]
                   [--task chat,…] [--domain legal,…] [--language zh,…] [--visibility draft|published|unlisted]
@@ -121,10 +123,22 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
     },
   },
   team: {
-    options: { name: { type: 'string' } },
+    options: { name: { type: 'string' }, role: { type: 'string' } },
     async run({ values, positionals }, io) {
-      if (positionals[0] !== 'create' || !positionals[1]) throw new CliError('Usage: refinery team create <slug> [--name <name>]')
-      await createTeam(await remoteFrom(io.env, io.fetch), positionals[1], str(values.name), io.out)
+      const [action, first, second] = positionals
+      if (action === 'create' && first) {
+        await createTeam(await remoteFrom(io.env, io.fetch), first, str(values.name), io.out)
+      } else if (action === 'invite' && first && second) {
+        const role = str(values.role) ?? 'member'
+        if (role !== 'member' && role !== 'admin' && role !== 'owner') throw new CliError('--role is member, admin or owner.')
+        await inviteMember(await remoteFrom(io.env, io.fetch), first, second, role, io.out)
+      } else if (action === 'invitations') {
+        await listInvitations(await remoteFrom(io.env, io.fetch), io.out)
+      } else if ((action === 'accept' || action === 'decline') && first) {
+        await decideInvitation(await remoteFrom(io.env, io.fetch), first, action, io.out)
+      } else {
+        throw new CliError('Usage: refinery team create <slug> [--name <name>] | team invite <team> <email> [--role <role>] | team invitations | team accept|decline <id>')
+      }
       return 0
     },
   },

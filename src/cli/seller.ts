@@ -12,6 +12,33 @@ export async function createTeam(remote: Remote, slug: string, name: string | un
   return created
 }
 
+/** `refinery team invite <team> <email>`: nobody joins without accepting, so this only sends the invitation. */
+export async function inviteMember(remote: Remote, team: string, email: string, role: Schemas['TeamRole'], out: Output) {
+  const { invitation } = await call(remote.client.POST('/v1/teams/{team}/members', { params: { path: { team } }, body: { email, role } }))
+  out.write(
+    `✔ invitation sent to ${invitation.email} to join ${invitation.team} as ${invitation.role} (id ${invitation.id}, open until ${invitation.expiresAt.slice(0, 10)});\n` +
+      '  they join when they accept it: refinery team accept <id>, or on their account page\n',
+  )
+  return invitation
+}
+
+/** `refinery team invitations`: the open invitations addressed to you. */
+export async function listInvitations(remote: Remote, out: Output) {
+  const { items } = await call(remote.client.GET('/v1/me/invitations'))
+  if (items.length === 0) out.write('No open invitations.\n')
+  for (const invitation of items) {
+    out.write(`${invitation.id}  ${invitation.team} (${invitation.teamName}) as ${invitation.role}, from ${invitation.invitedBy ?? 'a team owner'}, open until ${invitation.expiresAt.slice(0, 10)}\n`)
+  }
+  return items
+}
+
+/** `refinery team accept|decline <invitation id>`. */
+export async function decideInvitation(remote: Remote, id: string, decision: 'accept' | 'decline', out: Output) {
+  const { invitation } = await call(remote.client.POST(`/v1/me/invitations/{id}/${decision}`, { params: { path: { id } } }))
+  out.write(decision === 'accept' ? `✔ you joined ${invitation.team} as ${invitation.role}\n` : `✔ invitation to ${invitation.team} declined\n`)
+  return invitation
+}
+
 export type ListingOptions = {
   title: string
   summary?: string

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { apiKeyScopes, teamRoles } from './tables'
+import { apiKeyScopes, invitationStatuses, teamRoles } from './tables'
 
 export const SlugSchema = z
   .string()
@@ -26,6 +26,26 @@ export const ScopeSchema = z.enum(apiKeyScopes).openapi('Scope')
 export const MemberSchema = z
   .object({ userId: z.uuid(), email: z.string(), name: z.string(), role: RoleSchema, joinedAt: z.iso.datetime() })
   .openapi('TeamMember')
+
+export const InvitationSchema = z
+  .object({
+    id: z.uuid(),
+    team: z.string(),
+    teamName: z.string(),
+    email: z.string(),
+    role: RoleSchema,
+    status: z.enum([...invitationStatuses, 'expired']).openapi({ description: 'A pending invitation past its expiry is `expired`' }),
+    invitedBy: z.string().nullable().openapi({ description: "The inviter's name" }),
+    expiresAt: z.iso.datetime(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('TeamInvitation')
+
+export const UserIdParamSchema = TeamParamSchema.extend({
+  userId: z.uuid().openapi({ param: { name: 'userId', in: 'path' } }),
+})
+
+export const InvitationIdParamSchema = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) })
 
 export const ApiKeySchema = z
   .object({

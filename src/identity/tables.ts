@@ -70,3 +70,35 @@ export const apiKeys = pgTable(
   },
   (table) => [uniqueIndex('api_keys_key_hash_key').on(table.keyHash), index('api_keys_user_idx').on(table.userId)],
 )
+
+export const invitationStatuses = ['pending', 'accepted', 'declined', 'revoked'] as const
+export type InvitationStatus = (typeof invitationStatuses)[number]
+
+/**
+ * An offer of membership, addressed to an email: nobody joins a team without accepting. A pending
+ * invitation past `expires_at` is expired (derived, not stored). One pending row per team and
+ * email, so inviting again refreshes it.
+ */
+export const teamInvitations = pgTable(
+  'team_invitations',
+  {
+    id: id(),
+    teamId: uuid('team_id')
+      .notNull()
+      .references(() => teams.id, { onDelete: 'cascade' }),
+    // Lower-cased like users.email.
+    email: text('email').notNull(),
+    role: text('role', { enum: teamRoles }).notNull(),
+    invitedBy: uuid('invited_by').references(() => users.id, { onDelete: 'set null' }),
+    status: text('status', { enum: invitationStatuses }).notNull().default('pending'),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('team_invitations_pending_key').on(table.teamId, table.email).where(sql`${table.status} = 'pending'`),
+    index('team_invitations_email_idx').on(table.email),
+    check('team_invitations_role_check', sql`${table.role} in ('owner', 'admin', 'member')`),
+    check('team_invitations_status_check', sql`${table.status} in ('pending', 'accepted', 'declined', 'revoked')`),
+  ],
+)

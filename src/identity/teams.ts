@@ -5,7 +5,6 @@ import type { Database } from '../db/types'
 import { uniqueViolation } from '../db/types'
 import { assertKeyMayActFor, requireScope } from './principal'
 import type { Principal } from './principal'
-import { normalizeEmail } from './accounts'
 import type { TeamRole } from './tables'
 import { teamMembers, teams, users } from './tables'
 
@@ -65,29 +64,6 @@ export function requireRole(role: TeamRole, allowed: readonly TeamRole[], action
   }
 }
 
-export async function addTeamMember(ctx: ServiceContext, slug: string, input: { email: string; role: TeamRole }) {
-  const caller = requireScope(ctx.principal, 'admin')
-  const { team, role } = await loadTeamAs(ctx.db, caller, slug)
-  requireRole(role, ['owner', 'admin'], 'add members')
-  if (input.role === 'owner') requireRole(role, ['owner'], 'add owners')
-
-  const [user] = await ctx.db.select().from(users).where(eq(users.email, normalizeEmail(input.email))).limit(1)
-  if (!user) throw new ApiError(404, 'user_not_found', 'No account has this email; ask them to sign up first.')
-  try {
-    const [member] = await ctx.db
-      .insert(teamMembers)
-      .values({ teamId: team.id, userId: user.id, role: input.role })
-      .returning()
-    if (!member) throw new Error('insert returned no member')
-    return memberView(user, member.role, member.createdAt)
-  } catch (error) {
-    if (uniqueViolation(error) !== undefined) {
-      throw new ApiError(409, 'already_member', `${user.email} is already a member of '${slug}'.`)
-    }
-    throw error
-  }
-}
-
 export async function listTeamMembers(ctx: ServiceContext, slug: string) {
   const caller = requireScope(ctx.principal, 'read')
   const { team } = await loadTeamAs(ctx.db, caller, slug)
@@ -100,7 +76,7 @@ export async function listTeamMembers(ctx: ServiceContext, slug: string) {
   return { items: rows.map((row) => memberView(row.user, row.role, row.joinedAt)) }
 }
 
-const memberView = (user: typeof users.$inferSelect, role: TeamRole, joinedAt: Date) => ({
+export const memberView = (user: Pick<typeof users.$inferSelect, 'id' | 'email' | 'name'>, role: TeamRole, joinedAt: Date) => ({
   userId: user.id,
   email: user.email,
   name: user.name,

@@ -44,6 +44,8 @@ export type Deps = {
    * configured proxies), CF-Connecting-IP on Workers. Undefined: the address is unknown.
    */
   clientAddress?: (c: Context<AppEnv>) => string | undefined
+  /** How long a team invitation stays open, in days (default 7). */
+  invitationTtlDays?: number
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */

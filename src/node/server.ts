@@ -78,6 +78,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     ...(payments && { payments: (await import('../commerce/stripe')).createPayments(payments) }),
     downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
     uploadLimits: uploadLimitsOf(config),
+    invitationTtlDays: config.INVITATION_TTL_DAYS,
     downloadLog,
     ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
     ...createSignInLimiters(config),

@@ -10,6 +10,7 @@ header.site .bar { display:flex; gap:1rem; align-items:center; min-height:3.5rem
 header.site .brand { font-weight:700; font-size:1.15rem; text-decoration:none; color:var(--ink); }
 header.site nav { margin-left:auto; display:flex; gap:1rem; align-items:center; }
 header.site form { margin:0; }
+form.inline { display:inline; margin:0; }
 main { padding-top:1.5rem; padding-bottom:3rem; }
 h1 { font-size:1.6rem; margin:.2rem 0 .5rem; }
 h2 { font-size:1.2rem; margin:2rem 0 .6rem; }

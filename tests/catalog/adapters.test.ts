@@ -153,8 +153,7 @@ describe('listTeamAdapters', () => {
     expect((await h.call('GET', path)).json.items.map((item: { slug: string }) => item.slug)).toEqual(published)
     expect((await h.call('GET', path, { auth: other.token })).json.items.map((item: { slug: string }) => item.slug)).toEqual(published)
     // A key bound to another team does not carry its holder's membership.
-    const colleague = await h.call('POST', `/v1/teams/${seller.team}/members`, { auth: seller.token, body: { email: other.email, role: 'admin' } })
-    expect(colleague.status).toBe(201)
+    await h.addMember(seller, seller.team, other, 'admin')
     const boundKey = await h.call('POST', '/v1/api-keys', { auth: other.token, body: { name: 'other', scopes: ['read'], team: other.team } })
     expect((await h.call('GET', path, { auth: boundKey.json.key })).json.items.map((item: { slug: string }) => item.slug)).toEqual(published)
     expect((await h.call('GET', path, { auth: other.token })).json.items).toHaveLength(4)

@@ -61,7 +61,7 @@ const colleague = await h.user('colleague')
 async function contextFor(operation: JsonBodyOperation) {
   const own = await sellerWithRequest(operation.operationId.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 12))
   const { seller, slug } = own
-  const pathValues: Record<string, string> = { team: seller.team, slug, version: '1.0.0', id: own.request, offerId: own.free }
+  const pathValues: Record<string, string> = { team: seller.team, slug, version: '1.0.0', id: own.request, userId: seller.id, offerId: own.free }
   const byName: Record<string, unknown[]> = {
     team: [seller.team, other.seller.team, 'no-such-team'],
     offerId: [other.free, other.onRequest, own.free, crypto.randomUUID()],

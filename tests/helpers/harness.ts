@@ -101,6 +101,15 @@ export async function createHarness(
     return { ...owner, team: slug }
   }
 
+  /** Brings `member` into `team` with `role` the only way there is: `inviter` invites, the member accepts. */
+  async function addMember(inviter: { token: string }, team: string, member: { token: string; email: string }, role: 'owner' | 'admin' | 'member' = 'member') {
+    const invited = await call('POST', `/v1/teams/${team}/members`, { auth: inviter.token, body: { email: member.email, role } })
+    if (invited.status !== 202) throw new Error(`addTeamMember failed: ${invited.status} ${invited.text}`)
+    const accepted = await call('POST', `/v1/me/invitations/${invited.json.invitation.id}/accept`, { auth: member.token })
+    if (accepted.status !== 200) throw new Error(`acceptInvitation failed: ${accepted.status} ${accepted.text}`)
+    return accepted.json.invitation
+  }
+
   /** Requests a signed storage URL: the app itself for the local store, the S3 server otherwise. */
   async function fetchUrl(url: string, init: RequestInit = {}) {
     return url.startsWith(PUBLIC_URL) ? app.request(url.slice(PUBLIC_URL.length), init) : fetch(url, init)
@@ -129,6 +138,7 @@ export async function createHarness(
     put,
     user,
     teamOwner,
+    addMember,
     /** Waits for queued background work (validation) to finish. */
     idle: () => jobs.idle(),
     advanceClock(ms: number) {

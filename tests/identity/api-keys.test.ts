@@ -55,7 +55,7 @@ describe('createApiKey', () => {
     const owner = await h.teamOwner('keys')
     const otherTeam = await h.teamOwner('other')
     const member = await h.user('member')
-    await h.call('POST', `/v1/teams/${owner.team}/members`, { auth: owner.token, body: { email: member.email, role: 'member' } })
+    await h.addMember(owner, owner.team, member, 'member')
 
     const teamKey = await createKey(owner.token, { name: 'deploy', scopes: ['admin'], team: owner.team })
     expect(teamKey.apiKey.team).toBe(owner.team)
@@ -70,7 +70,7 @@ describe('createApiKey', () => {
       'not_team_member',
     )
     // The owner also belongs to another team; the team key may still not act there.
-    await h.call('POST', `/v1/teams/${otherTeam.team}/members`, { auth: otherTeam.token, body: { email: owner.email, role: 'admin' } })
+    await h.addMember(otherTeam, otherTeam.team, owner, 'admin')
     expectProblem(
       await h.call('POST', `/v1/teams/${otherTeam.team}/members`, { auth: teamKey.key, body: { email: member.email, role: 'member' } }),
       403,
@@ -78,11 +78,11 @@ describe('createApiKey', () => {
     )
     expectProblem(await h.call('POST', '/v1/teams', { auth: teamKey.key, body: { slug: 'from-key-x', name: 'X' } }), 403, 'key_team_mismatch')
     expectProblem(await h.call('POST', '/v1/api-keys', { auth: teamKey.key, body: { name: 'wider', scopes: ['read'] } }), 403, 'key_team_mismatch')
-    const added = await h.call('POST', `/v1/teams/${owner.team}/members`, {
+    const invited = await h.call('POST', `/v1/teams/${owner.team}/members`, {
       auth: teamKey.key,
       body: { email: otherTeam.email, role: 'member' },
     })
-    expect(added.status).toBe(201)
+    expect(invited.status).toBe(202)
   })
 
   it('validates the body', async () => {
@@ -130,7 +130,7 @@ describe('revokeApiKey', () => {
   it('lets a team admin revoke a team key another admin created', async () => {
     const owner = await h.teamOwner()
     const admin = await h.user('admin')
-    await h.call('POST', `/v1/teams/${owner.team}/members`, { auth: owner.token, body: { email: admin.email, role: 'admin' } })
+    await h.addMember(owner, owner.team, admin, 'admin')
     const created = await createKey(owner.token, { name: 'team', scopes: ['read'], team: owner.team })
     const revoked = await h.call('DELETE', `/v1/api-keys/${created.apiKey.id}`, { auth: admin.token })
     expect(revoked.status).toBe(200)

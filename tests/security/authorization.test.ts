@@ -25,6 +25,7 @@ const SELF_SERVICE: Record<string, string> = {
   checkout: "buys team A's offer: any user may",
   listEntitlements: "lists the caller's licences",
   registerBaseModel: 'adds to the shared base-model registry (publish scope)',
+  listMyInvitations: 'lists the invitations addressed to the caller',
 }
 
 describe('authorization matrix over every operation', () => {
@@ -49,8 +50,20 @@ describe('authorization matrix over every operation', () => {
     const offer = await h.call('POST', `/v1/adapters/${owner.team}/private-work/offers`, { auth: owner.token, body: { kind: 'on_request', license: 'commercial' } })
     const request = await h.call('POST', '/v1/checkout', { auth: buyer.token, body: { offerId: offer.json.id, message: 'A research group at a university.' } })
     const key = await h.call('POST', '/v1/api-keys', { auth: owner.token, body: { name: 'owned', scopes: ['read'] } })
-    Object.assign(params, { team: owner.team, slug: 'private-work', version: '1.1.0', path: 'adapter_config.json', owner: 'meta-llama', name: 'Llama-2-7b-hf', offerId: offer.json.id })
-    Object.assign(ids, { accessRequest: request.json.accessRequest.id, apiKey: key.json.apiKey.id, offer: offer.json.id })
+    // A member of team A, an open invitation from team A, and one from a third team to A's owner.
+    const colleague = await h.user('matrix-colleague')
+    await h.addMember(owner, owner.team, colleague, 'member')
+    const teamInvitation = await h.call('POST', `/v1/teams/${owner.team}/members`, { auth: owner.token, body: { email: 'matrix-invitee@example.test', role: 'member' } })
+    const inviter = await h.teamOwner('matrix-inviter')
+    const myInvitation = await h.call('POST', `/v1/teams/${inviter.team}/members`, { auth: inviter.token, body: { email: owner.email, role: 'member' } })
+    Object.assign(params, { team: owner.team, slug: 'private-work', version: '1.1.0', path: 'adapter_config.json', owner: 'meta-llama', name: 'Llama-2-7b-hf', userId: colleague.id, offerId: offer.json.id })
+    Object.assign(ids, {
+      accessRequest: request.json.accessRequest.id,
+      apiKey: key.json.apiKey.id,
+      offer: offer.json.id,
+      teamInvitation: teamInvitation.json.invitation.id,
+      myInvitation: myInvitation.json.invitation.id,
+    })
 
     const document = (await h.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, { operationId: string; security?: Record<string, string[]>[]; requestBody?: unknown }>> }
     operations = Object.entries(document.paths).flatMap(([path, methods]) =>
@@ -71,7 +84,15 @@ describe('authorization matrix over every operation', () => {
   /** A valid request for each operation, aimed at team A's things. A new operation fails here until it has one. */
   function requestFor(operation: Operation): { path: string; body?: unknown; headers?: Record<string, string> } {
     const path = operation.path.replace(/\{(\w+)\}/g, (_, name: string) => {
-      if (name === 'id') return operation.operationId === 'revokeApiKey' ? ids.apiKey! : ids.accessRequest!
+      if (name === 'id') {
+        const idFor: Record<string, string | undefined> = {
+          revokeApiKey: ids.apiKey,
+          revokeTeamInvitation: ids.teamInvitation,
+          acceptInvitation: ids.myInvitation,
+          declineInvitation: ids.myInvitation,
+        }
+        return idFor[operation.operationId] ?? ids.accessRequest!
+      }
       if (name === 'token') return 'not-a-signed-token'
       const value = params[name]
       if (value === undefined) throw new Error(`No fixture for path parameter {${name}} of ${operation.operationId}: add one to the authorization matrix.`)
@@ -83,6 +104,7 @@ describe('authorization matrix over every operation', () => {
       createApiKey: { name: 'intruding', scopes: ['read'], team: owner.team },
       createTeam: { slug: `matrix-new-${Math.random().toString(36).slice(2, 8)}`, name: 'New' },
       addTeamMember: { email: other.email, role: 'admin' },
+      updateTeamMember: { role: 'admin' },
       createAdapter: { team: owner.team, slug: 'planted', title: 'Planted', license: { spdx: 'MIT', commercialUse: true, derivatives: true } },
       updateAdapter: { title: 'Defaced' },
       createVersion: { version: '9.9.9', baseModel: 'meta-llama/Llama-2-7b-hf', files: [{ path: 'adapter_model.safetensors', size: 10, sha256: 'a'.repeat(64) }] },

@@ -1,8 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { serviceContext } from '../../lib/context'
 import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
-import { addTeamMember, createTeam, listTeamMembers } from '../teams'
-import { EmailSchema, MemberSchema, RoleSchema, SlugSchema, TeamParamSchema, TeamSchema } from '../schemas'
+import { inviteTeamMember } from '../invitations'
+import { leaveTeam, removeTeamMember, updateTeamMember } from '../members'
+import { createTeam, listTeamMembers } from '../teams'
+import { EmailSchema, InvitationSchema, MemberSchema, RoleSchema, SlugSchema, TeamParamSchema, TeamSchema, UserIdParamSchema } from '../schemas'
 
 const createTeamRoute = createRoute({
   method: 'post',
@@ -23,11 +25,13 @@ const addTeamMemberRoute = createRoute({
   path: '/v1/teams/{team}/members',
   operationId: 'addTeamMember',
   tags: ['identity'],
-  summary: 'Add a registered user to the team (owners and admins; only owners add owners)',
+  summary: 'Invite an email to the team (owners and admins; only owners invite owners)',
+  description:
+    'Nobody joins without accepting (`acceptInvitation`). The answer is the same whether or not the email has an account; inviting the same email again refreshes the open invitation. Invitations expire after `INVITATION_TTL_DAYS`.',
   security: bearer('admin'),
   request: { params: TeamParamSchema, body: jsonBody(z.object({ email: EmailSchema, role: RoleSchema })) },
   responses: {
-    201: json(z.object({ member: MemberSchema }), 'Member added'),
+    202: json(z.object({ invitation: InvitationSchema }), 'Invitation open'),
     ...problems(400, 401, 403, 404, 409, 413, 422),
   },
 })
@@ -46,12 +50,63 @@ const listTeamMembersRoute = createRoute({
   },
 })
 
+const updateTeamMemberRoute = createRoute({
+  method: 'patch',
+  path: '/v1/teams/{team}/members/{userId}',
+  operationId: 'updateTeamMember',
+  tags: ['identity'],
+  summary: "Change a member's role (owners and admins; only owners change owners or make owners; the last owner stays owner)",
+  security: bearer('admin'),
+  request: { params: UserIdParamSchema, body: jsonBody(z.object({ role: RoleSchema })) },
+  responses: {
+    200: json(z.object({ member: MemberSchema }), 'Role changed'),
+    ...problems(400, 401, 403, 404, 409, 413, 422),
+  },
+})
+
+const removeTeamMemberRoute = createRoute({
+  method: 'delete',
+  path: '/v1/teams/{team}/members/{userId}',
+  operationId: 'removeTeamMember',
+  tags: ['identity'],
+  summary: "Remove a member (owners and admins; only owners remove owners; never the last owner). The member's team-bound API keys are revoked",
+  security: bearer('admin'),
+  request: { params: UserIdParamSchema },
+  responses: {
+    200: json(z.object({ member: MemberSchema }), 'Member removed'),
+    ...problems(401, 403, 404, 409, 422),
+  },
+})
+
+const leaveTeamRoute = createRoute({
+  method: 'post',
+  path: '/v1/teams/{team}/leave',
+  operationId: 'leaveTeam',
+  tags: ['identity'],
+  summary: 'Leave the team (not as its last owner); the team-bound API keys you created for it are revoked',
+  security: bearer('admin'),
+  request: { params: TeamParamSchema },
+  responses: {
+    200: json(z.object({ member: MemberSchema }), 'Left the team'),
+    ...problems(401, 403, 404, 409, 422),
+  },
+})
+
 export const teamRoutes = createRouter()
   .openapi(createTeamRoute, async (c) => c.json(await createTeam(serviceContext(c), c.req.valid('json')), 201))
   .openapi(addTeamMemberRoute, async (c) => {
-    const member = await addTeamMember(serviceContext(c), c.req.valid('param').team, c.req.valid('json'))
-    return c.json({ member }, 201)
+    const invitation = await inviteTeamMember(serviceContext(c), c.req.valid('param').team, c.req.valid('json'))
+    return c.json({ invitation }, 202)
   })
   .openapi(listTeamMembersRoute, async (c) =>
     c.json(await listTeamMembers(serviceContext(c), c.req.valid('param').team), 200),
   )
+  .openapi(updateTeamMemberRoute, async (c) => {
+    const { team, userId } = c.req.valid('param')
+    return c.json({ member: await updateTeamMember(serviceContext(c), team, userId, c.req.valid('json')) }, 200)
+  })
+  .openapi(removeTeamMemberRoute, async (c) => {
+    const { team, userId } = c.req.valid('param')
+    return c.json({ member: await removeTeamMember(serviceContext(c), team, userId) }, 200)
+  })
+  .openapi(leaveTeamRoute, async (c) => c.json({ member: await leaveTeam(serviceContext(c), c.req.valid('param').team) }, 200))

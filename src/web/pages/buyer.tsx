@@ -1,11 +1,13 @@
 import type { listEntitlements } from '../../commerce/entitlements'
 import type { getMe } from '../../identity/accounts'
+import type { listMyInvitations } from '../../identity/invitations'
 import type { Principal } from '../../identity/principal'
 import { formatBytes } from '../../lib/format'
 import { Layout } from '../layout'
 
 type Me = Awaited<ReturnType<typeof getMe>>
 type Entitlement = Awaited<ReturnType<typeof listEntitlements>>['items'][number]
+type Invitation = Awaited<ReturnType<typeof listMyInvitations>>['items'][number]
 
 /** What a live entitlement lets the holder download now: the latest published version's files, or why not. */
 export type Downloadable =
@@ -17,7 +19,8 @@ export type BuyerPageProps = {
   me: Me
   entitlements: Entitlement[]
   downloads: Map<string, Downloadable>
-  claimed?: string | undefined
+  invitations: Invitation[]
+  notice?: string | undefined
 }
 
 const SOURCES: Record<Entitlement['source'], string> = {
@@ -31,10 +34,18 @@ const day = (iso: string) => iso.slice(0, 10)
 export const downloadHref = (adapter: string, version: string, path: string) => `/${adapter}/versions/${version}/files/${encodeURIComponent(path)}`
 
 /** `/me`: who you are, your teams, and every licence you hold with its files to download. */
-export function BuyerPage({ principal, me, entitlements, downloads, claimed }: BuyerPageProps) {
+export function BuyerPage({ principal, me, entitlements, downloads, invitations, notice }: BuyerPageProps) {
   return (
-    <Layout title="My adapters" principal={principal} notice={claimed ? { text: `You now hold a licence for ${claimed}.` } : undefined}>
+    <Layout title="My adapters" principal={principal} notice={notice ? { text: notice } : undefined}>
       <h1>My adapters</h1>
+      {invitations.length > 0 && (
+        <section aria-labelledby="invitations">
+          <h2 id="invitations">Team invitations</h2>
+          {invitations.map((invitation) => (
+            <InvitationCard invitation={invitation} />
+          ))}
+        </section>
+      )}
       <section class="card" aria-labelledby="account">
         <h2 id="account">{me.user.name}</h2>
         <p class="muted">{me.user.email}</p>
@@ -80,6 +91,29 @@ export function BuyerPage({ principal, me, entitlements, downloads, claimed }: B
         </article>
       ))}
     </Layout>
+  )
+}
+
+/** An invitation waits for the invitee's answer: nobody joins a team without accepting. */
+function InvitationCard({ invitation }: { invitation: Invitation }) {
+  const action = (decision: 'accept' | 'decline') => `/me/invitations/${invitation.id}/${decision}`
+  return (
+    <article class="card invitation">
+      <h3>
+        {invitation.teamName} <span class="muted">({invitation.team})</span>
+      </h3>
+      <p>
+        {invitation.invitedBy ?? 'A team owner'} invited you to join as {invitation.role === 'member' ? 'a member' : `an ${invitation.role}`}. The invitation expires on {day(invitation.expiresAt)}.
+      </p>
+      <form class="inline" method="post" action={action('accept')}>
+        <button type="submit">Accept</button>
+      </form>{' '}
+      <form class="inline" method="post" action={action('decline')}>
+        <button class="secondary" type="submit">
+          Decline
+        </button>
+      </form>
+    </article>
   )
 }
 

@@ -6,6 +6,7 @@ import { listEntitlements } from '../../commerce/entitlements'
 import { getSalesReport } from '../../commerce/sales'
 import { SalesQuerySchema } from '../../commerce/schemas'
 import { getMe } from '../../identity/accounts'
+import { decideInvitation, listMyInvitations } from '../../identity/invitations'
 import { SlugSchema } from '../../identity/schemas'
 import type { AppEnv, ServiceContext } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
@@ -62,13 +63,29 @@ export const dashboardRoutes = new Hono<AppEnv>()
   .get('/me', async (c) => {
     const { ctx, principal, redirect } = await signedIn(c)
     if (redirect) return redirect
-    const [me, { items }] = await Promise.all([getMe(ctx), listEntitlements(ctx)])
+    const [me, { items }, invitations] = await Promise.all([getMe(ctx), listEntitlements(ctx), listMyInvitations(ctx)])
     const downloads = await latestFiles(
       ctx,
       items.filter((entitlement) => !entitlement.revokedAt).map((entitlement) => entitlement.adapter),
     )
-    const claimed = c.req.query('claimed')
-    return page(c, <BuyerPage principal={principal} me={me} entitlements={items} downloads={downloads} claimed={claimed && ADAPTER_REF.test(claimed) ? claimed : undefined} />)
+    const { claimed, joined, declined } = c.req.query()
+    const notice =
+      claimed && ADAPTER_REF.test(claimed)
+        ? `You now hold a licence for ${claimed}.`
+        : joined && SlugSchema.safeParse(joined).success
+          ? `You joined the team ${joined}.`
+          : declined !== undefined
+            ? 'Invitation declined.'
+            : undefined
+    return page(c, <BuyerPage principal={principal} me={me} entitlements={items} downloads={downloads} invitations={invitations.items} notice={notice} />)
+  })
+  .post('/me/invitations/:id/:decision', ...formPost, async (c) => {
+    const ctx = await webContext(c)
+    const { id, decision } = c.req.param()
+    if (!(decision === 'accept' || decision === 'decline') || !z.uuid().safeParse(id).success) throw notFound('The invitation')
+    if (!ctx.principal) return c.redirect('/login?next=%2Fme', 303)
+    const invitation = await decideInvitation(ctx, id, decision === 'accept' ? 'accepted' : 'declined')
+    return c.redirect(decision === 'accept' ? `/me?joined=${invitation.team}` : '/me?declined', 303)
   })
   .get('/teams/:team', async (c) => {
     const { ctx, principal, redirect } = await signedIn(c)
