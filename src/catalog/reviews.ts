@@ -1,10 +1,10 @@
 import { and, desc, eq, sql } from 'drizzle-orm'
 import type { z } from 'zod'
-import { findLiveEntitlement } from '../commerce/entitlements'
+import { findCoveringEntitlement } from '../commerce/entitlements'
 import { uniqueViolation } from '../db/types'
 import { requireScope } from '../identity/principal'
 import { users } from '../identity/tables'
-import { loadTeamAs } from '../identity/teams'
+import { belongsTo, loadHolder } from '../identity/teams'
 import type { Deps, ServiceContext } from '../lib/context'
 import { decodeCursor, encodeCursor, isTimestamp, isUuid } from '../lib/cursor'
 import { ApiError } from '../lib/errors'
@@ -26,8 +26,10 @@ const toReviewView = (review: ReviewRow, author: string, version: string, team: 
 })
 
 /**
- * Only verified buyers review: the caller (or the team they review for) must hold a live
- * entitlement to the adapter. Sellers cannot review their own listing.
+ * Only verified buyers review: the holder the review is for — the caller personally, the team
+ * they name, or a team-bound key's team — must hold a live entitlement to the adapter; the
+ * review records that team and the person who wrote it. Members of the seller team cannot
+ * review its listing, whichever key they call with.
  */
 export async function createReview(
   ctx: ServiceContext & Pick<Deps, 'searchCache'>,
@@ -39,11 +41,13 @@ export async function createReview(
   const caller = requireScope(ctx.principal, 'purchase')
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
   if (loaded.version.status !== 'published') throw new ApiError(409, 'version_not_published', 'Only published versions can be reviewed.')
-  if (loaded.isMember) throw new ApiError(403, 'own_adapter', 'Sellers cannot review their own adapter.')
-  const reviewerTeam = input.team ? (await loadTeamAs(ctx.db, caller, input.team)).team : undefined
+  if (loaded.isMember || (await belongsTo(ctx.db, caller.userId, loaded.team.id))) {
+    throw new ApiError(403, 'own_adapter', 'Sellers cannot review their own adapter.')
+  }
+  const { holder, team: reviewerTeam } = await loadHolder(ctx.db, caller, input.team)
 
-  const entitlement = await findLiveEntitlement(ctx.db, caller.userId, loaded.adapter.id)
-  if (!entitlement || (reviewerTeam && entitlement.teamId !== reviewerTeam.id)) {
+  const entitlement = await findCoveringEntitlement(ctx.db, holder, loaded.adapter.id)
+  if (!entitlement) {
     throw new ApiError(403, 'not_entitled', 'Only buyers holding an entitlement to this adapter can review it.')
   }
 

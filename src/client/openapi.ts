@@ -782,6 +782,8 @@ export interface components {
                 scopes: components["schemas"]["Scope"][];
                 /** Format: uuid */
                 apiKeyId: string | null;
+                /** @description The team a team-bound API key acts as (for every read and write); null otherwise. */
+                team: string | null;
             };
         };
         /** @enum {string} */

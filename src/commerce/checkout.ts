@@ -3,12 +3,12 @@ import type { z } from 'zod'
 import { adapters } from '../catalog/tables'
 import { uniqueViolation } from '../db/types'
 import { requireScope } from '../identity/principal'
-import { teamMembers, teams, users } from '../identity/tables'
-import { loadTeamAs } from '../identity/teams'
+import { teams, users } from '../identity/tables'
+import { belongsTo, loadHolder } from '../identity/teams'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import { accessRequestView } from './access-requests'
-import { entitlementView, findCoveringEntitlement, grantEntitlement, type Holder, holderKey } from './entitlements'
+import { entitlementView, findCoveringEntitlement, grantEntitlement, holderKey } from './entitlements'
 import { callStripe, requirePayments } from './payments'
 import type { CheckoutSchema } from './schemas'
 import { accessRequests, offers, orders, payoutAccounts } from './tables'
@@ -48,15 +48,13 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
   if (adapter.visibility === 'archived' || !adapter.latestVersion) {
     throw new ApiError(409, 'adapter_not_available', `${adapterName} has no published version on sale.`)
   }
-  const [seller] = await ctx.db
-    .select({ userId: teamMembers.userId })
-    .from(teamMembers)
-    .where(and(eq(teamMembers.teamId, sellerTeam.id), eq(teamMembers.userId, caller.userId)))
-  if (seller) throw new ApiError(403, 'own_adapter', `You are a member of '${sellerTeam.slug}'; its adapters are already yours.`)
+  if (await belongsTo(ctx.db, caller.userId, sellerTeam.id)) {
+    throw new ApiError(403, 'own_adapter', `You are a member of '${sellerTeam.slug}'; its adapters are already yours.`)
+  }
 
-  const buyerTeam = input.team ? (await loadTeamAs(ctx.db, caller, input.team)).team : undefined
+  // For the named team, else a team-bound key's team, else the caller personally.
+  const { holder, team: buyerTeam } = await loadHolder(ctx.db, caller, input.team)
   if (buyerTeam?.id === sellerTeam.id) throw new ApiError(403, 'own_adapter', 'A team cannot buy its own adapter.')
-  const holder: Holder = buyerTeam ? { kind: 'team', teamId: buyerTeam.id } : { kind: 'user', userId: caller.userId }
 
   const covering = await findCoveringEntitlement(ctx.db, holder, adapter.id, offer.license)
   if (covering) return { status: 200 as const, body: { entitlement: await entitlementView(ctx.db, covering, adapterName), existing: true } }

@@ -1,30 +1,36 @@
-import { and, desc, eq, inArray, isNull, or, type Placeholder, sql } from 'drizzle-orm'
+import { and, desc, eq, isNull } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
 import { adapters } from '../catalog/tables'
 import type { Database } from '../db/types'
-import { teamMembers, teams } from '../identity/tables'
-import { requireScope } from '../identity/principal'
+import { teams } from '../identity/tables'
+import { type Acting, actingOf, heldByPrincipal, type Holder, type Principal, requireScope } from '../identity/principal'
 import type { ServiceContext } from '../lib/context'
 import { entitlements, type LicenseTier } from './tables'
 
 type EntitlementRow = typeof entitlements.$inferSelect
 
-/** Who holds what a purchase grants: the buyer, or a whole team. */
-export type Holder = { kind: 'user'; userId: string } | { kind: 'team'; teamId: string }
+export type { Holder }
 export const holderKey = (holder: Holder) => (holder.kind === 'user' ? `user:${holder.userId}` : `team:${holder.teamId}`)
 const holderColumns = (holder: Holder) => (holder.kind === 'user' ? { userId: holder.userId, teamId: null } : { userId: null, teamId: holder.teamId })
 
-/** The caller's live (not revoked) entitlement to an adapter, held directly or through one of their teams. */
-export async function findLiveEntitlement(db: Database, userId: string, adapterId: string) {
+/** Entitlements the principal may use (a team-bound key: only its team's; see `Principal`). */
+export const heldBy = (who: Acting) => heldByPrincipal(who, { user: entitlements.userId, team: entitlements.teamId })
+
+/** The caller's live (not revoked) entitlement to an adapter, as the principal rule allows. */
+export async function findLiveEntitlement(db: Database, principal: Principal, adapterId: string) {
   const [row] = await db
     .select()
     .from(entitlements)
-    .where(and(eq(entitlements.adapterId, adapterId), isNull(entitlements.revokedAt), heldBy(userId)))
+    .where(and(eq(entitlements.adapterId, adapterId), isNull(entitlements.revokedAt), heldBy(actingOf(principal))))
     .limit(1)
   return row
 }
 
-/** A live entitlement of the holder that already covers `license` (commercial covers research). */
-export async function findCoveringEntitlement(db: Database, holder: Holder, adapterId: string, license: LicenseTier) {
+/**
+ * A live entitlement of the holder that covers `license` (commercial covers research; none
+ * given: any). A user holder uses their own and their teams' entitlements; a team only its own.
+ */
+export async function findCoveringEntitlement(db: Database, holder: Holder, adapterId: string, license?: LicenseTier) {
   const [row] = await db
     .select()
     .from(entitlements)
@@ -32,19 +38,13 @@ export async function findCoveringEntitlement(db: Database, holder: Holder, adap
       and(
         eq(entitlements.adapterId, adapterId),
         isNull(entitlements.revokedAt),
-        holder.kind === 'user' ? heldBy(holder.userId) : eq(entitlements.teamId, holder.teamId),
+        holder.kind === 'user' ? heldBy({ userId: holder.userId, teamId: null }) : eq(entitlements.teamId, holder.teamId),
         license === 'commercial' ? eq(entitlements.license, 'commercial') : undefined,
       ),
     )
     .limit(1)
   return row
 }
-
-/** The teams a user belongs to, as a subquery (`userId` may be a prepared-statement placeholder). */
-export const teamsOf = (userId: string | Placeholder) => sql`(select ${teamMembers.teamId} from ${teamMembers} where ${teamMembers.userId} = ${userId})`
-
-/** Entitlements held by the user directly or by one of their teams. */
-export const heldBy = (userId: string | Placeholder) => sql`(${entitlements.userId} = ${userId} or ${entitlements.teamId} in ${teamsOf(userId)})`
 
 /** Grants once per source: granting the same order or request again returns the existing row. */
 export async function grantEntitlement(
@@ -90,24 +90,23 @@ const toEntitlementView = (row: EntitlementRow, adapter: string, holderTeam: str
   revokeReason: row.revokeReason,
 })
 
-/** Everything the caller may download: their own entitlements and their teams’, revoked ones included (marked). */
+const holderTeams = alias(teams, 'holder_teams')
+
+/** Everything the caller may download, as the principal rule allows, revoked ones included (marked). */
 export async function listEntitlements(ctx: ServiceContext) {
   const caller = requireScope(ctx.principal, 'read')
-  const memberOf = await ctx.db.select({ teamId: teamMembers.teamId }).from(teamMembers).where(eq(teamMembers.userId, caller.userId))
-  const teamIds = memberOf.map((row) => row.teamId)
   const rows = await ctx.db
-    .select({ entitlement: entitlements, sellerTeam: teams.slug, slug: adapters.slug })
+    .select({
+      entitlement: entitlements,
+      sellerTeam: teams.slug,
+      slug: adapters.slug,
+      holderTeam: holderTeams.slug,
+    })
     .from(entitlements)
     .innerJoin(adapters, eq(adapters.id, entitlements.adapterId))
     .innerJoin(teams, eq(teams.id, adapters.teamId))
-    .where(or(eq(entitlements.userId, caller.userId), teamIds.length > 0 ? inArray(entitlements.teamId, teamIds) : sql`false`))
+    .leftJoin(holderTeams, eq(holderTeams.id, entitlements.teamId))
+    .where(heldBy(actingOf(caller)))
     .orderBy(desc(entitlements.createdAt))
-  const teamSlugs = new Map(
-    teamIds.length > 0 ? (await ctx.db.select({ id: teams.id, slug: teams.slug }).from(teams).where(inArray(teams.id, teamIds))).map((t) => [t.id, t.slug]) : [],
-  )
-  return {
-    items: rows.map(({ entitlement, sellerTeam, slug }) =>
-      toEntitlementView(entitlement, `${sellerTeam}/${slug}`, entitlement.teamId ? (teamSlugs.get(entitlement.teamId) ?? null) : null),
-    ),
-  }
+  return { items: rows.map(({ entitlement, sellerTeam, slug, holderTeam }) => toEntitlementView(entitlement, `${sellerTeam}/${slug}`, holderTeam)) }
 }

@@ -1,9 +1,9 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { adapters, adapterVersions, versionFiles } from '../catalog/tables'
-import { heldBy, teamsOf } from '../commerce/entitlements'
+import { heldBy } from '../commerce/entitlements'
 import { entitlements } from '../commerce/tables'
 import type { Database } from '../db/types'
-import { requireScope } from '../identity/principal'
+import { actingOf, actingTeams, requireScope } from '../identity/principal'
 import { teams } from '../identity/tables'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
@@ -22,14 +22,13 @@ type DownloadDeps = ServiceContext & Pick<Deps, 'store' | 'downloadUrlTtlSeconds
 export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug: string; version: string; path: string }, client: { address?: string; userAgent?: string }) {
   const caller = requireScope(ctx.principal, 'read')
   await enforceRateLimit(ctx.rateLimiter, `download:${caller.userId}`, 'downloads')
-  const access = await loadFileAccess(ctx.db, caller.userId, ref)
+  const access = await loadFileAccess(ctx.db, actingOf(caller), ref)
   const name = `${ref.team}/${ref.slug}@${ref.version}/${ref.path}`
   if (!access || (!access.isMember && (access.status !== 'published' || access.visibility === 'draft'))) {
     throw notFound(`The file ${name}`)
   }
-  // A key bound to another team does not carry its holder's seller rights.
-  const seller = access.isMember && (!caller.teamId || caller.teamId === access.teamId)
-  if (!seller) {
+  // Seller rights and entitlements are the principal's: a team-bound key has only its team's.
+  if (!access.isMember) {
     if (access.visibility === 'archived') throw new ApiError(410, 'unavailable', `${ref.team}/${ref.slug} was withdrawn; its files are no longer served.`)
     if (!access.entitlementId) {
       if (access.revoked) throw new ApiError(403, 'revoked', 'Your entitlement to this adapter was revoked (refund or chargeback).')
@@ -62,12 +61,11 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
  * download neither rebuilds the SQL nor (after a few runs) re-plans it.
  */
 function fileAccessQuery(db: Database) {
-  const userId = sql.placeholder('userId')
-  const heldByCaller = heldBy(userId)
+  const caller = { userId: sql.placeholder('userId'), teamId: sql.placeholder('teamId') }
+  const heldByCaller = heldBy(caller)
   return db
     .select({
       adapterId: adapters.id,
-      teamId: teams.id,
       visibility: adapters.visibility,
       versionId: adapterVersions.id,
       status: adapterVersions.status,
@@ -75,7 +73,7 @@ function fileAccessQuery(db: Database) {
       size: versionFiles.size,
       sha256: versionFiles.sha256,
       storageKey: versionFiles.storageKey,
-      isMember: sql<boolean>`${teams.id} in ${teamsOf(userId)}`,
+      isMember: sql<boolean>`${teams.id} in ${actingTeams(caller)}`,
       entitlementId: sql<string | null>`(select ${entitlements.id} from ${entitlements} where ${entitlements.adapterId} = ${adapters.id} and ${entitlements.revokedAt} is null and ${heldByCaller} limit 1)`,
       revoked: sql<boolean>`exists (select 1 from ${entitlements} where ${entitlements.adapterId} = ${adapters.id} and ${entitlements.revokedAt} is not null and ${heldByCaller})`,
     })
@@ -89,10 +87,10 @@ function fileAccessQuery(db: Database) {
 
 const preparedFor = new WeakMap<Database, ReturnType<typeof fileAccessQuery>>()
 
-async function loadFileAccess(db: Database, userId: string, ref: { team: string; slug: string; version: string; path: string }) {
+async function loadFileAccess(db: Database, caller: { userId: string; teamId: string | null }, ref: { team: string; slug: string; version: string; path: string }) {
   let query = preparedFor.get(db)
   if (!query) preparedFor.set(db, (query = fileAccessQuery(db)))
-  const [row] = await query.execute({ userId, ...ref })
+  const [row] = await query.execute({ ...caller, ...ref })
   return row
 }
 

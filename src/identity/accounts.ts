@@ -87,15 +87,17 @@ export async function getMe(ctx: ServiceContext) {
   const caller = requireScope(ctx.principal, 'read')
   const [user] = await ctx.db.select().from(users).where(eq(users.id, caller.userId)).limit(1)
   if (!user) throw notFound('The user')
+  // A team-bound key sees only its team: the user's other teams are none of its business.
   const memberships = await ctx.db
-    .select({ slug: teams.slug, name: teams.name, role: teamMembers.role })
+    .select({ id: teams.id, slug: teams.slug, name: teams.name, role: teamMembers.role })
     .from(teamMembers)
     .innerJoin(teams, eq(teams.id, teamMembers.teamId))
-    .where(eq(teamMembers.userId, caller.userId))
+    .where(and(eq(teamMembers.userId, caller.userId), caller.teamId ? eq(teamMembers.teamId, caller.teamId) : undefined))
     .orderBy(teams.slug)
+  const actingAs = caller.teamId ? (memberships.find((team) => team.id === caller.teamId)?.slug ?? null) : null
   return {
     user: toUserView(user),
-    teams: memberships,
-    auth: { via: caller.via, scopes: [...caller.scopes], apiKeyId: caller.apiKeyId ?? null },
+    teams: memberships.map(({ slug, name, role }) => ({ slug, name, role })),
+    auth: { via: caller.via, scopes: [...caller.scopes], apiKeyId: caller.apiKeyId ?? null, team: actingAs },
   }
 }

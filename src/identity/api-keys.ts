@@ -53,13 +53,14 @@ export async function createApiKey(ctx: ServiceContext, input: { name: string; s
   return { key, apiKey: toApiKeyView(row, input.team ?? null) }
 }
 
+/** The caller's keys; a team-bound key sees only its user's keys bound to the same team. */
 export async function listApiKeys(ctx: ServiceContext) {
   const caller = requireScope(ctx.principal, 'admin')
   const rows = await ctx.db
     .select({ key: apiKeys, teamSlug: teams.slug })
     .from(apiKeys)
     .leftJoin(teams, eq(teams.id, apiKeys.teamId))
-    .where(eq(apiKeys.userId, caller.userId))
+    .where(and(eq(apiKeys.userId, caller.userId), caller.teamId ? eq(apiKeys.teamId, caller.teamId) : undefined))
     .orderBy(desc(apiKeys.createdAt))
   return { items: rows.map((row) => toApiKeyView(row.key, row.teamSlug)) }
 }

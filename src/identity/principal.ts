@@ -1,14 +1,56 @@
+import { type AnyColumn, type Placeholder, type SQL, sql } from 'drizzle-orm'
 import { ApiError } from '../lib/errors'
 import type { Scope } from './tables'
+import { teamMembers } from './tables'
 
-/** Who is calling: a user through an access token (all scopes) or through an API key. */
+/**
+ * Who is calling: a user through an access token (all scopes) or through an API key.
+ *
+ * The holder rule, one for every verb: a key bound to a team (`teamId`) acts as that team for
+ * every read and write — it reads only that team's things (`actingTeams`, `heldBy`) and writes
+ * only as that team (`loadHolder` in ./teams) — never as its user personally nor as the
+ * user's other teams. Anyone else acts as the user, who may name one of their teams.
+ */
 export type Principal = {
   userId: string
   via: 'token' | 'api_key'
   scopes: readonly Scope[]
   apiKeyId?: string
-  /** Set for API keys bound to a team: they may act only for it. */
+  /** Set for API keys bound to a team: they act only as it. */
   teamId?: string | null
+}
+
+/** Who holds what a write grants or records: a user personally, or a team. */
+export type Holder = { kind: 'user'; userId: string } | { kind: 'team'; teamId: string }
+
+/** A principal as SQL sees it; either field may be a prepared-statement placeholder. */
+export type Acting = { userId: string | Placeholder; teamId: string | null | Placeholder }
+
+export const actingOf = (principal: Principal): { userId: string; teamId: string | null } => ({
+  userId: principal.userId,
+  teamId: principal.teamId ?? null,
+})
+
+/**
+ * The teams the principal acts within, as a subquery: all of its user's teams, or only a bound
+ * key's team (and only while its user still belongs to it).
+ */
+export function actingTeams(who: Acting): SQL {
+  const members = sql`select ${teamMembers.teamId} from ${teamMembers} where ${teamMembers.userId} = ${who.userId}`
+  if (who.teamId === null) return sql`(${members})`
+  if (typeof who.teamId === 'string') return sql`(${members} and ${teamMembers.teamId} = ${who.teamId})`
+  return sql`(${members} and (${who.teamId}::uuid is null or ${teamMembers.teamId} = ${who.teamId}))`
+}
+
+/**
+ * Rows held by the principal, for a table holding things by user or by team: the user's own
+ * and their teams' for an unbound principal; only the bound team's for a team-bound key.
+ */
+export function heldByPrincipal(who: Acting, columns: { user: AnyColumn; team: AnyColumn }): SQL {
+  const byTeam = sql`${columns.team} in ${actingTeams(who)}`
+  if (who.teamId === null) return sql`(${columns.user} = ${who.userId} or ${byTeam})`
+  if (typeof who.teamId === 'string') return byTeam
+  return sql`((${who.teamId}::uuid is null and ${columns.user} = ${who.userId}) or ${byTeam})`
 }
 
 export function requirePrincipal(principal: Principal | null): Principal {

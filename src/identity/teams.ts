@@ -4,7 +4,7 @@ import { ApiError, notFound } from '../lib/errors'
 import type { Database } from '../db/types'
 import { uniqueViolation } from '../db/types'
 import { assertKeyMayActFor, requireScope } from './principal'
-import type { Principal } from './principal'
+import type { Holder, Principal } from './principal'
 import type { TeamRole } from './tables'
 import { teamMembers, teams, users } from './tables'
 
@@ -56,6 +56,36 @@ export async function loadTeamAs(db: Database, principal: Principal, slug: strin
   if (!row.role) throw new ApiError(403, 'not_team_member', `You are not a member of the team '${slug}'.`)
   assertKeyMayActFor(principal, row.team.id)
   return { team: row.team, role: row.role }
+}
+
+/**
+ * Who a write is for: the team the caller names (loaded as the caller), else a team-bound key's
+ * own team, else the user personally. A bound key never writes as its user or another team.
+ */
+export async function loadHolder(
+  db: Database,
+  principal: Principal,
+  slug: string | undefined,
+): Promise<{ holder: Holder; team?: typeof teams.$inferSelect; role?: TeamRole }> {
+  let teamSlug = slug
+  if (teamSlug === undefined && principal.teamId) {
+    const [bound] = await db.select({ slug: teams.slug }).from(teams).where(eq(teams.id, principal.teamId))
+    if (!bound) throw notFound('The API key’s team')
+    teamSlug = bound.slug
+  }
+  if (teamSlug === undefined) return { holder: { kind: 'user', userId: principal.userId } }
+  const { team, role } = await loadTeamAs(db, principal, teamSlug)
+  return { holder: { kind: 'team', teamId: team.id }, team, role }
+}
+
+/** Whether the user (whatever key they call with) belongs to the team. */
+export async function belongsTo(db: Database, userId: string, teamId: string): Promise<boolean> {
+  const [row] = await db
+    .select({ userId: teamMembers.userId })
+    .from(teamMembers)
+    .where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, userId)))
+    .limit(1)
+  return row !== undefined
 }
 
 export function requireRole(role: TeamRole, allowed: readonly TeamRole[], action: string): void {

@@ -26,7 +26,7 @@ describe('signup', () => {
     const me = await h.call('GET', '/v1/me', { auth: response.json.token })
     expect(me.status).toBe(200)
     expect(me.json.user.id).toBe(response.json.user.id)
-    expect(me.json.auth).toEqual({ via: 'token', scopes: ['read', 'publish', 'purchase', 'admin'], apiKeyId: null })
+    expect(me.json.auth).toEqual({ via: 'token', scopes: ['read', 'publish', 'purchase', 'admin'], apiKeyId: null, team: null })
 
     const [row] = await h.db.select().from(users).where(eq(users.id, response.json.user.id))
     expect(row?.passwordHash).toMatch(/^pbkdf2-sha256\$1000\$[\w-]{22}\$[\w-]{43}$/)

@@ -33,7 +33,7 @@ describe('createApiKey', () => {
 
     const me = await h.call('GET', '/v1/me', { auth: created.key })
     expect(me.status).toBe(200)
-    expect(me.json.auth).toEqual({ via: 'api_key', scopes: ['read', 'purchase'], apiKeyId: created.apiKey.id })
+    expect(me.json.auth).toEqual({ via: 'api_key', scopes: ['read', 'purchase'], apiKeyId: created.apiKey.id, team: null })
     const listed = await h.call('GET', '/v1/api-keys', { auth: u.token })
     expect(listed.json.items).toHaveLength(1)
     expect(listed.text).not.toContain(created.key)

@@ -1,7 +1,9 @@
-import { sql } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { grantEntitlement } from '../../src/commerce/entitlements'
 import { createPayments } from '../../src/commerce/stripe'
 import { createTokenSigner } from '../../src/identity'
+import { teams } from '../../src/identity/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness, TEST_SECRET } from '../helpers/harness'
 import { startStripeServer, type StripeTestServer } from '../helpers/stripe'
@@ -9,8 +11,9 @@ import { startStripeServer, type StripeTestServer } from '../helpers/stripe'
 /**
  * The authorization matrix: every operation in /openapi.json (new routes are picked up by
  * themselves), called as anonymous, with an expired token, with a revoked key, with a key of
- * the owning user that lacks the scope the operation declares, and as the owner of another
- * team. Each refused call must be a 401/403/404 problem and change nothing in the database.
+ * the owning user that lacks the scope the operation declares, as the owner of another team,
+ * and with a full-scope key of team A's own owner bound to another of their teams (team B).
+ * Each refused call must be a 401/403/404 problem and change nothing in the database.
  */
 
 type Operation = { method: string; path: string; operationId: string; scope: string | null; hasBody: boolean }
@@ -34,6 +37,9 @@ describe('authorization matrix over every operation', () => {
   let owner: Person
   let other: Person
   let buyer: Awaited<ReturnType<Harness['user']>>
+  /** The owner's second team, and a full-scope key of the owner bound to it. */
+  let teamB: string
+  let boundToB: { key: string; apiKey: { id: string } }
   const params: Record<string, string> = {}
   const ids: Record<string, string> = {}
   let operations: Operation[]
@@ -64,6 +70,15 @@ describe('authorization matrix over every operation', () => {
       teamInvitation: teamInvitation.json.invitation.id,
       myInvitation: myInvitation.json.invitation.id,
     })
+    teamB = `matrix-b-${crypto.randomUUID().slice(0, 8)}`
+    await h.call('POST', '/v1/teams', { auth: owner.token, body: { slug: teamB, name: 'Matrix B' } })
+    boundToB = (await h.call('POST', '/v1/api-keys', { auth: owner.token, body: { name: 'bound to B', scopes: ['read', 'publish', 'purchase', 'admin'], team: teamB } })).json
+    await h.call('POST', '/v1/api-keys', { auth: owner.token, body: { name: 'bound to A', scopes: ['read'], team: owner.team } })
+    // Licences the owner holds personally and through team A: none of team B's business.
+    const elsewhere = await createListing(h, other, 'sold-elsewhere')
+    const [teamA] = await h.db.select().from(teams).where(eq(teams.slug, owner.team))
+    await grantEntitlement(h.db, { adapterId: elsewhere.id, holder: { kind: 'team', teamId: teamA!.id }, license: 'research', source: 'free', sourceId: 'matrix:team-a' })
+    await grantEntitlement(h.db, { adapterId: elsewhere.id, holder: { kind: 'user', userId: owner.id }, license: 'research', source: 'free', sourceId: 'matrix:owner' })
 
     const document = (await h.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, { operationId: string; security?: Record<string, string[]>[]; requestBody?: unknown }>> }
     operations = Object.entries(document.paths).flatMap(([path, methods]) =>
@@ -208,6 +223,29 @@ describe('authorization matrix over every operation', () => {
     }
     // A self-service operation aimed at team A is still refused: a key bound to someone else's team.
     await expectRefused(operations.find((operation) => operation.operationId === 'createApiKey')!, other.token, [403, 404], "another team's owner")
+  })
+
+  it("refuses the owner's key bound to their other team on every protected operation that acts on team A's things", async () => {
+    for (const operation of operations.filter((candidate) => candidate.scope && !(candidate.operationId in SELF_SERVICE))) {
+      await expectRefused(operation, boundToB.key, [401, 403, 404], "a key bound to the owner's team B")
+    }
+    // Self-service operations that would write for team A or for the user personally.
+    for (const operationId of ['createApiKey', 'createTeam', 'checkout']) {
+      await expectRefused(operations.find((operation) => operation.operationId === operationId)!, boundToB.key, [403], "a key bound to the owner's team B")
+    }
+  })
+
+  it("keeps self-service reads of a key bound to team B within team B", async () => {
+    const me = await h.call('GET', '/v1/me', { auth: boundToB.key })
+    expect(me.json.teams.map((team: { slug: string }) => team.slug)).toEqual([teamB])
+    expect(me.json.auth.team).toBe(teamB)
+    const keys = await h.call('GET', '/v1/api-keys', { auth: boundToB.key })
+    expect(keys.json.items.map((key: { id: string }) => key.id)).toEqual([boundToB.apiKey.id])
+    expect((await h.call('GET', '/v1/me/entitlements', { auth: boundToB.key })).json.items).toEqual([])
+    // The same reads with the owner's access token do see team A and the owner's own things.
+    expect((await h.call('GET', '/v1/me', { auth: owner.token })).json.teams).toHaveLength(2)
+    expect((await h.call('GET', '/v1/api-keys', { auth: owner.token })).json.items.length).toBeGreaterThan(2)
+    expect((await h.call('GET', '/v1/me/entitlements', { auth: owner.token })).json.items).toHaveLength(2)
   })
 
   it('lets the owner through every protected operation (so the refusals above are the checks, not broken fixtures)', async () => {

@@ -44,7 +44,12 @@ const getMeRoute = createRoute({
         .object({
           user: UserSchema,
           teams: z.array(z.object({ slug: z.string(), name: z.string(), role: RoleSchema })),
-          auth: z.object({ via: z.enum(['token', 'api_key']), scopes: z.array(ScopeSchema), apiKeyId: z.uuid().nullable() }),
+          auth: z.object({
+            via: z.enum(['token', 'api_key']),
+            scopes: z.array(ScopeSchema),
+            apiKeyId: z.uuid().nullable(),
+            team: z.string().nullable().openapi({ description: 'The team a team-bound API key acts as (for every read and write); null otherwise.' }),
+          }),
         })
         .openapi('Me'),
       'The caller',

@@ -41,7 +41,7 @@ async function adapterPage(ctx: WebContext, team: string, slug: string, requeste
     listOffers(ctx, team, slug),
     listReviews(ctx, team, slug, { limit: 20 }),
     listRegistry(ctx.db),
-    ctx.principal ? findLiveEntitlement(ctx.db, ctx.principal.userId, row.id) : undefined,
+    ctx.principal ? findLiveEntitlement(ctx.db, ctx.principal, row.id) : undefined,
   ])
   const wanted = requested ?? (isMember ? versions.items[0]?.version : (row.latestVersion ?? undefined))
   const selected = wanted === undefined ? undefined : versions.items.find((version) => version.version === wanted)
