@@ -131,7 +131,7 @@ describe('a team-bound API key acts only as its team', () => {
     const personal = await key(user.token, { name: 'laptop', scopes: ['read'] })
     const secondA = await key(user.token, { name: 'alpha ci', scopes: ['read'], team: teamA })
     const colleague = await h.user('colleague')
-    await h.call('POST', `/v1/teams/${teamA}/members`, { auth: user.token, body: { email: colleague.email, role: 'admin' } })
+    await h.addMember(user, teamA, colleague, 'admin')
     const colleagueA = await key(colleague.token, { name: 'colleague', scopes: ['read'], team: teamA })
 
     const listed = await h.call('GET', '/v1/api-keys', { auth: keyA.key })
