@@ -9,11 +9,11 @@ import { endSession, startSession } from '../session'
 
 /** Sign in, create an account, sign out: the login and signup verbs, with the token in a cookie. */
 export const sessionRoutes = new Hono<AppEnv>()
-  .get('/login', (c) => page(c, <SignInPage mode="login" next={safeNext(c.req.query('next'))} />))
-  .get('/signup', (c) => page(c, <SignInPage mode="signup" next={safeNext(c.req.query('next'))} />))
+  .get('/login', (c) => page(c, <SignInPage mode="login" next={safeNext(c.req.query('next'), c.get('deps').publicUrl)} />))
+  .get('/signup', (c) => page(c, <SignInPage mode="signup" next={safeNext(c.req.query('next'), c.get('deps').publicUrl)} />))
   .post('/login', ...formPost, async (c) => {
     const form = await c.req.parseBody()
-    const next = safeNext(form.next)
+    const next = safeNext(form.next, c.get('deps').publicUrl)
     const email = String(form.email ?? '')
     try {
       const session = await login(c.get('deps'), { email, password: String(form.password ?? '') })
@@ -26,7 +26,7 @@ export const sessionRoutes = new Hono<AppEnv>()
   })
   .post('/signup', ...formPost, async (c) => {
     const form = await c.req.parseBody()
-    const next = safeNext(form.next)
+    const next = safeNext(form.next, c.get('deps').publicUrl)
     const email = EmailSchema.safeParse(form.email)
     const password = PasswordSchema.safeParse(form.password)
     const name = String(form.name ?? '').trim()
