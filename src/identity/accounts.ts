@@ -35,7 +35,7 @@ export async function signup(deps: AccountDeps, input: { email: string; password
     throw error
   }
   if (!user) throw new Error('insert returned no user')
-  const { token, expiresAt } = await deps.tokens.sign(user.id)
+  const { token, expiresAt } = await deps.tokens.sign(user.id, user.tokenVersion)
   return { user: toUserView(user), token, expiresAt: expiresAt.toISOString() }
 }
 
@@ -48,7 +48,7 @@ export async function login(deps: LoginDeps, input: { email: string; password: s
   // An unknown email costs one hash too, so timing does not tell which emails have accounts.
   const valid = user ? await deps.passwords.verify(input.password, user.passwordHash) : !(await deps.passwords.hash(input.password))
   if (!user || !valid) throw new ApiError(401, 'invalid_credentials', 'The email or password is wrong.')
-  const { token, expiresAt } = await deps.tokens.sign(user.id)
+  const { token, expiresAt } = await deps.tokens.sign(user.id, user.tokenVersion)
   return { token, expiresAt: expiresAt.toISOString() }
 }
 

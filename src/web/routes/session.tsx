@@ -1,9 +1,10 @@
 import { Hono } from 'hono'
 import { login, signup } from '../../identity/accounts'
+import { logout } from '../../identity/sessions'
 import { EmailSchema, PasswordSchema } from '../../identity/schemas'
 import type { AppEnv } from '../../lib/context'
 import { ApiError } from '../../lib/errors'
-import { formPost, page, safeNext } from '../common'
+import { formPost, page, safeNext, webContext } from '../common'
 import { SignInPage } from '../pages/account'
 import { endSession, startSession } from '../session'
 
@@ -43,7 +44,10 @@ export const sessionRoutes = new Hono<AppEnv>()
       return page(c, <SignInPage mode="signup" next={next} email={email.data} error={error.message} />, error.status)
     }
   })
-  .post('/logout', ...formPost, (c) => {
+  .post('/logout', ...formPost, async (c) => {
+    // The cookie's token is revoked, not only forgotten: a copy of it stops working too.
+    const ctx = await webContext(c)
+    if (ctx.principal) await logout(ctx)
     endSession(c)
     return c.redirect('/', 303)
   })
