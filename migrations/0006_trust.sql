@@ -21,6 +21,7 @@ CREATE TABLE "counted_downloads" (
 	CONSTRAINT "counted_downloads_version_id_holder_id_pk" PRIMARY KEY("version_id","holder_id")
 );
 --> statement-breakpoint
+ALTER TABLE "users" ADD COLUMN "token_version" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "stripe_events" ADD COLUMN "order_id" uuid;--> statement-breakpoint
 ALTER TABLE "stripe_events" ADD COLUMN "rejected_reason" text;--> statement-breakpoint
 ALTER TABLE "downloads" ADD COLUMN "by_seller" boolean DEFAULT false NOT NULL;--> statement-breakpoint

@@ -1,5 +1,4 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { swaggerUI } from '@hono/swagger-ui'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
@@ -15,9 +14,9 @@ import { versionRoutes } from './publishing'
 import { localStorageRoutes } from './storage/routes'
 import { accountRoutes, apiKeyRoutes, authenticate, invitationRoutes, teamRoutes } from './identity'
 import { errorPage, isStorefrontPath, webRoutes } from './web'
+import { docsRoutes } from './docs'
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
-const DOCS_ASSETS_PATH = '/docs/assets'
 const STREAMED_BODY_PATHS = ['/v1/compat/inspect', '/v1/storage/local/']
 const CREDENTIAL_QUERY_PARAMS = ['token', 'access_token', 'api_key', 'apikey', 'key']
 
@@ -102,16 +101,7 @@ export function createApp(deps: Deps) {
 
   mountApi(app)
   app.doc31('/openapi.json', openApiConfig(deps.publicUrl))
-  const docsAssets = deps.docsAssets
-  if (docsAssets) {
-    app.get(`${DOCS_ASSETS_PATH}/swagger-ui-dist/:file`, (c) => {
-      const file = c.req.param('file')
-      if (file === 'swagger-ui-bundle.js') return c.body(docsAssets.js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=86400' })
-      if (file === 'swagger-ui.css') return c.body(docsAssets.css, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=86400' })
-      throw new ApiError(404, 'not_found', 'No such docs asset.')
-    })
-  }
-  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'Refinery API', ...(docsAssets ? { baseUrl: DOCS_ASSETS_PATH } : {}) }))
+  app.route('/', docsRoutes(deps.docsAssets, deps.publicUrl))
   // The storefront last: its `/{team}/{slug}` pages must not shadow API paths.
   app.route('/', webRoutes)
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness } from './helpers/harness'
 import type { Harness } from './helpers/harness'
 import { expectProblem } from './helpers/problems'
+import { loadDocsAssets } from '../src/node/docs-assets'
 
 let h: Harness
 beforeAll(async () => {
@@ -35,7 +36,44 @@ describe('the app shell', () => {
     const response = await h.call('GET', '/docs')
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toContain('text/html')
-    expect(response.text).toContain('/openapi.json')
+    const init = await h.call('GET', '/docs/assets/init.js')
+    expect(init.headers.get('content-type')).toContain('text/javascript')
+    expect(init.text).toContain("url: '/openapi.json'")
+    expect(response.text).toContain('src="/docs/assets/init.js"')
+  })
+
+  it('sends /docs with a CSP that admits only its own files and forbids framing (clickjacking)', async () => {
+    const selfHosted = await createHarness({ docsAssets: await loadDocsAssets() })
+    try {
+      for (const [harness, assetSource] of [[selfHosted, "'self'"], [h, 'https://cdn.jsdelivr.net']] as const) {
+        const response = await harness.call('GET', '/docs')
+        expect(response.headers.get('X-Frame-Options')).toBe('DENY')
+        expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff')
+        const csp = Object.fromEntries(
+          (response.headers.get('Content-Security-Policy') ?? '').split(';').map((directive) => {
+            const [name = '', ...values] = directive.trim().split(/\s+/)
+            return [name, values]
+          }),
+        )
+        expect(csp['frame-ancestors']).toEqual(["'none'"])
+        expect(csp['default-src']).toEqual(["'none'"])
+        expect(csp['script-src']).toEqual(["'self'", ...(assetSource === "'self'" ? [] : [assetSource])])
+        expect(csp['style-src']).toEqual(["'self'", ...(assetSource === "'self'" ? [] : [assetSource])])
+        expect(csp['connect-src']).toEqual(["'self'", 'http://localhost:8787'])
+        // No inline code for the CSP to have to allow: every script is a file.
+        expect(response.text).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/)
+        expect(response.text).not.toMatch(/\son\w+=/)
+        expect(response.text).not.toContain('<style')
+      }
+      const page = await selfHosted.call('GET', '/docs')
+      for (const [, asset] of page.text.matchAll(/(?:src|href)="([^"]+)"/g)) {
+        const served = await selfHosted.app.request(asset!)
+        expect(served.status, asset).toBe(200)
+        expect(served.headers.get('X-Content-Type-Options'), asset).toBe('nosniff')
+      }
+    } finally {
+      await selfHosted.close()
+    }
   })
 
   it('answers unknown routes with a 404 problem', async () => {

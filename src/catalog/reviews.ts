@@ -1,12 +1,12 @@
 import { and, desc, eq, sql } from 'drizzle-orm'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { findCoveringEntitlement } from '../commerce/entitlements'
 import { uniqueViolation } from '../db/types'
 import { requireScope } from '../identity/principal'
 import { users } from '../identity/tables'
 import { belongsTo, loadHolder } from '../identity/teams'
 import type { Deps, ServiceContext } from '../lib/context'
-import { decodeCursor, encodeCursor, isTimestamp, isUuid } from '../lib/cursor'
+import { CursorTimestamp, CursorUuid, decodeCursor, encodeCursor } from '../lib/cursor'
 import { ApiError } from '../lib/errors'
 import { loadVersion } from '../publishing/versions'
 import type { CreateReviewSchema } from './schemas'
@@ -85,11 +85,12 @@ export async function createReview(
   }
 }
 
+/** A reviews cursor: the last review's creation time and id. */
+const ReviewCursorSchema = z.object({ at: CursorTimestamp, id: CursorUuid })
+
 export async function listReviews(ctx: ServiceContext, teamSlug: string, slug: string, query: { cursor?: string | undefined; limit: number }) {
   const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'read')
-  const after = query.cursor
-    ? decodeCursor(query.cursor, (p) => (isTimestamp(p.at) && isUuid(p.id) ? { at: p.at, id: p.id } : undefined))
-    : undefined
+  const after = query.cursor ? decodeCursor(query.cursor, ReviewCursorSchema) : undefined
   const rows = await ctx.db
     .select({ review: reviews, author: users.name, version: adapterVersions.version, team: sql<string | null>`(select slug from teams where id = ${reviews.teamId})` })
     .from(reviews)

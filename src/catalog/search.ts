@@ -1,16 +1,25 @@
 import { and, arrayContains, desc, eq, exists, isNotNull, lte, or, type SQL, sql } from 'drizzle-orm'
 import { offers } from '../commerce/tables'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { findBaseModel } from '../compat/api/registry'
 import { teams } from '../identity/tables'
 import type { Deps, ServiceContext } from '../lib/context'
-import { decodeCursor, encodeCursor, isTimestamp, isUuid } from '../lib/cursor'
+import { CursorInteger, CursorReal, CursorTimestamp, CursorUuid, decodeCursor, encodeCursor } from '../lib/cursor'
 import { ApiError, notFound } from '../lib/errors'
 import type { SearchQuerySchema } from './schemas'
 import { adapters } from './tables'
 
 type SearchQuery = z.infer<typeof SearchQuerySchema>
-type Cursor = { s: string; k: number | string; id: string }
+
+/** A search cursor names its sort and carries the last row's key, as that sort's column holds it. */
+const cursorSchema = <K extends z.ZodType<number | string>>(sort: string, key: K) => z.object({ s: z.literal(sort), k: key, id: CursorUuid })
+const cursorSchemas = {
+  relevance: cursorSchema('relevance', CursorReal),
+  newest: cursorSchema('newest', CursorTimestamp),
+  downloads: cursorSchema('downloads', CursorInteger),
+  // An average of 1–5 stars, or 0 before the first review.
+  rating: cursorSchema('rating', CursorReal.min(0).max(5)),
+}
 
 const listed = and(eq(adapters.visibility, 'published'), isNotNull(adapters.publishedAt))
 
@@ -54,12 +63,7 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
 
   const rank = tsQuery ? sql<number>`ts_rank(${adapters.searchVector}, ${tsQuery})` : sql<number>`0`
   const sortKey = { relevance: rank, newest: sql`${adapters.publishedAt}`, downloads: sql`${adapters.downloads}`, rating: sql`${adapters.ratingAverage}` }[sort]
-  const cursor = query.cursor
-    ? decodeCursor(query.cursor, (p): Cursor | undefined => {
-        const validKey = sort === 'newest' ? isTimestamp(p.k) : typeof p.k === 'number' && Number.isFinite(p.k)
-        return p.s === sort && validKey && isUuid(p.id) ? { s: sort, k: p.k as Cursor['k'], id: p.id } : undefined
-      })
-    : undefined
+  const cursor = query.cursor ? decodeCursor(query.cursor, cursorSchemas[sort]) : undefined
   if (cursor) {
     const value = sort === 'newest' ? sql`${cursor.k}::timestamptz` : sort === 'downloads' ? sql`${cursor.k}::integer` : sql`${cursor.k}::real`
     conditions.push(sql`(${sortKey}, ${adapters.id}) < (${value}, ${cursor.id}::uuid)`)

@@ -42,7 +42,7 @@ export async function signup(deps: SignupDeps, input: { email: string; password:
     throw error
   }
   if (!user) throw new Error('insert returned no user')
-  const { token, expiresAt } = await deps.tokens.sign(user.id)
+  const { token, expiresAt } = await deps.tokens.sign(user.id, user.tokenVersion)
   return { user: toUserView(user), token, expiresAt: expiresAt.toISOString() }
 }
 
@@ -60,7 +60,7 @@ export async function login(deps: LoginDeps, input: { email: string; password: s
   const valid = user ? await deps.passwords.verify(input.password, user.passwordHash) : !(await deps.passwords.hash(input.password))
   if (!user || !valid) throw new ApiError(401, 'invalid_credentials', 'The email or password is wrong.')
   if (deps.passwords.needsRehash(user.passwordHash)) await upgradePasswordHash(deps, user, input.password)
-  const { token, expiresAt } = await deps.tokens.sign(user.id)
+  const { token, expiresAt } = await deps.tokens.sign(user.id, user.tokenVersion)
   return { token, expiresAt: expiresAt.toISOString() }
 }
 

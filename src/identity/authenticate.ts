@@ -4,6 +4,7 @@ import { ApiError } from '../lib/errors'
 import type { Deps } from '../lib/context'
 import type { Principal } from './principal'
 import { API_KEY_PREFIX } from './api-keys'
+import { assertTokenCurrent } from './sessions'
 import { apiKeys } from './tables'
 
 // last_used_at is informational: refresh it at most once a minute per key, not on every call.
@@ -18,7 +19,9 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
   }
   const credential = match[1]
   if (!credential.startsWith(API_KEY_PREFIX)) {
-    return { userId: await deps.tokens.verify(credential), via: 'token', scopes: ['read', 'publish', 'purchase', 'admin'] }
+    const { userId, version } = await deps.tokens.verify(credential)
+    await assertTokenCurrent(deps, userId, version)
+    return { userId, via: 'token', scopes: ['read', 'publish', 'purchase', 'admin'] }
   }
 
   const [key] = await deps.db

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { check, index, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { check, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { id, timestamps } from '../db/columns'
 
 export const teamRoles = ['owner', 'admin', 'member'] as const
@@ -16,6 +16,8 @@ export const users = pgTable(
     email: text('email').notNull(),
     name: text('name').notNull(),
     passwordHash: text('password_hash').notNull(),
+    // Access tokens carry the version they were signed at; logout bumps it, revoking them all.
+    tokenVersion: integer('token_version').notNull().default(0),
     ...timestamps,
   },
   (table) => [uniqueIndex('users_email_key').on(table.email)],

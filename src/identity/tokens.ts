@@ -6,9 +6,10 @@ const AUDIENCE = 'refinery-api'
 export const ACCESS_TOKEN_TTL_SECONDS = 3600
 
 export type TokenSigner = {
-  sign(userId: string): Promise<{ token: string; expiresAt: Date }>
-  /** Returns the user id, or throws a 401 ApiError. */
-  verify(token: string): Promise<string>
+  /** `version` is the user's token version (`users.token_version`) when signed: logout bumps it. */
+  sign(userId: string, version?: number): Promise<{ token: string; expiresAt: Date }>
+  /** Returns the user id and the token version it was signed at, or throws a 401 ApiError. */
+  verify(token: string): Promise<{ userId: string; version: number }>
 }
 
 /** How many verified tokens each signer remembers (oldest forgotten first); about 3 MB. */
@@ -22,14 +23,14 @@ export function createTokenSigner(secret: string, clock: () => Date = () => new 
   // Tokens whose signature and claims already verified, by their exact text (which includes the
   // signature): a client sends the same one for an hour, and the HMAC check through Web Crypto
   // was a sixth of a download's CPU. Expiry is still checked on every use.
-  const verified = new Map<string, { sub: string; exp: number }>()
+  const verified = new Map<string, { sub: string; exp: number; ver: number }>()
   // Imported once: given raw bytes, jose would import a CryptoKey on every sign and verify.
   const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
   return {
-    async sign(userId) {
+    async sign(userId, version = 0) {
       const issuedAt = Math.floor(clock().getTime() / 1000)
       const expiresAt = issuedAt + ACCESS_TOKEN_TTL_SECONDS
-      const token = await new SignJWT({})
+      const token = await new SignJWT({ ver: version })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(userId)
         .setIssuer(ISSUER)
@@ -44,7 +45,7 @@ export function createTokenSigner(secret: string, clock: () => Date = () => new 
       if (known) {
         // As jose decides it: expired once `exp` is not after the current second.
         if (known.exp <= Math.floor(clock().getTime() / 1000)) throw expired()
-        return known.sub
+        return { userId: known.sub, version: known.ver }
       }
       try {
         const { payload } = await jwtVerify(token, await key, {
@@ -55,9 +56,12 @@ export function createTokenSigner(secret: string, clock: () => Date = () => new 
           requiredClaims: ['sub', 'exp'],
         })
         if (!payload.sub) throw new ApiError(401, 'invalid_token', 'The access token has no subject.')
+        // Tokens signed before versions existed carry none: version 0, valid until the first logout.
+        const ver = payload.ver ?? 0
+        if (typeof ver !== 'number' || !Number.isSafeInteger(ver)) throw new ApiError(401, 'invalid_token', 'The access token is not valid.')
         if (verified.size >= VERIFIED_TOKENS_KEPT) verified.delete(verified.keys().next().value!)
-        verified.set(token, { sub: payload.sub, exp: payload.exp! })
-        return payload.sub
+        verified.set(token, { sub: payload.sub, exp: payload.exp!, ver })
+        return { userId: payload.sub, version: ver }
       } catch (error) {
         if (error instanceof ApiError) throw error
         if (error instanceof errors.JWTExpired) throw expired()

@@ -66,8 +66,24 @@ const storableText = createMiddleware<AppEnv>(async (c, next) => {
 /** The guards every storefront form post passes: same origin, bounded size, storable text. */
 export const formPost = [sameOrigin, formLimit, storableText] as const
 
-/** A same-site path to go back to after signing in; anything else goes home. */
-export const safeNext = (next: unknown) => (typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/')
+/**
+ * Where to go back to after signing in: a path on our own origin, or home. Read the way a
+ * browser reads it (WHATWG URL: tabs and newlines dropped, backslashes taken as slashes), so a
+ * `next` of "/<tab>/evil.example" cannot leave the site; only the path and query are kept
+ * (percent-encoded: no raw control character reaches `Location`), and a path that collapsed
+ * to `//host` ("/.//evil.example") goes home too.
+ */
+export function safeNext(next: unknown, publicUrl: string): string {
+  if (typeof next !== 'string' || next === '') return '/'
+  let url: URL
+  try {
+    url = new URL(next, publicUrl)
+  } catch {
+    return '/'
+  }
+  const path = url.pathname + url.search
+  return url.origin === new URL(publicUrl).origin && !path.startsWith('//') ? path : '/'
+}
 
 /** The HTML answer to an error on a storefront path (the API keeps problem+json). */
 export function errorPage(c: Context<AppEnv>, status: number, title: string, detail: string) {

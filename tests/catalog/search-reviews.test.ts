@@ -68,6 +68,45 @@ describe('search and reviews', () => {
     expectProblem(await h.call('GET', '/v1/base-models/nobody/nothing/adapters'), 404, 'not_found')
   })
 
+  it('refuses crafted cursor keys with 422 invalid_cursor (they reached Postgres and answered 500), and pages every sort with its own', async () => {
+    const cursor = (position: unknown) => Buffer.from(JSON.stringify(position)).toString('base64url')
+    const id = crypto.randomUUID()
+    const crafted = {
+      newest: ['1', '0', '+275760-09-13T00:00:00.000Z', '0000-01-01T00:00:00.000Z', '2026-02-30T00:00:00.000Z', '2026-01-01T00:00:00Z', 1.5, 2 ** 31, 1e308, null, true, [], {}],
+      downloads: ['1', '0', '+275760-09-13T00:00:00.000Z', 1.5, 2 ** 31, -(2 ** 31) - 1, 1e308, null, []],
+      rating: ['1', '0', '+275760-09-13T00:00:00.000Z', 2 ** 31, 1e308, -1e308, 1e-50, -1, 5.5, null, {}],
+    }
+    for (const sort of ['newest', 'downloads', 'rating'] as const) {
+      for (const k of crafted[sort]) {
+        const response = await h.call('GET', `/v1/adapters?sort=${sort}&cursor=${cursor({ s: sort, k, id })}`)
+        expect(response.status, `${sort} with k=${JSON.stringify(k)}: ${response.text}`).toBe(422)
+        expectProblem(response, 422, 'invalid_cursor')
+      }
+    }
+    for (const k of [1e308, 1e-50, '1']) {
+      expectProblem(await h.call('GET', `/v1/adapters?q=contract&sort=relevance&cursor=${cursor({ s: 'relevance', k, id })}`), 422, 'invalid_cursor')
+      expectProblem(await h.call('GET', `/v1/base-models/meta-llama/Llama-2-7b-hf/adapters?sort=rating&cursor=${cursor({ s: 'rating', k, id })}`), 422, 'invalid_cursor')
+    }
+    const reviews = `/v1/adapters/${seller.team}/contract-law/reviews`
+    for (const at of ['1', '0', '+275760-09-13T00:00:00.000Z', 5, null]) {
+      expectProblem(await h.call('GET', `${reviews}?cursor=${cursor({ at, id })}`), 422, 'invalid_cursor')
+    }
+    expectProblem(await h.call('GET', `${reviews}?cursor=${cursor({ at: '2026-01-01T00:00:00.000Z', id: 'not-a-uuid' })}`), 422, 'invalid_cursor')
+    expectProblem(await h.call('GET', `/v1/adapters?sort=newest&cursor=${Buffer.from([0xff, 0xfe, 0x7b]).toString('base64url')}`), 422, 'invalid_cursor')
+
+    // Cursors this API issues still work, for every sort and at the edges of each key's range.
+    for (const sort of ['newest', 'downloads', 'rating'] as const) {
+      const first = await h.call('GET', `/v1/adapters?sort=${sort}&limit=1`)
+      const second = await h.call('GET', `/v1/adapters?sort=${sort}&limit=1&cursor=${first.json.nextCursor}`)
+      expect(second.status).toBe(200)
+      expect(second.json.items).toHaveLength(1)
+      expect(second.json.items[0].slug).not.toBe(first.json.items[0].slug)
+    }
+    for (const [sort, k] of [['downloads', 2 ** 31 - 1], ['downloads', -(2 ** 31)], ['rating', 1.5], ['rating', 5], ['rating', 0], ['newest', '0001-01-01T00:00:00.000Z'], ['newest', '9999-12-31T23:59:59.999Z']] as const) {
+      expect((await h.call('GET', `/v1/adapters?sort=${sort}&cursor=${cursor({ s: sort, k, id })}`)).status, `${sort} ${k}`).toBe(200)
+    }
+  })
+
   it('lets only verified buyers review, once per version, and sorts by rating', async () => {
     const path = `/v1/adapters/${seller.team}/contract-law/versions/1.0.0/reviews`
     const buyer = await h.user('buyer')

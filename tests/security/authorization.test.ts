@@ -29,6 +29,7 @@ const SELF_SERVICE: Record<string, string> = {
   listEntitlements: "lists the caller's licences",
   registerBaseModel: 'adds to the shared base-model registry (publish scope)',
   listMyInvitations: 'lists the invitations addressed to the caller',
+  logout: "revokes the caller's own access tokens",
 }
 
 describe('authorization matrix over every operation', () => {
@@ -249,12 +250,16 @@ describe('authorization matrix over every operation', () => {
   })
 
   it('lets the owner through every protected operation (so the refusals above are the checks, not broken fixtures)', async () => {
-    for (const operation of operations.filter((candidate) => candidate.scope)) {
+    // logout last: it revokes the owner's tokens (a fresh one is signed in for later tests).
+    const protectedOperations = operations.filter((candidate) => candidate.scope).sort((a, b) => Number(a.operationId === 'logout') - Number(b.operationId === 'logout'))
+    for (const operation of protectedOperations) {
       const response = await send(operation, owner.token)
       const message = `${operation.operationId} as the owner answered ${response.status} ${JSON.stringify(response.json)}`
       expect(response.status, message).not.toBe(401)
       // Business rules may still say no (a seller cannot review their own adapter); authorization may not.
       expect(['insufficient_scope', 'not_team_member', 'key_team_mismatch', 'not_found'], message).not.toContain(response.json?.code)
     }
+    expect((await h.call('GET', '/v1/me', { auth: owner.token })).json.code).toBe('token_revoked')
+    owner.token = (await h.call('POST', '/v1/login', { body: { email: owner.email, password: owner.password } })).json.token
   })
 })

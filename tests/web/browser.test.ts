@@ -103,6 +103,25 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the storefront in a r
     await context.close()
   })
 
+  it('renders the API docs (/docs) under their CSP (self-hosted Swagger UI, no inline code) without a violation', async () => {
+    const page = await browser.newPage()
+    const problems: string[] = []
+    page.on('console', (message) => message.type() === 'error' && problems.push(message.text()))
+    page.on('pageerror', (error) => problems.push(error.message))
+    page.on('requestfailed', (request) => problems.push(`${request.url()} ${request.failure()?.errorText}`))
+    // Installed through the browser's debugging protocol, so the page's CSP does not apply to it.
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (event) => console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`))
+    })
+    await page.goto(`${server.url}/docs`)
+    await page.locator('.swagger-ui .info .title').waitFor({ timeout: 15_000 })
+    expect(await page.locator('.swagger-ui .info .title').innerText()).toContain('Refinery API')
+    await expect.poll(() => page.locator('.swagger-ui .opblock').count(), { timeout: 15_000 }).toBeGreaterThan(10)
+    await shot(page, '6-docs')
+    expect(problems).toEqual([])
+    await page.close()
+  })
+
   it("shows the seller their team's listings and the chart of orders and downloads", async () => {
     const page = await browser.newPage()
     await page.goto(`${server.url}/teams/acme-labs`)

@@ -79,6 +79,56 @@ describe('storefront: search and sign-in', () => {
     expect(taken.status).toBe(409)
   })
 
+  it('sends a signed-in user back only to a path on this site, whatever `next` holds (never a 500)', async () => {
+    const buyer = await h.user('web-next')
+    const offSite = [
+      '/\t/evil.example',
+      '/\\evil.example',
+      '\\\\evil.example',
+      '//evil.example',
+      '/\\/evil.example',
+      '///evil.example',
+      'https://evil.example/',
+      '/\n/evil.example',
+      '/\r/evil.example',
+      '/.//evil.example',
+      '/me/..//evil.example',
+      'javascript:alert(1)',
+      ' //evil.example',
+      'https://localhost:8787@evil.example/',
+      '',
+    ]
+    for (const next of offSite) {
+      const response = await h.app.request('/login', form({ email: buyer.email, password: buyer.password, next }))
+      expect(response.status, JSON.stringify(next)).toBe(303)
+      expect(response.headers.get('Location'), JSON.stringify(next)).toBe('/')
+    }
+    const kept: [string, string][] = [
+      ['/me', '/me'],
+      ['/me?tab=downloads#top', '/me?tab=downloads'],
+      ['http://localhost:8787/teams/x', '/teams/x'],
+      // Same scheme, no slashes: a relative path, as a browser reads it.
+      ['http:evil.example', '/evil.example'],
+      // Control characters and encoded slashes stay inside the path, percent-encoded.
+      ['/\v/evil.example', '/%0B/evil.example'],
+      ['/a\r\nSet-Cookie: x=1', '/aSet-Cookie:%20x=1'],
+      ['/%09/evil.example', '/%09/evil.example'],
+      ['/%2F%2Fevil.example', '/%2F%2Fevil.example'],
+      ['/%5Cevil.example', '/%5Cevil.example'],
+    ]
+    for (const [next, location] of kept) {
+      const response = await h.app.request('/login', form({ email: buyer.email, password: buyer.password, next }))
+      expect(response.status, JSON.stringify(next)).toBe(303)
+      expect(response.headers.get('Location'), JSON.stringify(next)).toBe(location)
+    }
+    // The same rule for the sign-in and sign-up pages' hidden field and for sign-up's redirect.
+    const shown = await (await h.app.request(`/login?next=${encodeURIComponent('/\t/evil.example')}`)).text()
+    expect(shown).toContain('<input type="hidden" name="next" value="/"')
+    const created = await h.app.request('/signup', form({ name: 'Next', email: 'next-web@example.test', password: 'long enough password', next: '/\t/evil.example' }))
+    expect(created.status).toBe(303)
+    expect(created.headers.get('Location')).toBe('/')
+  })
+
   it('refuses a NUL character in any form field with an HTML 422, and creates nothing', async () => {
     const refused = await h.app.request('/signup', form({ name: 'Nul\u0000name', email: 'nul-web@example.test', password: 'long enough password' }))
     expect(refused.status).toBe(422)

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { clientAddressOf, serviceContext } from '../../lib/context'
 import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { getMe, login, signup } from '../accounts'
+import { logout } from '../sessions'
 import { EmailSchema, PasswordSchema, RoleSchema, ScopeSchema, UserSchema } from '../schemas'
 
 const TokenSchema = z.object({ token: z.string(), expiresAt: z.iso.datetime() })
@@ -58,7 +59,21 @@ const getMeRoute = createRoute({
   },
 })
 
+const logoutRoute = createRoute({
+  method: 'post',
+  path: '/v1/logout',
+  operationId: 'logout',
+  tags: ['identity'],
+  summary: "Sign out: revokes every access token of the caller's account at once (API keys stay; revoke them with revokeApiKey)",
+  security: bearer('read'),
+  responses: { 204: { description: 'Signed out; the tokens now get 401 token_revoked' }, ...problems(401, 403) },
+})
+
 export const accountRoutes = createRouter()
   .openapi(signupRoute, async (c) => c.json(await signup(c.get('deps'), c.req.valid('json'), { address: clientAddressOf(c) }), 201))
   .openapi(loginRoute, async (c) => c.json(await login(c.get('deps'), c.req.valid('json'), { address: clientAddressOf(c) }), 200))
   .openapi(getMeRoute, async (c) => c.json(await getMe(serviceContext(c)), 200))
+  .openapi(logoutRoute, async (c) => {
+    await logout(serviceContext(c))
+    return c.body(null, 204)
+  })

@@ -1,19 +1,20 @@
 import { Hono } from 'hono'
 import { login, signup } from '../../identity/accounts'
+import { logout } from '../../identity/sessions'
 import { EmailSchema, PasswordSchema } from '../../identity/schemas'
 import { type AppEnv, clientAddressOf } from '../../lib/context'
 import { ApiError } from '../../lib/errors'
-import { formPost, page, safeNext } from '../common'
+import { formPost, page, safeNext, webContext } from '../common'
 import { SignInPage } from '../pages/account'
 import { endSession, startSession } from '../session'
 
 /** Sign in, create an account, sign out: the login and signup verbs, with the token in a cookie. */
 export const sessionRoutes = new Hono<AppEnv>()
-  .get('/login', (c) => page(c, <SignInPage mode="login" next={safeNext(c.req.query('next'))} />))
-  .get('/signup', (c) => page(c, <SignInPage mode="signup" next={safeNext(c.req.query('next'))} />))
+  .get('/login', (c) => page(c, <SignInPage mode="login" next={safeNext(c.req.query('next'), c.get('deps').publicUrl)} />))
+  .get('/signup', (c) => page(c, <SignInPage mode="signup" next={safeNext(c.req.query('next'), c.get('deps').publicUrl)} />))
   .post('/login', ...formPost, async (c) => {
     const form = await c.req.parseBody()
-    const next = safeNext(form.next)
+    const next = safeNext(form.next, c.get('deps').publicUrl)
     const email = String(form.email ?? '')
     try {
       const session = await login(c.get('deps'), { email, password: String(form.password ?? '') }, { address: clientAddressOf(c) })
@@ -26,7 +27,7 @@ export const sessionRoutes = new Hono<AppEnv>()
   })
   .post('/signup', ...formPost, async (c) => {
     const form = await c.req.parseBody()
-    const next = safeNext(form.next)
+    const next = safeNext(form.next, c.get('deps').publicUrl)
     const email = EmailSchema.safeParse(form.email)
     const password = PasswordSchema.safeParse(form.password)
     const name = String(form.name ?? '').trim()
@@ -43,7 +44,10 @@ export const sessionRoutes = new Hono<AppEnv>()
       return page(c, <SignInPage mode="signup" next={next} email={email.data} error={error.message} />, error.status)
     }
   })
-  .post('/logout', ...formPost, (c) => {
+  .post('/logout', ...formPost, async (c) => {
+    // The cookie's token is revoked, not only forgotten: a copy of it stops working too.
+    const ctx = await webContext(c)
+    if (ctx.principal) await logout(ctx)
     endSession(c)
     return c.redirect('/', 303)
   })
