@@ -8,7 +8,7 @@ export const encodeCursor = (position: Record<string, unknown>) => base64url(new
 /**
  * Reads a cursor back through `schema`, which must admit only values the query can take as
  * parameters (a timestamp Postgres can store, an integer in range…): a cursor is caller input.
- * Anything this API did not issue (or issued for another sort) is a 422 `invalid_cursor`.
+ * Anything this API did not issue (or issued for another sort) is a 400 `invalid_cursor`.
  */
 export function decodeCursor<S extends z.ZodType>(text: string, schema: S): z.output<S> {
   let position: unknown
@@ -22,7 +22,7 @@ export function decodeCursor<S extends z.ZodType>(text: string, schema: S): z.ou
   return parsed.data
 }
 
-const invalidCursor = () => new ApiError(422, 'invalid_cursor', 'The cursor is not one this API issued.')
+const invalidCursor = () => new ApiError(400, 'invalid_cursor', 'The cursor is not one this API issued.')
 
 /** A row id as cursors carry it. */
 export const CursorUuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)

@@ -59,16 +59,16 @@ describe('search and reviews', () => {
     expect(slugsOf(second)).toEqual(['contract-law'])
     expect(second.json.nextCursor).toBeNull()
 
-    expectProblem(await h.call('GET', '/v1/adapters?cursor=not-a-cursor'), 422, 'invalid_cursor')
+    expectProblem(await h.call('GET', '/v1/adapters?cursor=not-a-cursor'), 400, 'invalid_cursor')
     // A cursor is bound to its sort order.
-    expectProblem(await h.call('GET', `/v1/adapters?sort=downloads&cursor=${first.json.nextCursor}`), 422, 'invalid_cursor')
+    expectProblem(await h.call('GET', `/v1/adapters?sort=downloads&cursor=${first.json.nextCursor}`), 400, 'invalid_cursor')
     expectProblem(await h.call('GET', '/v1/adapters?base=nobody/nothing'), 422, 'unknown_base_model')
     expectProblem(await h.call('GET', '/v1/adapters?sort=relevance'), 422, 'validation_failed')
     expectProblem(await h.call('GET', '/v1/adapters?runtime=ollama'), 422, 'validation_failed')
     expectProblem(await h.call('GET', '/v1/base-models/nobody/nothing/adapters'), 404, 'not_found')
   })
 
-  it('refuses crafted cursor keys with 422 invalid_cursor (they reached Postgres and answered 500), and pages every sort with its own', async () => {
+  it('refuses crafted cursor keys with 400 invalid_cursor (they reached Postgres and answered 500), and pages every sort with its own', async () => {
     const cursor = (position: unknown) => Buffer.from(JSON.stringify(position)).toString('base64url')
     const id = crypto.randomUUID()
     const crafted = {
@@ -79,20 +79,20 @@ describe('search and reviews', () => {
     for (const sort of ['newest', 'downloads', 'rating'] as const) {
       for (const k of crafted[sort]) {
         const response = await h.call('GET', `/v1/adapters?sort=${sort}&cursor=${cursor({ s: sort, k, id })}`)
-        expect(response.status, `${sort} with k=${JSON.stringify(k)}: ${response.text}`).toBe(422)
-        expectProblem(response, 422, 'invalid_cursor')
+        expect(response.status, `${sort} with k=${JSON.stringify(k)}: ${response.text}`).toBe(400)
+        expectProblem(response, 400, 'invalid_cursor')
       }
     }
     for (const k of [1e308, 1e-50, '1']) {
-      expectProblem(await h.call('GET', `/v1/adapters?q=contract&sort=relevance&cursor=${cursor({ s: 'relevance', k, id })}`), 422, 'invalid_cursor')
-      expectProblem(await h.call('GET', `/v1/base-models/meta-llama/Llama-2-7b-hf/adapters?sort=rating&cursor=${cursor({ s: 'rating', k, id })}`), 422, 'invalid_cursor')
+      expectProblem(await h.call('GET', `/v1/adapters?q=contract&sort=relevance&cursor=${cursor({ s: 'relevance', k, id })}`), 400, 'invalid_cursor')
+      expectProblem(await h.call('GET', `/v1/base-models/meta-llama/Llama-2-7b-hf/adapters?sort=rating&cursor=${cursor({ s: 'rating', k, id })}`), 400, 'invalid_cursor')
     }
     const reviews = `/v1/adapters/${seller.team}/contract-law/reviews`
     for (const at of ['1', '0', '+275760-09-13T00:00:00.000Z', 5, null]) {
-      expectProblem(await h.call('GET', `${reviews}?cursor=${cursor({ at, id })}`), 422, 'invalid_cursor')
+      expectProblem(await h.call('GET', `${reviews}?cursor=${cursor({ at, id })}`), 400, 'invalid_cursor')
     }
-    expectProblem(await h.call('GET', `${reviews}?cursor=${cursor({ at: '2026-01-01T00:00:00.000Z', id: 'not-a-uuid' })}`), 422, 'invalid_cursor')
-    expectProblem(await h.call('GET', `/v1/adapters?sort=newest&cursor=${Buffer.from([0xff, 0xfe, 0x7b]).toString('base64url')}`), 422, 'invalid_cursor')
+    expectProblem(await h.call('GET', `${reviews}?cursor=${cursor({ at: '2026-01-01T00:00:00.000Z', id: 'not-a-uuid' })}`), 400, 'invalid_cursor')
+    expectProblem(await h.call('GET', `/v1/adapters?sort=newest&cursor=${Buffer.from([0xff, 0xfe, 0x7b]).toString('base64url')}`), 400, 'invalid_cursor')
 
     // Cursors this API issues still work, for every sort and at the edges of each key's range.
     for (const sort of ['newest', 'downloads', 'rating'] as const) {

@@ -31,7 +31,7 @@ const searchAdaptersRoute = createRoute({
   tags: ['catalog'],
   summary: 'Find published adapters by text, the base model you run, serving engine, tag or license',
   request: { query: SearchQuerySchema },
-  responses: { 200: json(SearchResultsSchema, 'A page of results'), ...problems(401, 422) },
+  responses: { 200: json(SearchResultsSchema, 'A page of results'), ...problems(400, 401, 422) },
 })
 
 const getAdapterRoute = createRoute({

@@ -22,7 +22,7 @@ const listReviewsRoute = createRoute({
   tags: ['catalog'],
   summary: 'Reviews of an adapter, newest first',
   request: { params: AdapterParamsSchema, query: ReviewListQuerySchema },
-  responses: { 200: json(ReviewListSchema, 'A page of reviews'), ...problems(401, 404, 422) },
+  responses: { 200: json(ReviewListSchema, 'A page of reviews'), ...problems(400, 401, 404, 422) },
 })
 
 export const reviewRoutes = createRouter()

@@ -60,7 +60,7 @@ const listCompatibleAdaptersRoute = createRoute({
   tags,
   summary: 'Published adapters whose tensors fit this base model',
   request: { params: BaseModelParamsSchema, query: CompatibleAdaptersQuerySchema },
-  responses: { 200: json(CompatibleAdaptersSchema, 'Compatible adapters'), ...problems(401, 404, 422) },
+  responses: { 200: json(CompatibleAdaptersSchema, 'Compatible adapters'), ...problems(400, 401, 404, 422) },
 })
 
 const inspectRoute = createRoute({
