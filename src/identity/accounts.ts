@@ -3,6 +3,7 @@ import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import { enforceRateLimit } from '../lib/rate-limit'
 import { uniqueViolation } from '../db/types'
+import { isOperatorEmail } from './operators'
 import { requireScope } from './principal'
 import { teamMembers, teams, users } from './tables'
 
@@ -52,7 +53,7 @@ export async function login(deps: LoginDeps, input: { email: string; password: s
   return { token, expiresAt: expiresAt.toISOString() }
 }
 
-export async function getMe(ctx: ServiceContext) {
+export async function getMe(ctx: ServiceContext & Pick<Deps, 'operators'>) {
   const caller = requireScope(ctx.principal, 'read')
   const [user] = await ctx.db.select().from(users).where(eq(users.id, caller.userId)).limit(1)
   if (!user) throw notFound('The user')
@@ -65,6 +66,8 @@ export async function getMe(ctx: ServiceContext) {
   return {
     user: toUserView(user),
     teams: memberships,
+    // The operator role is the person's; a key bound to a team does not carry it.
+    operator: !caller.teamId && isOperatorEmail(ctx.operators, user.email),
     auth: { via: caller.via, scopes: [...caller.scopes], apiKeyId: caller.apiKeyId ?? null },
   }
 }

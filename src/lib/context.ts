@@ -30,6 +30,12 @@ export type Deps = {
   rateLimiter?: RateLimiter
   /** Per-email limit on login attempts; none in tests that do not test it. */
   loginLimiter?: RateLimiter
+  /** Platform operators' emails, lower-cased (OPERATOR_EMAILS); none: nobody is an operator. */
+  operators?: readonly string[]
+  /** Per-team limit on base-model registrations; none in tests that do not test it. */
+  baseModelLimiter?: RateLimiter
+  /** How many registrations a team may have waiting for review (default 10). */
+  maxPendingBaseModels?: number
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */
