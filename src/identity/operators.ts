@@ -14,7 +14,8 @@ import { users } from './tables'
 export type OperatorContext = ServiceContext & Pick<Deps, 'operators'>
 
 export function isOperatorEmail(operators: readonly string[] | undefined, email: string): boolean {
-  return operators !== undefined && operators.includes(normalizeEmail(email))
+  const wanted = normalizeEmail(email)
+  return operators !== undefined && operators.some((operator) => normalizeEmail(operator) === wanted)
 }
 
 /** Whether the caller acts as a platform operator (an unbound token or key of a listed email). */
