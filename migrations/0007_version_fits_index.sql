@@ -1,0 +1,1 @@
+CREATE INDEX "version_compatibility_fits_idx" ON "version_compatibility" USING btree ("version_id","base_model") WHERE "version_compatibility"."compatible";
