@@ -10,6 +10,7 @@
  * socket). PGlite in memory by default; a fresh database on DATABASE_URL when it is set.
  */
 import { parseArgs } from 'node:util'
+import { sql } from 'drizzle-orm'
 import { createListing, peftFolder, publishFolder } from '../tests/helpers/adapters'
 import { createHarness } from '../tests/helpers/harness'
 
@@ -37,6 +38,8 @@ try {
       if (response.status !== 201) throw new Error(`registration failed: ${response.status} ${response.text}`)
     }
     await h.idle()
+    // Fresh planner statistics, as autovacuum keeps them in production.
+    await h.db.execute(sql`analyze`)
   }
 
   const reads: Record<string, () => Promise<{ status: number }>> = {
