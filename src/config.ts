@@ -54,6 +54,14 @@ const ConfigSchema = z
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,
   STRIPE_API_URL: optionalString,
+  // Platform operators (they review registered base models): comma-separated emails, any case.
+  OPERATOR_EMAILS: z
+    .string()
+    .optional()
+    .transform((value) => [...new Set((value ?? '').split(',').map((email) => email.trim().toLowerCase()).filter((email) => email !== ''))])
+    .pipe(z.array(z.email('each entry must be an email address'))),
+  BASE_MODEL_REGISTRATIONS_PER_HOUR: z.coerce.number().int().min(0).default(20),
+  MAX_PENDING_BASE_MODELS: z.coerce.number().int().min(1).max(10_000).default(10),
   PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(1000),
   })
   .superRefine((config, ctx) => {

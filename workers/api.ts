@@ -18,11 +18,12 @@ import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
-// One search cache, the limiters and the password hasher (its concurrency bound) per isolate: they outlive the request that filled them.
+// One search cache, the limiters (downloads, sign-in, base-model registrations) and the password hasher (its concurrency bound) per isolate: they outlive the request that filled them.
 let searchCache: SearchCache | undefined
 let rateLimiter: RateLimiter | undefined
 let signInLimiters: ReturnType<typeof createSignInLimiters> | undefined
 let passwords: PasswordHasher | undefined
+let baseModelLimiter: RateLimiter | undefined
 
 /** The first delivery plus `max_retries` (wrangler.toml [[queues.consumers]]). */
 const QUEUE_DELIVERIES = 1 + 5
@@ -80,6 +81,11 @@ export default {
         rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),
       }),
       ...(signInLimiters ??= createSignInLimiters(config)),
+      operators: config.OPERATOR_EMAILS,
+      ...(config.BASE_MODEL_REGISTRATIONS_PER_HOUR > 0 && {
+        baseModelLimiter: (baseModelLimiter ??= createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 })),
+      }),
+      maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },
     }
@@ -111,7 +117,7 @@ export default {
         } catch (error) {
           console.error(`validation job ${message.id} failed (attempt ${message.attempts})`, error)
           // The last delivery before the dead-letter queue: say so on the version.
-          if (message.attempts >= QUEUE_DELIVERIES) await markValidationStalled(deps, message.body.versionId, message.attempts, error).catch(() => {})
+          if (message.attempts >= QUEUE_DELIVERIES && message.body.kind === 'validate_version') await markValidationStalled(deps, message.body.versionId, message.attempts, error).catch(() => {})
           message.retry({ delaySeconds: Math.min(300, 5 * 2 ** (message.attempts - 1)) })
         }
       }

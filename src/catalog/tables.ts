@@ -127,6 +127,8 @@ export const versionCompatibility = pgTable(
   (table) => [
     uniqueIndex('version_compatibility_key').on(table.versionId, table.baseModel),
     index('version_compatibility_base_idx').on(table.baseModel, table.compatible),
+    // A version's fitting bases without reading its whole matrix (one row per registered base).
+    index('version_compatibility_fits_idx').on(table.versionId, table.baseModel).where(sql`${table.compatible}`),
   ],
 )
 

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { CompatReport } from '../compat'
+import { listPendingBases, registerBase, reviewBase } from './bases'
 import { CliError, checkFolder, isInputError } from './check'
 import { type Input, login, logout } from './login'
 import { buy, type SearchQuery, search } from './market'
@@ -25,6 +26,11 @@ const USAGE = `refinery — the Refinery marketplace from a terminal
                   [--task chat,…] [--domain legal,…] [--language zh,…] [--visibility draft|published|unlisted]
   refinery offer create <team/slug> (--free | --on-request | --price 49.00 --currency usd)
                   --license research|commercial
+
+  refinery base register <owner/name> --config <config.json> [--team <team>] [--revision <rev>]
+      Registers a base model for your team: pending (usable by the team only) until reviewed.
+  refinery base pending                                    (operators) registrations to review
+  refinery base review <owner/name> (--verify | --reject | --merge-into <owner/name>)   (operators)
 
   refinery check <peft-folder> --base <hf-id | config.json> [--json]
       Does this adapter load on this base model, and on which serving engines? Offline: reads
@@ -120,6 +126,36 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
         log: io.err,
       })
       return result.status === 'rejected' ? 1 : result.status === 'ready' || result.status === 'published' ? 0 : 2
+    },
+  },
+  base: {
+    options: {
+      config: { type: 'string' },
+      team: { type: 'string' },
+      revision: { type: 'string' },
+      verify: { type: 'boolean' },
+      reject: { type: 'boolean' },
+      'merge-into': { type: 'string' },
+    },
+    async run({ values, positionals }, io) {
+      const [action, id] = positionals
+      const remote = await remoteFrom(io.env, io.fetch)
+      if (action === 'register' && id && str(values.config)) {
+        await registerBase(remote, id, { config: str(values.config) ?? '', team: str(values.team), revision: str(values.revision) }, io.out)
+        return 0
+      }
+      if (action === 'pending') {
+        await listPendingBases(remote, io.out)
+        return 0
+      }
+      const into = str(values['merge-into'])
+      const chosen = [values.verify === true, values.reject === true, into !== undefined].filter(Boolean).length
+      if (action === 'review' && id && chosen === 1) {
+        const decision = values.verify ? { decision: 'verify' as const } : values.reject ? { decision: 'reject' as const } : { decision: 'merge' as const, into }
+        await reviewBase(remote, id, decision, io.out)
+        return 0
+      }
+      throw new CliError('Usage: refinery base register <owner/name> --config <config.json> [--team <team>] [--revision <rev>] | base pending | base review <owner/name> (--verify | --reject | --merge-into <owner/name>)')
     },
   },
   team: {

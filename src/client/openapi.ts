@@ -469,8 +469,42 @@ export interface paths {
         /** Every base model adapters are checked against */
         get: operations["listBaseModels"];
         put?: never;
-        /** Register a base model from its Hugging Face config.json (quantised mirrors become variants) */
+        /** Register a base model from its config.json: pending (usable by your team only) until an operator reviews it */
         post: operations["registerBaseModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/base-models/pending": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Registrations waiting for review (platform operators only) */
+        get: operations["listPendingBaseModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/base-models/{owner}/{name}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify, reject or merge a pending registration (platform operators only) */
+        post: operations["reviewBaseModel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -793,6 +827,8 @@ export interface components {
                 name: string;
                 role: components["schemas"]["TeamRole"];
             }[];
+            /** @description Whether the caller is a platform operator (OPERATOR_EMAILS) */
+            operator: boolean;
             auth: {
                 /** @enum {string} */
                 via: "token" | "api_key";
@@ -1100,6 +1136,11 @@ export interface components {
             id: string;
             /** @enum {string} */
             origin: "seeded" | "registered";
+            /**
+             * @description Pending: registered by a team, usable only by it until an operator reviews it
+             * @enum {string}
+             */
+            status: "verified" | "pending";
             family: string;
             modelType: string;
             architecture: string;
@@ -1114,6 +1155,41 @@ export interface components {
             };
             variantOf: string | null;
             quantization: string | null;
+            /** @description sha256 of the registered config.json (JSON.stringify of the body sent); null for seeded bases */
+            configSha256: string | null;
+            /** @description The Hugging Face revision the config was read from, when given */
+            sourceRevision: string | null;
+        };
+        PendingBaseModel: {
+            id: string;
+            team: string | null;
+            modelType: string;
+            architecture: string;
+            numHiddenLayers: number;
+            hiddenSize: number;
+            variantOf: string | null;
+            configSha256: string | null;
+            sourceRevision: string | null;
+            config: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            registeredAt: string;
+        };
+        BaseModelReviewResult: {
+            id: string;
+            /** @enum {string} */
+            status: "verified" | "rejected" | "merged";
+            mergedInto: string | null;
+        };
+        BaseModelReview: {
+            /** @enum {string} */
+            decision: "verify" | "reject" | "merge";
+            /**
+             * @description For merge: the verified base with the same layer shapes this id becomes an alias of
+             * @example meta-llama/Llama-2-7b-hf
+             */
+            into?: string;
         };
         BaseModelDetail: components["schemas"]["BaseModel"] & {
             /** @description Registered bases whose layer shapes are identical */
@@ -3732,6 +3808,16 @@ export interface operations {
                     config: {
                         [key: string]: unknown;
                     };
+                    /**
+                     * @description The team the registration belongs to while pending; default: the key's team, or the caller's only team
+                     * @example acme-labs
+                     */
+                    team?: string;
+                    /**
+                     * @description The Hugging Face revision (commit id or tag) the config.json comes from
+                     * @example cdbee75b05a37fe4ef6b1e2ad1ec2ae67dbd14b5
+                     */
+                    revision?: string;
                 };
             };
         };
@@ -3765,6 +3851,176 @@ export interface operations {
             };
             /** @description Authenticated but not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with existing state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPendingBaseModels: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pending registrations, oldest id first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["PendingBaseModel"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reviewBaseModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                owner: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BaseModelReview"];
+            };
+        };
+        responses: {
+            /** @description The decision */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BaseModelReviewResult"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

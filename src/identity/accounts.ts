@@ -4,6 +4,7 @@ import { addressKey } from '../lib/client-address'
 import { ApiError, notFound } from '../lib/errors'
 import { enforceRateLimit } from '../lib/rate-limit'
 import { uniqueViolation } from '../db/types'
+import { isOperatorEmail } from './operators'
 import { requireScope } from './principal'
 import { teamMembers, teams, users } from './tables'
 
@@ -83,7 +84,7 @@ async function upgradePasswordHash(deps: LoginDeps, user: typeof users.$inferSel
     .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)))
 }
 
-export async function getMe(ctx: ServiceContext) {
+export async function getMe(ctx: ServiceContext & Pick<Deps, 'operators'>) {
   const caller = requireScope(ctx.principal, 'read')
   const [user] = await ctx.db.select().from(users).where(eq(users.id, caller.userId)).limit(1)
   if (!user) throw notFound('The user')
@@ -98,6 +99,8 @@ export async function getMe(ctx: ServiceContext) {
   return {
     user: toUserView(user),
     teams: memberships.map(({ slug, name, role }) => ({ slug, name, role })),
+    // The operator role is the person's; a key bound to a team does not carry it.
+    operator: !caller.teamId && isOperatorEmail(ctx.operators, user.email),
     auth: { via: caller.via, scopes: [...caller.scopes], apiKeyId: caller.apiKeyId ?? null, team: actingAs },
   }
 }

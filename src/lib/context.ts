@@ -46,6 +46,12 @@ export type Deps = {
   clientAddress?: (c: Context<AppEnv>) => string | undefined
   /** How long a team invitation stays open, in days (default 7). */
   invitationTtlDays?: number
+  /** Platform operators' emails, lower-cased (OPERATOR_EMAILS); none: nobody is an operator. */
+  operators?: readonly string[]
+  /** Per-team limit on base-model registrations; none in tests that do not test it. */
+  baseModelLimiter?: RateLimiter
+  /** How many registrations a team may have waiting for review (default 10). */
+  maxPendingBaseModels?: number
   /** Background work: validation of uploaded versions. */
   jobs: JobQueue
   /** Where the API is reachable from outside, for links it hands out. */

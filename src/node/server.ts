@@ -82,6 +82,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     downloadLog,
     ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
     ...createSignInLimiters(config),
+    operators: config.OPERATOR_EMAILS,
+    ...(config.BASE_MODEL_REGISTRATIONS_PER_HOUR > 0 && {
+      baseModelLimiter: createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 }),
+    }),
+    maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }

@@ -2,16 +2,19 @@ import { eq } from 'drizzle-orm'
 import { adapterVersions } from '../catalog/tables'
 import type { Deps } from '../lib/context'
 import type { Job } from './jobs'
+import { addBaseToMatrices } from './base-compatibility'
 import { validateVersion } from './validate'
 
 export { createInProcessQueue, type Job, type JobQueue } from './jobs'
 export { versionRoutes } from './routes'
 export { validateVersion } from './validate'
+export { addBaseToMatrices } from './base-compatibility'
 export { markValidationStalled, runMaintenance } from './maintenance'
 
 /** Runs one background job; the in-process queue and the Workers queue consumer both call this. */
 export async function runJob(deps: Pick<Deps, 'db' | 'store' | 'clock'>, job: Job): Promise<void> {
   if (job.kind === 'validate_version') await validateVersion(deps, job.versionId)
+  else if (job.kind === 'base_model_compatibility') await addBaseToMatrices(deps, job.baseId)
 }
 
 /** Queues every version left in `validating` (a crash or restart mid-validation); validation is idempotent. */

@@ -1,4 +1,10 @@
-export type Job = { kind: 'validate_version'; versionId: string }
+export type Job =
+  | { kind: 'validate_version'; versionId: string }
+  /** A base was verified: add its row to every validated version's compatibility matrix (idempotent). */
+  | { kind: 'base_model_compatibility'; baseId: string }
+
+/** What a job is about, for logs. */
+export const jobSubject = (job: Job) => (job.kind === 'validate_version' ? job.versionId : job.baseId)
 
 /** Where background work goes: in-process on Node, a Cloudflare Queue on Workers. */
 export type JobQueue = { enqueue(job: Job): Promise<void> }
@@ -26,7 +32,7 @@ export function createInProcessQueue(
         return
       } catch (error) {
         if (attempt === attempts) {
-          options.logger?.error(`job ${job.kind} ${job.versionId} failed after ${attempts} attempts`, error)
+          options.logger?.error(`job ${job.kind} ${jobSubject(job)} failed after ${attempts} attempts`, error)
           return
         }
         await new Promise((resolve) => setTimeout(resolve, backoffMs * 2 ** (attempt - 1)))

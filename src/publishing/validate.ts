@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm'
-import { adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
-import { listRegistry } from '../compat/api/registry'
+import { adapters, adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
+import { registryFor } from '../compat/api/registry'
 import {
   analyzeAdapter,
   type AdapterConfig,
@@ -34,14 +34,19 @@ const reject = (code: string, message: string, extra: Partial<Finding> = {}) =>
 /**
  * Validates an uploaded version: every declared file present with its size and checksum, the
  * weights a strict safetensors file, the config a PEFT config, and the tensors checked against
- * every registered base model. Safe to run again: it only acts on a version in `validating`,
+ * every verified base model and the team's own pending registrations. Safe to run again: it only acts on a version in `validating`,
  * and writes its verdict, the facts and the compatibility matrix in one transaction.
  * Store or database failures throw, leaving the version in `validating` for a retry.
  */
 export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>, versionId: string): Promise<void> {
   const { db, store } = deps
-  const [version] = await db.select().from(adapterVersions).where(eq(adapterVersions.id, versionId))
-  if (!version || version.status !== 'validating') return
+  const [found] = await db
+    .select({ version: adapterVersions, teamId: adapters.teamId })
+    .from(adapterVersions)
+    .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
+    .where(eq(adapterVersions.id, versionId))
+  if (!found || found.version.status !== 'validating') return
+  const { version, teamId } = found
   const files = await db.select().from(versionFiles).where(eq(versionFiles.versionId, versionId))
 
   let outcome: { facts: VersionFacts; findings: Finding[]; matrix: Awaited<ReturnType<typeof checkAll>> } | { rejected: Finding[] }
@@ -51,7 +56,7 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
     const header = await readHeader(store, weights)
     const config = await readConfig(store, files)
     const lora = analyzeAdapter(header, config)
-    const matrix = await checkAll(deps, lora, header)
+    const matrix = await checkAll(deps, teamId, lora, header)
     const declared = matrix.find((report) => report.base === version.declaredBase)
     const fits = matrix.filter((report) => report.compatible).map((report) => report.base)
     const findings: Finding[] = declared ? declared.checks.filter((check) => check.severity !== 'info') : []
@@ -152,6 +157,6 @@ async function readConfig(store: ObjectStore, files: FileRow[]): Promise<Adapter
   return parseAdapterConfig(json)
 }
 
-async function checkAll(deps: Pick<Deps, 'db'>, lora: ReturnType<typeof analyzeAdapter>, header: SafetensorsHeader) {
-  return compatibilityMatrix(lora, header, await listRegistry(deps.db))
+async function checkAll(deps: Pick<Deps, 'db'>, teamId: string, lora: ReturnType<typeof analyzeAdapter>, header: SafetensorsHeader) {
+  return compatibilityMatrix(lora, header, await registryFor(deps.db, { teamId }))
 }

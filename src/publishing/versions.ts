@@ -5,7 +5,10 @@ import type { z } from 'zod'
 import { loadAdapter } from '../catalog/adapters'
 import type { CompleteVersionSchema, CreateVersionSchema, UpdateVersionSchema } from '../catalog/schemas'
 import { adapters, adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
-import { findBaseModel, listRegistry, shapeTwins } from '../compat/api/registry'
+import { findBaseModel, shapeSignature, verifiedAmong } from '../compat/api/registry'
+import { registeredBaseModels } from '../compat/tables'
+import { seededBaseModels } from '../compat/index'
+import type { Database } from '../db/types'
 import type { Finding, Runtimes } from '../compat/index'
 import { type AdapterConfig, normalizeBaseId, type SafetensorsHeader } from '../compat/index'
 import { uniqueViolation } from '../db/types'
@@ -54,12 +57,15 @@ export function toVersionView(
   }
 }
 
-/** A declared base must name a registered base model, directly or after normalising (mirrors, local paths). */
-async function resolveDeclaredBase(ctx: ServiceContext, declared: string): Promise<string> {
-  const direct = await findBaseModel(ctx.db, declared)
+/**
+ * A declared base must name a base model the team may use (verified, or its own pending
+ * registration), directly or after normalising (mirrors, local paths).
+ */
+async function resolveDeclaredBase(ctx: ServiceContext, declared: string, teamId: string): Promise<string> {
+  const direct = await findBaseModel(ctx.db, declared, { teamId })
   if (direct) return direct.id
   const { normalized } = normalizeBaseId(declared)
-  const base = normalized ? await findBaseModel(ctx.db, normalized) : undefined
+  const base = normalized ? await findBaseModel(ctx.db, normalized, { teamId }) : undefined
   if (!base) {
     throw new ApiError(422, 'unknown_base_model', `'${declared}' is not a registered base model; register it from its config.json first.`)
   }
@@ -75,7 +81,7 @@ export async function createVersion(
   const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'write')
   const limits = ctx.uploadLimits ?? DEFAULT_UPLOAD_LIMITS
   assertDeclaredFilesWithin(input.files, limits)
-  const declaredBase = await resolveDeclaredBase(ctx, input.baseModel)
+  const declaredBase = await resolveDeclaredBase(ctx, input.baseModel, adapter.teamId)
   const [existing] = await ctx.db
     .select({ id: adapterVersions.id })
     .from(adapterVersions)
@@ -166,18 +172,22 @@ async function filesOf(ctx: ServiceContext, versionId: string) {
   return ctx.db.select().from(versionFiles).where(eq(versionFiles.versionId, versionId)).orderBy(asc(versionFiles.path))
 }
 
-async function compatibleBasesOf(ctx: ServiceContext, versionId: string) {
+/** The bases a version fits, as the caller may see them: the seller team also sees its pending registrations. */
+async function compatibleBasesOf(ctx: ServiceContext, versionId: string, isMember: boolean) {
   const rows = await ctx.db
     .select({ base: versionCompatibility.baseModel })
     .from(versionCompatibility)
     .where(and(eq(versionCompatibility.versionId, versionId), eq(versionCompatibility.compatible, true)))
     .orderBy(asc(versionCompatibility.baseModel))
-  return rows.map((row) => row.base)
+  const bases = rows.map((row) => row.base)
+  if (isMember) return bases
+  const verified = await verifiedAmong(ctx.db, bases)
+  return bases.filter((base) => verified.has(base))
 }
 
 export async function getVersion(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
-  const [files, bases] = await Promise.all([filesOf(ctx, loaded.version.id), compatibleBasesOf(ctx, loaded.version.id)])
+  const [files, bases] = await Promise.all([filesOf(ctx, loaded.version.id), compatibleBasesOf(ctx, loaded.version.id, loaded.isMember)])
   return toVersionView(loaded.version, files, bases)
 }
 
@@ -198,6 +208,8 @@ export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: 
       .where(and(inArray(versionCompatibility.versionId, ids), eq(versionCompatibility.compatible, true)))
       .orderBy(asc(versionCompatibility.baseModel)),
   ])
+  const verified = isMember ? undefined : await verifiedAmong(ctx.db, [...new Set(bases.map((base) => base.base))])
+  const shown = verified ? bases.filter((base) => verified.has(base.base)) : bases
   return {
     items: rows
       .sort((a, b) => semverRcompare(a.version, b.version))
@@ -205,37 +217,68 @@ export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: 
         toVersionView(
           row,
           files.filter((file) => file.versionId === row.id),
-          bases.filter((base) => base.versionId === row.id).map((base) => base.base),
+          shown.filter((base) => base.versionId === row.id).map((base) => base.base),
         ),
       ),
   }
 }
 
-/** The compatibility matrix validation stored: every registered base, its verdict, engines and findings. */
+/**
+ * The compatibility matrix validation stored: every verified base (and, for the seller team, its
+ * pending registrations), its verdict, engines and findings. Twins are grouped by shape signature.
+ */
 export async function getVersionCompatibility(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
-  const [rows, registry] = await Promise.all([
-    ctx.db
-      .select()
-      .from(versionCompatibility)
-      .where(eq(versionCompatibility.versionId, loaded.version.id))
-      .orderBy(sql`${versionCompatibility.compatible} desc`, asc(versionCompatibility.baseModel)),
-    listRegistry(ctx.db),
-  ])
-  const fits = new Set(rows.filter((row) => row.compatible).map((row) => row.baseModel))
+  const stored = await ctx.db
+    .select()
+    .from(versionCompatibility)
+    .where(eq(versionCompatibility.versionId, loaded.version.id))
+    .orderBy(sql`${versionCompatibility.compatible} desc`, asc(versionCompatibility.baseModel))
+  const signatures = await signaturesOf(ctx.db, stored.map((row) => row.baseModel), loaded.isMember)
+  const rows = stored.filter((row) => signatures.has(row.baseModel))
+  // Bases with the same layer shapes and the same verdict, grouped once: linear in the matrix.
+  const groups = new Map<string, string[]>()
+  for (const row of rows) {
+    const key = `${signatures.get(row.baseModel)}|${row.compatible}`
+    groups.set(key, [...(groups.get(key) ?? []), row.baseModel])
+  }
   return {
     version: loaded.version.version,
     items: rows.map((row) => {
-      const base = registry.find((entry) => entry.id === row.baseModel)
+      const group = groups.get(`${signatures.get(row.baseModel)}|${row.compatible}`) ?? []
       return {
         base: row.baseModel,
         compatible: row.compatible,
-        twins: base ? shapeTwins(base, registry).map((twin) => twin.id).filter((id) => fits.has(id) === row.compatible) : [],
+        twins: group.filter((id) => id !== row.baseModel),
         runtimes: row.runtimes as Runtimes,
         findings: (row.findings as Finding[]).filter((finding) => finding.severity !== 'info'),
       }
     }),
   }
+}
+
+const seededSignatures = new Map(seededBaseModels.map((base) => [base.id, shapeSignature(base)]))
+
+/**
+ * The shape signature of each of these bases the caller may see in a matrix: seeded and verified
+ * ones, and with `withPending` (the seller team, whose matrices hold its own pending bases) the rest.
+ */
+async function signaturesOf(db: Database, ids: string[], withPending: boolean): Promise<Map<string, string>> {
+  const signatures = new Map<string, string>()
+  const registered: string[] = []
+  for (const id of ids) {
+    const seeded = seededSignatures.get(id)
+    if (seeded) signatures.set(id, seeded)
+    else registered.push(id)
+  }
+  if (registered.length > 0) {
+    const rows = await db
+      .select({ id: registeredBaseModels.id, status: registeredBaseModels.status, signature: registeredBaseModels.shapeSignature })
+      .from(registeredBaseModels)
+      .where(inArray(registeredBaseModels.id, registered))
+    for (const row of rows) if (row.status === 'verified' || (withPending && row.status === 'pending')) signatures.set(row.id, row.signature ?? row.id)
+  }
+  return signatures
 }
 
 /** Metadata may change until the version is published; afterwards it never does. */
@@ -258,7 +301,7 @@ export async function updateVersion(
     .where(and(eq(adapterVersions.id, loaded.version.id), inArray(adapterVersions.status, ['uploading', 'validating', 'ready', 'rejected'])))
     .returning()
   if (!updated) throw immutable(version)
-  return toVersionView(updated, await filesOf(ctx, updated.id), await compatibleBasesOf(ctx, updated.id))
+  return toVersionView(updated, await filesOf(ctx, updated.id), await compatibleBasesOf(ctx, updated.id, true))
 }
 
 function assertMutable(version: VersionRow) {
@@ -284,7 +327,7 @@ export async function completeVersion(
   const files = await filesOf(ctx, loaded.version.id)
   if (loaded.version.status !== 'uploading') {
     // Completing twice is harmless: answer with where the version stands.
-    return toVersionView(loaded.version, files, await compatibleBasesOf(ctx, loaded.version.id))
+    return toVersionView(loaded.version, files, await compatibleBasesOf(ctx, loaded.version.id, true))
   }
   const unknown = Object.keys(input.parts).filter((path) => !files.some((file) => file.path === path))
   if (unknown.length > 0) {
@@ -349,7 +392,9 @@ export async function publishVersion(ctx: ServiceContext & Pick<Deps, 'searchCac
         .select({ base: versionCompatibility.baseModel, runtimes: versionCompatibility.runtimes })
         .from(versionCompatibility)
         .where(and(eq(versionCompatibility.versionId, row.id), eq(versionCompatibility.compatible, true)))
-      const keys = compatKeys(matrix as { base: string; runtimes: Record<string, { compatible: boolean }> }[])
+      // Search finds a listing only under verified bases: a pending registration stays its team's.
+      const verified = await verifiedAmong(tx, matrix.map((row) => row.base))
+      const keys = compatKeys((matrix as { base: string; runtimes: Record<string, { compatible: boolean }> }[]).filter((row) => verified.has(row.base)))
       await tx
         .update(adapters)
         .set({
@@ -367,7 +412,16 @@ export async function publishVersion(ctx: ServiceContext & Pick<Deps, 'searchCac
       ctx.searchCache?.clear()
     }
   }
-  return toVersionView(row, await filesOf(ctx, row.id), await compatibleBasesOf(ctx, row.id))
+  return toVersionView(row, await filesOf(ctx, row.id), await compatibleBasesOf(ctx, row.id, true))
+}
+
+/** Adds search keys to a listing (a set: adding twice changes nothing). */
+export async function addCompatKeys(db: Database, adapterId: string, keys: string[], now: Date) {
+  if (keys.length === 0) return
+  await db
+    .update(adapters)
+    .set({ compatKeys: sql`array(select distinct unnest(${adapters.compatKeys} || ${textArray(keys)}) order by 1)`, updatedAt: now })
+    .where(eq(adapters.id, adapterId))
 }
 
 const textArray = (values: string[]) =>

@@ -30,8 +30,10 @@ const configOf = (files: ReturnType<typeof peftFolder>) =>
 
 describe('compatibility API', () => {
   let h: Harness
+  // Operators' emails, filled in as the test signs them up (the harness keeps this array).
+  const operators: string[] = []
   beforeAll(async () => {
-    h = await createHarness()
+    h = await createHarness({ operators })
   })
   afterAll(() => h.close())
 
@@ -55,7 +57,9 @@ describe('compatibility API', () => {
   })
 
   it('registers a base from config.json, recording a 4-bit mirror as a variant', async () => {
+    // An operator's registration is verified at once (anyone else's waits: tests/compat-api/registry-trust.test.ts).
     const seller = await h.user('integrator')
+    operators.push(seller.email)
     const config = {
       architectures: ['LlamaForCausalLM'],
       model_type: 'llama',
@@ -72,7 +76,7 @@ describe('compatibility API', () => {
     expectProblem(await h.call('POST', '/v1/base-models', { body }), 401, 'unauthorized')
     const created = await h.call('POST', '/v1/base-models', { auth: seller.token, body })
     expect(created.status).toBe(201)
-    expect(created.json).toMatchObject({ id: 'unsloth/llama-3-8b-bnb-4bit', origin: 'registered', modelType: 'llama', variantOf: 'meta-llama/Meta-Llama-3-8B' })
+    expect(created.json).toMatchObject({ id: 'unsloth/llama-3-8b-bnb-4bit', origin: 'registered', status: 'verified', modelType: 'llama', variantOf: 'meta-llama/Meta-Llama-3-8B' })
     expect(created.json.quantization).toEqual(expect.any(String))
     expect(created.json.modules['self_attn.k_proj']).toEqual([1024, 4096])
 

@@ -34,7 +34,7 @@ async function heldHarness(s3: S3TestServer, databaseServerUrl?: string) {
     expect((await h.call('POST', `/v1/adapters/${seller.team}/${slug}/versions/1.0.0/complete`, { auth: seller.token })).status).toBe(202)
     const job = held.pop()
     expect(job).toEqual({ kind: 'validate_version', versionId: created.json.version.id })
-    return job!
+    return job as Extract<Job, { kind: 'validate_version' }>
   }
 
   /** One verdict: ready, counted once, one matrix row per registered base. */

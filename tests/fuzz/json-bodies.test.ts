@@ -20,7 +20,9 @@ const MAX_BODY_BYTES = 1024 * 1024
 // Statuses that mean "stopped before the handler": a run that never gets past them fuzzed nothing.
 const BEFORE_HANDLER = new Set([400, 413, 415, 422])
 
-const h = await createHarness()
+// Every fuzzing seller is an operator, so reviewBaseModel's bodies reach its rules, not only the role check.
+const operators: string[] = []
+const h = await createHarness({ operators })
 const served = await h.call('GET', '/openapi.json')
 const document = served.json as OpenApiDocument
 const operations = jsonBodyOperations(document)
@@ -61,7 +63,12 @@ const colleague = await h.user('colleague')
 async function contextFor(operation: JsonBodyOperation) {
   const own = await sellerWithRequest(operation.operationId.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 12))
   const { seller, slug } = own
-  const pathValues: Record<string, string> = { team: seller.team, slug, version: '1.0.0', id: own.request, userId: seller.id, offerId: own.free }
+  operators.push(seller.email)
+  // reviewBaseModel's target: a pending registration of the seller's team.
+  const pendingId = `fuzz-pending/${operation.operationId.toLowerCase().slice(0, 20)}`
+  await h.call('POST', '/v1/base-models', { auth: seller.token, body: { id: pendingId, config: hfConfigs['meta-llama/Llama-2-7b-hf'], team: seller.team } })
+  const [owner = '', name = ''] = pendingId.split('/')
+  const pathValues: Record<string, string> = { team: seller.team, slug, version: '1.0.0', id: own.request, owner, name, userId: seller.id, offerId: own.free }
   const byName: Record<string, unknown[]> = {
     team: [seller.team, other.seller.team, 'no-such-team'],
     offerId: [other.free, other.onRequest, own.free, crypto.randomUUID()],
@@ -96,6 +103,7 @@ async function contextFor(operation: JsonBodyOperation) {
     checkout: [{ offerId: other.free }, { offerId: other.onRequest, message: 'We review contracts for a firm of twelve lawyers.' }],
     approveAccessRequest: [{ note: 'Welcome.' }, {}],
     rejectAccessRequest: [{ note: 'Not this time.' }, {}],
+    reviewBaseModel: [{ decision: 'verify' }, { decision: 'merge', into: base }, { decision: 'merge', into: 'mistralai/Mistral-7B-v0.1' }, { decision: 'reject' }],
   }
   const context: BodyContext = { document, byName, seeds: seeds[operation.operationId] ?? [], maxBodyBytes: MAX_BODY_BYTES }
   return { path: fillPath(operation, pathValues), token: seller.token, context }

@@ -27,10 +27,13 @@ const SELF_SERVICE: Record<string, string> = {
   createTeam: 'creates a new team for the caller',
   checkout: "buys team A's offer: any user may",
   listEntitlements: "lists the caller's licences",
-  registerBaseModel: 'adds to the shared base-model registry (publish scope)',
+  registerBaseModel: "registers a pending base for the caller's own team (publish scope)",
   listMyInvitations: 'lists the invitations addressed to the caller',
   logout: "revokes the caller's own access tokens",
 }
+
+/** Operations only a platform operator (OPERATOR_EMAILS) may call: every ordinary user gets 403 not_operator. */
+const OPERATOR_ONLY = new Set(['listPendingBaseModels', 'reviewBaseModel'])
 
 describe('authorization matrix over every operation', () => {
   let h: Harness
@@ -41,16 +44,20 @@ describe('authorization matrix over every operation', () => {
   /** The owner's second team, and a full-scope key of the owner bound to it. */
   let teamB: string
   let boundToB: { key: string; apiKey: { id: string } }
+  let operator: Awaited<ReturnType<Harness['user']>>
+  const operators: string[] = []
   const params: Record<string, string> = {}
   const ids: Record<string, string> = {}
   let operations: Operation[]
 
   beforeAll(async () => {
     stripe = await startStripeServer()
-    h = await createHarness({ payments: createPayments({ secretKey: 'sk_test_matrix', webhookSecret: 'whsec_matrix', apiUrl: stripe.url, feeBps: 1000, timeoutMs: 2000 }) })
+    h = await createHarness({ payments: createPayments({ secretKey: 'sk_test_matrix', webhookSecret: 'whsec_matrix', apiUrl: stripe.url, feeBps: 1000, timeoutMs: 2000 }), operators })
     owner = await h.teamOwner('matrix')
     other = await h.teamOwner('intruder')
     buyer = await h.user('matrix-buyer')
+    operator = await h.user('matrix-operator')
+    operators.push(operator.email)
     await createListing(h, owner, 'private-work')
     await publishFolder(h, owner, 'private-work', '1.0.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
     await publishFolder(h, owner, 'private-work', '1.1.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }))
@@ -127,6 +134,7 @@ describe('authorization matrix over every operation', () => {
       updateVersion: { changelog: 'Defaced' },
       completeVersion: { parts: {} },
       createReview: { rating: 1, text: 'planted' },
+      reviewBaseModel: { decision: 'verify' },
       registerBaseModel: { id: 'matrix/tiny-llama', config: { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 256, intermediate_size: 688, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: 1000 } },
       checkCompatibility: { base: 'meta-llama/Llama-2-7b-hf', adapter: { version: `${owner.team}/private-work@1.0.0` } },
       createOffer: { kind: 'free', license: 'research' },
@@ -249,9 +257,24 @@ describe('authorization matrix over every operation', () => {
     expect((await h.call('GET', '/v1/me/entitlements', { auth: owner.token })).json.items).toHaveLength(2)
   })
 
+  it('refuses every ordinary user on operator-only operations, and lets an operator through', async () => {
+    const operatorOnly = operations.filter((operation) => OPERATOR_ONLY.has(operation.operationId))
+    expect(operatorOnly.map((operation) => operation.operationId).sort()).toEqual([...OPERATOR_ONLY].sort())
+    for (const operation of operatorOnly) {
+      for (const [label, token] of [['the owner', owner.token], ['another owner', other.token], ['a buyer', buyer.token]] as const) {
+        expect((await expectRefused(operation, token, [403], label)).json.code).toBe('not_operator')
+      }
+      const response = await send(operation, operator.token)
+      // The fixture's base is seeded, so a review is a business refusal (not pending), never an authorization one.
+      expect([200, 409], `${operation.operationId} as an operator answered ${response.status} ${JSON.stringify(response.json)}`).toContain(response.status)
+    }
+  })
+
   it('lets the owner through every protected operation (so the refusals above are the checks, not broken fixtures)', async () => {
     // logout last: it revokes the owner's tokens (a fresh one is signed in for later tests).
-    const protectedOperations = operations.filter((candidate) => candidate.scope).sort((a, b) => Number(a.operationId === 'logout') - Number(b.operationId === 'logout'))
+    const protectedOperations = operations
+      .filter((candidate) => candidate.scope && !OPERATOR_ONLY.has(candidate.operationId))
+      .sort((a, b) => Number(a.operationId === 'logout') - Number(b.operationId === 'logout'))
     for (const operation of protectedOperations) {
       const response = await send(operation, owner.token)
       const message = `${operation.operationId} as the owner answered ${response.status} ${JSON.stringify(response.json)}`

@@ -5,24 +5,32 @@ import { loadVersionFacts } from '../../publishing/versions'
 import {
   analyzeAdapter,
   type AdapterConfig,
+  type BaseModel,
   checkAgainstBase,
   CompatInputError,
   parseAdapterConfig,
   readSafetensorsHeader,
+  seededBaseModels,
   type SafetensorsHeader,
   validateHeaderObject,
 } from '../index'
-import { baseFromConfig, compatProblem, listRegistry, requireBaseModel } from './registry'
+import { type BaseAccess, baseFromConfig, compatProblem, findBaseModel, requireBaseModel, shapeTwinsOf } from './registry'
 import type { CheckCompatibilitySchema } from './schemas'
 
 /** The largest header the API reads: real LoRA headers are tens of KB; 100k tensors fit in ~10 MB. */
 export const MAX_API_HEADER_BYTES = 16 * 1024 * 1024
 
+/**
+ * The verdict for one adapter on one base. Bases the caller may use: verified ones and the
+ * pending registrations of the caller's teams. Twins come from the seeded table and, among
+ * registered bases, from those with the same shape signature (an index): the read does not grow
+ * with the registry.
+ */
 export async function checkCompatibility(ctx: ServiceContext, input: z.infer<typeof CheckCompatibilitySchema>) {
-  const allBases = await listRegistry(ctx.db)
+  const access: BaseAccess = { principal: ctx.principal }
   const base =
     typeof input.base === 'string'
-      ? await requireBaseModel(ctx.db, input.base)
+      ? await requireBaseModel(ctx.db, input.base, access)
       : baseFromConfig(input.base.id ?? 'custom/config', input.base.config)
 
   let header: SafetensorsHeader
@@ -46,7 +54,12 @@ export async function checkCompatibility(ctx: ServiceContext, input: z.infer<typ
   } catch (error) {
     throw compatProblem(error)
   }
-  return checkAgainstBase(analysis, header, base, { allBases })
+  const declared = analysis.declaredBase?.trim() ? await findBaseModel(ctx.db, analysis.declaredBase.trim(), access) : undefined
+  const candidates = new Map<string, BaseModel>()
+  for (const known of [...seededBaseModels, base, ...(await shapeTwinsOf(ctx.db, base, access)), ...(declared ? [declared] : [])]) {
+    if (!candidates.has(known.id)) candidates.set(known.id, known)
+  }
+  return checkAgainstBase(analysis, header, base, { allBases: [...candidates.values()] })
 }
 
 /**

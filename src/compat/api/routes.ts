@@ -6,8 +6,13 @@ import { ApiError } from '../../lib/errors'
 import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { checkCompatibility, inspectSafetensors } from './check'
 import { getBaseModel, listBaseModels, registerBaseModel, toBaseModelView } from './registry'
+import { listPendingBaseModels, reviewBaseModel } from './review'
 import {
   BaseModelDetailSchema,
+  BaseModelReviewResultSchema,
+  ListPendingBaseModelsQuerySchema,
+  PendingBaseModelSchema,
+  ReviewBaseModelSchema,
   BaseModelParamsSchema,
   BaseModelSchema,
   CheckCompatibilitySchema,
@@ -47,10 +52,35 @@ const registerBaseModelRoute = createRoute({
   path: '/v1/base-models',
   operationId: 'registerBaseModel',
   tags,
-  summary: 'Register a base model from its Hugging Face config.json (quantised mirrors become variants)',
+  summary: 'Register a base model from its config.json: pending (usable by your team only) until an operator reviews it',
   security: bearer('publish'),
   request: { body: jsonBody(RegisterBaseModelSchema) },
-  responses: { 201: json(BaseModelSchema, 'Registered'), ...problems(400, 401, 403, 409, 413, 422) },
+  responses: { 201: json(BaseModelSchema, 'Registered'), ...problems(400, 401, 403, 404, 409, 413, 422, 429) },
+})
+
+const listPendingRoute = createRoute({
+  method: 'get',
+  path: '/v1/base-models/pending',
+  operationId: 'listPendingBaseModels',
+  tags,
+  summary: 'Registrations waiting for review (platform operators only)',
+  security: bearer('admin'),
+  request: { query: ListPendingBaseModelsQuerySchema },
+  responses: {
+    200: json(z.object({ items: z.array(PendingBaseModelSchema), nextCursor: z.string().nullable() }), 'Pending registrations, oldest id first'),
+    ...problems(400, 401, 403, 422),
+  },
+})
+
+const reviewRoute = createRoute({
+  method: 'post',
+  path: '/v1/base-models/{owner}/{name}/review',
+  operationId: 'reviewBaseModel',
+  tags,
+  summary: 'Verify, reject or merge a pending registration (platform operators only)',
+  security: bearer('admin'),
+  request: { params: BaseModelParamsSchema, body: jsonBody(ReviewBaseModelSchema) },
+  responses: { 200: json(BaseModelReviewResultSchema, 'The decision'), ...problems(400, 401, 403, 404, 409, 413, 422) },
 })
 
 const listCompatibleAdaptersRoute = createRoute({
@@ -96,6 +126,11 @@ export const compatRoutes = createRouter()
   .openapi(registerBaseModelRoute, async (c) => {
     const base = await registerBaseModel(serviceContext(c), c.req.valid('json'))
     return c.json(toBaseModelView(base), 201)
+  })
+  .openapi(listPendingRoute, async (c) => c.json(await listPendingBaseModels(serviceContext(c), c.req.valid('query')), 200))
+  .openapi(reviewRoute, async (c) => {
+    const { owner, name } = c.req.valid('param')
+    return c.json(await reviewBaseModel(serviceContext(c), `${owner}/${name}`, c.req.valid('json')), 200)
   })
   .openapi(getBaseModelRoute, async (c) => {
     const { owner, name } = c.req.valid('param')

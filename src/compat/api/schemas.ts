@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi'
+import { SlugSchema } from '../../identity/schemas'
 
 // Hugging Face ids: `owner/name`, letters, digits and . _ -
 export const BaseModelIdSchema = z
@@ -21,6 +22,7 @@ export const BaseModelSchema = z
   .object({
     id: z.string(),
     origin: z.enum(['seeded', 'registered']),
+    status: z.enum(['verified', 'pending']).openapi({ description: 'Pending: registered by a team, usable only by it until an operator reviews it' }),
     family: z.string(),
     modelType: z.string(),
     architecture: z.string(),
@@ -32,6 +34,8 @@ export const BaseModelSchema = z
     modules: z.record(z.string(), ShapeSchema).openapi({ description: 'Linear modules in each layer: [out, in]' }),
     variantOf: z.string().nullable(),
     quantization: z.string().nullable(),
+    configSha256: z.string().nullable().openapi({ description: 'sha256 of the registered config.json (JSON.stringify of the body sent); null for seeded bases' }),
+    sourceRevision: z.string().nullable().openapi({ description: 'The Hugging Face revision the config was read from, when given' }),
   })
   .openapi('BaseModel')
 
@@ -67,7 +71,49 @@ export const RegisterBaseModelSchema = z.object({
   id: BaseModelIdSchema,
   // Stored as jsonb: the router refuses a NUL character anywhere in it (see createRouter).
   config: HfConfigSchema,
+  team: SlugSchema.optional().openapi({
+    description: "The team the registration belongs to while pending; default: the key's team, or the caller's only team",
+  }),
+  revision: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'a commit id, branch or tag')
+    .optional()
+    .openapi({ description: 'The Hugging Face revision (commit id or tag) the config.json comes from', example: 'cdbee75b05a37fe4ef6b1e2ad1ec2ae67dbd14b5' }),
 })
+
+export const PendingBaseModelSchema = z
+  .object({
+    id: z.string(),
+    team: z.string().nullable(),
+    modelType: z.string(),
+    architecture: z.string(),
+    numHiddenLayers: z.number().int(),
+    hiddenSize: z.number().int(),
+    variantOf: z.string().nullable(),
+    configSha256: z.string().nullable(),
+    sourceRevision: z.string().nullable(),
+    config: z.record(z.string(), z.unknown()),
+    registeredAt: z.iso.datetime(),
+  })
+  .openapi('PendingBaseModel')
+
+export const ListPendingBaseModelsQuerySchema = z.object({
+  cursor: z.string().max(500).optional().openapi({ param: { name: 'cursor', in: 'query' } }),
+  limit: z.coerce.number().int().min(1).max(100).default(50).openapi({ param: { name: 'limit', in: 'query' } }),
+})
+
+export const ReviewBaseModelSchema = z
+  .object({
+    decision: z.enum(['verify', 'reject', 'merge']),
+    into: BaseModelIdSchema.optional().openapi({ description: 'For merge: the verified base with the same layer shapes this id becomes an alias of' }),
+  })
+  .openapi('BaseModelReview')
+
+export const BaseModelReviewResultSchema = z
+  .object({ id: z.string(), status: z.enum(['verified', 'rejected', 'merged']), mergedInto: z.string().nullable() })
+  .openapi('BaseModelReviewResult')
 
 export const ListBaseModelsQuerySchema = z.object({
   family: z.string().max(50).optional().openapi({ param: { name: 'family', in: 'query' } }),

@@ -45,6 +45,7 @@ const getMeRoute = createRoute({
         .object({
           user: UserSchema,
           teams: z.array(z.object({ slug: z.string(), name: z.string(), role: RoleSchema })),
+          operator: z.boolean().openapi({ description: 'Whether the caller is a platform operator (OPERATOR_EMAILS)' }),
           auth: z.object({
             via: z.enum(['token', 'api_key']),
             scopes: z.array(ScopeSchema),
