@@ -44,6 +44,7 @@ export function docsRoutes(docsAssets: Deps['docsAssets'], publicUrl: string) {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>Refinery API</title>
+    <link rel="icon" href="data:," />
     <link rel="stylesheet" href="${assets}/swagger-ui.css" />
   </head>
   <body>
