@@ -631,6 +631,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/operator/rejected-payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Paid Checkout sessions stored but not applied to any order (platform operators only) */
+        get: operations["listRejectedPayments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/stripe/webhook": {
         parameters: {
             query?: never;
@@ -1386,6 +1403,19 @@ export interface components {
             team?: string;
             /** @description For on_request offers: who you are and what you will use it for */
             message?: string;
+        };
+        RejectedPayment: {
+            eventId: string;
+            type: string;
+            /** @enum {string} */
+            reason: "unknown_session" | "session_mismatch" | "amount_mismatch" | "currency_mismatch";
+            /** Format: uuid */
+            orderId: string | null;
+            sessionId: string | null;
+            amount: number | null;
+            currency: string | null;
+            paymentIntent: string | null;
+            receivedAt: string;
         };
         PayoutOnboarding: {
             url: string;
@@ -4623,6 +4653,57 @@ export interface operations {
             };
             /** @description A dependency is unavailable, or the server is too busy */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRejectedPayments: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["RejectedPayment"][];
+                    };
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

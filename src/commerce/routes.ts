@@ -18,6 +18,8 @@ import {
   DecisionSchema,
   EntitlementSchema,
   IdParamSchema,
+  RejectedPaymentSchema,
+  RejectedPaymentsQuerySchema,
   OfferParamsSchema,
   OfferSchema,
   OnboardingSchema,
@@ -25,7 +27,7 @@ import {
   SalesReportSchema,
   UpdateOfferSchema,
 } from './schemas'
-import { receiveStripeEvent } from './webhooks'
+import { listRejectedPayments, receiveStripeEvent } from './webhooks'
 
 const tags = ['commerce']
 
@@ -74,6 +76,17 @@ const checkoutRoute = createRoute({
     201: json(CheckoutResultSchema, 'Entitled, checkout started, or request filed'),
     ...problems(400, 401, 403, 404, 409, 413, 422, 503),
   },
+})
+
+const rejectedPaymentsRoute = createRoute({
+  method: 'get',
+  path: '/v1/operator/rejected-payments',
+  operationId: 'listRejectedPayments',
+  tags,
+  summary: 'Paid Checkout sessions stored but not applied to any order (platform operators only)',
+  security: bearer('admin'),
+  request: { query: RejectedPaymentsQuerySchema },
+  responses: { 200: json(z.object({ items: z.array(RejectedPaymentSchema) }), 'Newest first'), ...problems(401, 403, 422) },
 })
 
 const webhookRoute = createRoute({
@@ -158,6 +171,7 @@ export const commerceRoutes = createRouter()
     const { status, body } = await checkout(serviceContext(c), c.req.valid('json'))
     return c.json(body, status)
   })
+  .openapi(rejectedPaymentsRoute, async (c) => c.json({ items: await listRejectedPayments(serviceContext(c), c.req.valid('query')) }, 200))
   .openapi(webhookRoute, async (c) => {
     const deps = c.get('deps')
     return c.json(await receiveStripeEvent(deps, await c.req.text(), c.req.valid('header')['stripe-signature']), 200)

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi'
 import { AdapterParamsSchema } from '../catalog/schemas'
 import { SlugSchema } from '../identity/schemas'
-import { licenseTiers, offerKinds } from './tables'
+import { licenseTiers, offerKinds, paymentRejections } from './tables'
 
 /** Currencies Stripe charges in minor units of 1/100 (zero-decimal ones like JPY are left out for now). */
 export const currencies = ['usd', 'eur', 'gbp', 'cny', 'cad', 'aud', 'chf', 'sgd', 'hkd'] as const
@@ -147,3 +147,18 @@ export const SalesReportSchema = z
       .openapi({ description: 'Granted downloads of the team’s files per day (UTC) in the period, seller team members’ included; days without any are left out' }),
   })
   .openapi('SalesReport')
+
+export const RejectedPaymentSchema = z
+  .object({
+    eventId: z.string(),
+    type: z.string(),
+    reason: z.enum(paymentRejections),
+    orderId: z.uuid().nullable(),
+    sessionId: z.string().nullable(),
+    amount: z.number().int().nullable(),
+    currency: z.string().nullable(),
+    paymentIntent: z.string().nullable(),
+    receivedAt: z.string(),
+  })
+  .openapi('RejectedPayment')
+export const RejectedPaymentsQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) })

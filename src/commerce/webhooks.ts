@@ -1,4 +1,5 @@
 import { and, desc, eq, exists, isNotNull, isNull, or, sql } from 'drizzle-orm'
+import { type OperatorContext, requireOperator } from '../identity/operators'
 import type Stripe from 'stripe'
 import type { Database } from '../db/types'
 import type { Deps } from '../lib/context'
@@ -118,8 +119,10 @@ export async function resumeStripeEvents(deps: ProcessDeps) {
 }
 
 /** Paid sessions stored but not applied, newest first: what operators look into (refund, or link by hand). */
-export async function listRejectedPayments(db: Database, options: { limit?: number } = {}) {
-  const rows = await db
+/** Paid sessions stored but not applied (`rejected_reason`), newest first: platform operators only. */
+export async function listRejectedPayments(ctx: OperatorContext, options: { limit?: number } = {}) {
+  await requireOperator(ctx)
+  const rows = await ctx.db
     .select()
     .from(stripeEvents)
     .where(isNotNull(stripeEvents.rejectedReason))
@@ -130,7 +133,7 @@ export async function listRejectedPayments(db: Database, options: { limit?: numb
     return {
       eventId: row.id,
       type: row.type,
-      reason: row.rejectedReason,
+      reason: row.rejectedReason!, // selected where not null
       orderId: row.orderId,
       sessionId: session.id ?? null,
       amount: session.amount_total ?? null,

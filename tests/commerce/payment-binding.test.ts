@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resumeStripeEvents } from '../../src/commerce'
 import { createPayments } from '../../src/commerce/stripe'
 import { entitlements, orders, stripeEvents } from '../../src/commerce/tables'
-import { listRejectedPayments } from '../../src/commerce/webhooks'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'
@@ -27,6 +26,8 @@ describe('a paid session pays only for the order it was created for', () => {
   let seller: Person
   let offerId: string
   const warnings: string[] = []
+  const operators: string[] = []
+  let operator: Awaited<ReturnType<Harness['user']>>
 
   /** Delivers a Stripe event the way Stripe does: JSON body, signed header. */
   async function deliver(type: string, object: Record<string, unknown>, id = `evt_${crypto.randomUUID()}`) {
@@ -77,7 +78,10 @@ describe('a paid session pays only for the order it was created for', () => {
     h = await createHarness({
       payments: createPayments({ secretKey: 'sk_test_binding', webhookSecret: WEBHOOK_SECRET, apiUrl: stripe.url, feeBps: 1000, timeoutMs: 400 }),
       logger: { error: () => {}, info: () => {}, warn: (message: string) => void warnings.push(message) },
+      operators,
     })
+    operator = await h.user('binding-operator')
+    operators.push(operator.email)
     seller = await h.teamOwner('binding')
     const onboarding = await h.call('POST', `/v1/teams/${seller.team}/payouts/onboarding`, { auth: seller.token })
     await deliver('account.updated', stripe.enableAccount(onboarding.json.accountId))
@@ -104,8 +108,11 @@ describe('a paid session pays only for the order it was created for', () => {
     await expectPendingAndUnpaid(orderId)
     expect((await h.call('GET', '/v1/me/entitlements', { auth: buyer.token })).json.items).toEqual([])
 
-    // Operators can list what was not applied, with what was paid.
-    const rejected = await listRejectedPayments(h.db)
+    // Operators can list what was not applied, with what was paid; nobody else can.
+    expect((await h.call('GET', '/v1/operator/rejected-payments', { auth: buyer.token })).json.code).toBe('not_operator')
+    const listed = await h.call('GET', '/v1/operator/rejected-payments', { auth: operator.token })
+    expect(listed.status).toBe(200)
+    const rejected = listed.json.items
     expect(rejected).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ eventId: cheap.id, reason: 'session_mismatch', orderId, amount: 100, currency: 'eur' }),

@@ -33,7 +33,7 @@ const SELF_SERVICE: Record<string, string> = {
 }
 
 /** Operations only a platform operator (OPERATOR_EMAILS) may call: every ordinary user gets 403 not_operator. */
-const OPERATOR_ONLY = new Set(['listPendingBaseModels', 'reviewBaseModel'])
+const OPERATOR_ONLY = new Set(['listPendingBaseModels', 'reviewBaseModel', 'listRejectedPayments'])
 
 describe('authorization matrix over every operation', () => {
   let h: Harness
