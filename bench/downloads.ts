@@ -28,6 +28,7 @@ import { createGetPresigner } from '../src/storage/sigv4'
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { runAutocannon, statusCount } from './autocannon'
+import { jsonCaller } from './http'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '50' }, 'inline-audit': { type: 'boolean', default: false } },
@@ -94,14 +95,7 @@ try {
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
 
   // A seller with a published version, and a buyer who claimed its free offer.
-  const call = async (path: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
-    const response = await fetch(base + path, {
-      method: init.method ?? 'GET',
-      headers: { 'Content-Type': 'application/json', ...(init.token && { Authorization: `Bearer ${init.token}` }) },
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    })
-    return response.json() as Promise<any>
-  }
+  const call = jsonCaller(base)
   const seller = (await call('/v1/signup', { method: 'POST', body: { email: 'seller@bench.test', password: 'bench password 1', name: 'S' } })).token
   await call('/v1/teams', { method: 'POST', token: seller, body: { slug: 'acme', name: 'Acme' } })
   const adapter = await call('/v1/adapters', {

@@ -23,6 +23,7 @@ import { startServer } from '../src/node/server'
 import type autocannon from 'autocannon'
 import { statusCount } from './autocannon'
 import { eq, sql } from 'drizzle-orm'
+import { jsonCaller } from './http'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '10' }, clients: { type: 'string', default: '12' }, 'file-mib': { type: 'string', default: '4' } },
@@ -100,14 +101,7 @@ async function run(label: string, hashing: Record<string, string>) {
   )
   try {
     const base = server.url
-    const call = async (path: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
-      const response = await fetch(base + path, {
-        method: init.method ?? 'GET',
-        headers: { 'Content-Type': 'application/json', ...(init.token && { Authorization: `Bearer ${init.token}` }) },
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      })
-      return response.json() as Promise<any>
-    }
+    const call = jsonCaller(base)
     // A published version with one real file in the local store, and a buyer entitled to it.
     const seller = (await call('/v1/signup', { method: 'POST', body: { email: 'seller@bench.test', password: 'bench password 1', name: 'S' } })).token
     await call('/v1/teams', { method: 'POST', token: seller, body: { slug: 'acme', name: 'Acme' } })
