@@ -1,5 +1,4 @@
 import { eq } from 'drizzle-orm'
-import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { currencies, minimumCharge } from '../../src/commerce/schemas'
 import { createPayments } from '../../src/commerce/stripe'
@@ -7,10 +6,9 @@ import { teamMembers, teams } from '../../src/identity/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'
-import { startStripeServer, type StripeTestServer } from '../helpers/stripe'
+import { signedStripeEvent, startStripeServer, type StripeTestServer } from '../helpers/stripe'
 
 const WEBHOOK_SECRET = 'whsec_test_offers'
-const signer = new Stripe('sk_test_signer')
 
 type Person = Awaited<ReturnType<Harness['teamOwner']>>
 
@@ -21,8 +19,8 @@ describe('offers: withdrawn and put back by the seller; priced at least at Strip
   let adapterPath: string
 
   async function deliver(type: string, object: Record<string, unknown>) {
-    const payload = JSON.stringify({ id: `evt_${crypto.randomUUID()}`, object: 'event', type, created: Math.floor(Date.now() / 1000), data: { object } })
-    const response = await h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signer.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) } })
+    const { body, headers } = signedStripeEvent(type, object, { secret: WEBHOOK_SECRET })
+    const response = await h.call('POST', '/v1/stripe/webhook', { body, headers })
     expect(response.status, response.text).toBe(200)
   }
 

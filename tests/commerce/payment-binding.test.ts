@@ -8,7 +8,7 @@ import { entitlements, orders, stripeEvents } from '../../src/commerce/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'
-import { startStripeServer, type StripeTestServer } from '../helpers/stripe'
+import { signedStripeEvent, startStripeServer, type StripeTestServer } from '../helpers/stripe'
 
 const WEBHOOK_SECRET = 'whsec_test_binding'
 const signer = new Stripe('sk_test_signer')
@@ -31,8 +31,8 @@ describe('a paid session pays only for the order it was created for', () => {
 
   /** Delivers a Stripe event the way Stripe does: JSON body, signed header. */
   async function deliver(type: string, object: Record<string, unknown>, id = `evt_${crypto.randomUUID()}`) {
-    const payload = JSON.stringify({ id, object: 'event', type, api_version: '2025-01-01', created: Math.floor(Date.now() / 1000), livemode: false, data: { object } })
-    const response = await h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signer.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) } })
+    const { body, headers } = signedStripeEvent(type, object, { secret: WEBHOOK_SECRET, id })
+    const response = await h.call('POST', '/v1/stripe/webhook', { body, headers })
     expect(response.status, response.text).toBe(200)
     const [stored] = await h.db.select().from(stripeEvents).where(eq(stripeEvents.id, id))
     return stored!

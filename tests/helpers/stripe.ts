@@ -504,3 +504,11 @@ const unixNow = () => Math.floor(Date.now() / 1000)
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 const randomId = (length: number) => Array.from({ length }, () => ALPHABET[randomInt(ALPHABET.length)]).join('')
+
+/** A Stripe event as Stripe delivers it to our webhook: the JSON body and its signature header. */
+export function signedStripeEvent(type: string, object: Record<string, unknown>, options: { secret: string; id?: string }) {
+  const id = options.id ?? `evt_${crypto.randomUUID()}`
+  const body = JSON.stringify({ id, object: 'event', type, api_version: '2025-01-01', created: Math.floor(Date.now() / 1000), livemode: false, data: { object } })
+  const signature = new Stripe('sk_test_signer').webhooks.generateTestHeaderString({ payload: body, secret: options.secret })
+  return { id, body, headers: { 'Stripe-Signature': signature } }
+}
