@@ -2,7 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
-import type { Deps } from './lib/context'
+import type { Context } from 'hono'
+import type { AppEnv, Deps } from './lib/context'
 import { isDatabaseUnavailable } from './db/connection'
 import { ApiError, databaseUnavailable, toProblem } from './lib/errors'
 import { createRouter, json } from './lib/openapi'
@@ -68,14 +69,27 @@ export function openApiDocument(serverUrl = 'http://localhost:8787') {
   return app.getOpenAPI31Document(openApiConfig(serverUrl))
 }
 
-/** The whole API; the Node entry, the Workers entry and the tests all build it here. */
-export function createApp(deps: Deps) {
+export type AppOptions = {
+  /**
+   * The dependencies of one request, where some cannot outlive it: on Workers each request
+   * opens its own Postgres clients and download log (I/O objects are bound to the request that
+   * made them). Absent: every request uses `deps`.
+   */
+  forRequest?: (c: Context<AppEnv>) => Deps
+}
+
+/**
+ * The whole API; the Node entry, the Workers entry and the tests all build it here, once per
+ * process or isolate (it keeps verified tokens, limiters and caches between requests).
+ */
+export function createApp(deps: Deps, options: AppOptions = {}) {
   const app = createRouter()
   const log = deps.logger ?? console
+  const depsOf = options.forRequest ?? (() => deps)
 
   app.use('*', requestId())
   app.use('*', async (c, next) => {
-    c.set('deps', deps)
+    c.set('deps', depsOf(c))
     c.set('principal', null)
     await next()
   })

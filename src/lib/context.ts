@@ -13,7 +13,14 @@ import type { ObjectStore } from '../storage/types'
 
 /** Everything a request may touch from outside the process; built by each entry, never global. */
 export type Deps = {
+  /** Postgres as it is now: every read that decides access or money, and every write. */
   db: Database
+  /**
+   * Where anonymous public reads may go (search, listing pages, base models): on Workers a
+   * Hyperdrive binding that caches answers for up to a minute. Absent: `db`. Never for a
+   * request with a caller (see `publicReadDb`).
+   */
+  publicDb?: Database
   tokens: TokenSigner
   passwords: PasswordHasher
   clock: () => Date
@@ -76,6 +83,20 @@ export type ServiceContext = {
   db: Database
   clock: () => Date
   principal: Principal | null
+}
+
+/**
+ * The database for a read that may be a little stale: the cached one for anonymous callers, the
+ * fresh one as soon as there is a caller (who may just have written what they now read).
+ */
+export function publicReadDb(c: Context<AppEnv>): Database {
+  const deps = c.get('deps')
+  return c.get('principal') === null ? (deps.publicDb ?? deps.db) : deps.db
+}
+
+/** `serviceContext` for the anonymous public reads that may use `publicDb`. */
+export function publicReadContext(c: Context<AppEnv>): ServiceContext & Deps {
+  return { ...serviceContext(c), db: publicReadDb(c) }
 }
 
 /** The caller's address as its platform reports it (see `Deps.clientAddress`). */

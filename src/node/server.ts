@@ -3,15 +3,12 @@ import { join, resolve } from 'node:path'
 import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
-import { createSearchCache } from '../catalog/search-cache'
 import { resumeStripeEvents } from '../commerce'
 import { createDownloadLog, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
-import { paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf } from '../config'
-import { createPasswordHasher, createTokenSigner } from '../identity'
-import { createSignInLimiters } from '../identity/limits'
+import { paymentsConfigOf, publicUrlOf, s3ConfigOf } from '../config'
+import { buildDeps } from '../deps'
 import type { Deps } from '../lib/context'
-import { createRateLimiter } from '../lib/rate-limit'
 import { createInProcessQueue, resumeValidations, runJob, runMaintenance } from '../publishing'
 import { UPLOAD_URL_TTL_SECONDS } from '../publishing/versions'
 import { createLocalStore } from '../storage/local'
@@ -64,32 +61,18 @@ export async function startServer(config: Config): Promise<RunningServer> {
     : createLocalStore({ root: join(dataDir, 'objects'), publicUrl, secret: storeSecret })
   const downloadLog = createDownloadLog(database.db, { flushMs: DOWNLOAD_LOG_FLUSH_MS, logger: console })
   const jobs = createInProcessQueue((job) => runJob(deps, job), { logger: console })
-  const deps: Deps = {
+  const deps: Deps = buildDeps(config, {
     db: database.db,
     clock,
     store,
     jobs,
-    tokens: createTokenSigner(signingSecret, clock),
-    passwords: createPasswordHasher(config.PASSWORD_ITERATIONS, { concurrency: config.PASSWORD_HASH_CONCURRENCY, maxWaiting: config.PASSWORD_HASH_QUEUE }),
+    signingSecret,
     clientAddress: nodeClientAddress(config.TRUST_PROXY),
-    publicUrl,
-    maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
     // So is Stripe's SDK, only when payments are.
     ...(payments && { payments: (await import('../commerce/stripe')).createPayments(payments) }),
-    downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
-    uploadLimits: uploadLimitsOf(config),
-    invitationTtlDays: config.INVITATION_TTL_DAYS,
     downloadLog,
-    ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
-    ...createSignInLimiters(config),
-    operators: config.OPERATOR_EMAILS,
-    ...(config.BASE_MODEL_REGISTRATIONS_PER_HOUR > 0 && {
-      baseModelLimiter: createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 }),
-    }),
-    maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
-    ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
-  }
+  })
   const app = createApp(deps)
   await resumeValidations(deps)
   await resumeStripeEvents(deps)

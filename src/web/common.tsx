@@ -5,7 +5,7 @@ import { createMiddleware } from 'hono/factory'
 import type { JSX } from 'hono/jsx/jsx-runtime'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Principal } from '../identity/principal'
-import { type AppEnv, type Deps, type ServiceContext, serviceContext } from '../lib/context'
+import { type AppEnv, type Deps, publicReadContext, type ServiceContext, serviceContext } from '../lib/context'
 import { ApiError } from '../lib/errors'
 import { unstorable } from '../lib/text'
 import { ErrorPage } from './pages/account'
@@ -28,9 +28,10 @@ export function page(c: Context<AppEnv>, body: JSX.Element, status: ContentfulSt
  * the same verbs as the API, as the signed-in user. (Never a `use('*')` middleware: mounted at
  * `/`, it would also run for `/v1` and replace the API's principal.)
  */
-export async function webContext(c: Context<AppEnv>): Promise<ServiceContext & Deps & { principal: Principal | null }> {
+export async function webContext(c: Context<AppEnv>, reads: 'fresh' | 'public' = 'fresh'): Promise<ServiceContext & Deps & { principal: Principal | null }> {
   c.set('principal', await sessionPrincipal(c))
-  return serviceContext(c)
+  // A page anyone may see reads through `publicDb` while nobody is signed in.
+  return reads === 'public' ? publicReadContext(c) : serviceContext(c)
 }
 
 /** The signed-in user, or a redirect to sign in that comes back here. */

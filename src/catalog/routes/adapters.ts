@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { TeamParamSchema } from '../../identity/schemas'
-import { serviceContext } from '../../lib/context'
+import { publicReadContext, serviceContext } from '../../lib/context'
 import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { createAdapter, getAdapter, listTeamAdapters, updateAdapter } from '../adapters'
 import { searchAdapters } from '../search'
@@ -66,11 +66,11 @@ const listTeamAdaptersRoute = createRoute({
 })
 
 export const adapterRoutes = createRouter()
-  .openapi(searchAdaptersRoute, async (c) => c.json(await searchAdapters(serviceContext(c), c.req.valid('query')), 200))
+  .openapi(searchAdaptersRoute, async (c) => c.json(await searchAdapters(publicReadContext(c), c.req.valid('query')), 200))
   .openapi(createAdapterRoute, async (c) => c.json(await createAdapter(serviceContext(c), c.req.valid('json')), 201))
   .openapi(getAdapterRoute, async (c) => {
     const { team, slug } = c.req.valid('param')
-    return c.json(await getAdapter(serviceContext(c), team, slug), 200)
+    return c.json(await getAdapter(publicReadContext(c), team, slug), 200)
   })
   .openapi(listTeamAdaptersRoute, async (c) => c.json(await listTeamAdapters(serviceContext(c), c.req.valid('param').team), 200))
   .openapi(updateAdapterRoute, async (c) => {

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { listCompatibleAdapters } from '../../catalog/search'
 import { CompatibleAdaptersQuerySchema, CompatibleAdaptersSchema } from '../../catalog/schemas'
-import { serviceContext } from '../../lib/context'
+import { publicReadContext, serviceContext } from '../../lib/context'
 import { ApiError } from '../../lib/errors'
 import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
 import { checkCompatibility, inspectSafetensors } from './check'
@@ -120,7 +120,7 @@ const checkRoute = createRoute({
 
 export const compatRoutes = createRouter()
   .openapi(listBaseModelsRoute, async (c) => {
-    const items = await listBaseModels(serviceContext(c), c.req.valid('query'))
+    const items = await listBaseModels(publicReadContext(c), c.req.valid('query'))
     return c.json({ items: items.map(toBaseModelView), nextCursor: null }, 200)
   })
   .openapi(registerBaseModelRoute, async (c) => {
@@ -134,11 +134,11 @@ export const compatRoutes = createRouter()
   })
   .openapi(getBaseModelRoute, async (c) => {
     const { owner, name } = c.req.valid('param')
-    return c.json(await getBaseModel(serviceContext(c), `${owner}/${name}`), 200)
+    return c.json(await getBaseModel(publicReadContext(c), `${owner}/${name}`), 200)
   })
   .openapi(listCompatibleAdaptersRoute, async (c) => {
     const { owner, name } = c.req.valid('param')
-    return c.json(await listCompatibleAdapters(serviceContext(c), `${owner}/${name}`, c.req.valid('query')), 200)
+    return c.json(await listCompatibleAdapters(publicReadContext(c), `${owner}/${name}`, c.req.valid('query')), 200)
   })
   .openapi(inspectRoute, async (c) => {
     const type = c.req.header('Content-Type') ?? ''

@@ -95,7 +95,7 @@ function configLabel(config: Record<string, unknown>) {
 export const adapterRoutes = new Hono<AppEnv>()
   .get('/:team/:slug', async (c) => {
     const { team, slug } = listingParams(c)
-    const ctx = await webContext(c)
+    const ctx = await webContext(c, 'public')
     const notice = c.req.query('requested')
       ? { text: 'Access requested: the seller will decide on your request. Once granted, the adapter is under My adapters.' }
       : undefined

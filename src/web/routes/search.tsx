@@ -13,7 +13,7 @@ import { STYLESHEET } from '../style'
 export const searchRoutes = new Hono<AppEnv>()
   .get('/static/refinery.css', (c) => c.body(STYLESHEET, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=3600' }))
   .get('/', async (c) => {
-    const ctx = await webContext(c)
+    const ctx = await webContext(c, 'public')
     const query = Object.fromEntries(Object.entries(c.req.query()).filter(([, value]) => value !== ''))
     const bases = (await listRegistry(ctx.db)).map((base) => base.id).sort()
     const parsed = SearchQuerySchema.safeParse(query)

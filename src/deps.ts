@@ -1,0 +1,40 @@
+import { createSearchCache } from './catalog/search-cache'
+import { publicUrlOf, uploadLimitsOf, type Config } from './config'
+import { createPasswordHasher, createTokenSigner } from './identity'
+import { createSignInLimiters } from './identity/limits'
+import type { Deps } from './lib/context'
+import { createRateLimiter } from './lib/rate-limit'
+
+/**
+ * What only the platform can provide: its database and object store, how background work runs,
+ * how it learns the caller's address, the signing secret and its optional parts. Everything else
+ * in `Deps` follows from the configuration, the same way on Node, on Workers and in the tests.
+ */
+export type PlatformParts = Pick<Deps, 'db' | 'store' | 'jobs' | 'clock'> &
+  Partial<Pick<Deps, 'publicDb' | 'clientAddress' | 'payments' | 'downloadLog' | 'docsAssets' | 'logger'>> & {
+    /** Signs access tokens (JWT_SECRET, or the data dir's generated secret on Node). */
+    signingSecret: string
+  }
+
+/** The dependencies of one process or isolate, built once: caches and limiters outlive requests. */
+export function buildDeps(config: Config, platform: PlatformParts): Deps {
+  const { signingSecret, ...parts } = platform
+  return {
+    ...parts,
+    tokens: createTokenSigner(signingSecret, platform.clock),
+    passwords: createPasswordHasher(config.PASSWORD_ITERATIONS, { concurrency: config.PASSWORD_HASH_CONCURRENCY, maxWaiting: config.PASSWORD_HASH_QUEUE }),
+    publicUrl: publicUrlOf(config),
+    maxJsonBodyBytes: config.MAX_JSON_BODY_BYTES,
+    downloadUrlTtlSeconds: config.DOWNLOAD_URL_TTL_SECONDS,
+    uploadLimits: uploadLimitsOf(config),
+    invitationTtlDays: config.INVITATION_TTL_DAYS,
+    operators: config.OPERATOR_EMAILS,
+    maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
+    ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
+    ...createSignInLimiters(config),
+    ...(config.BASE_MODEL_REGISTRATIONS_PER_HOUR > 0 && {
+      baseModelLimiter: createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 }),
+    }),
+    ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
+  }
+}
