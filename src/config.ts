@@ -51,6 +51,8 @@ const ConfigSchema = z
   S3_ACCESS_KEY_ID: optionalString,
   S3_SECRET_ACCESS_KEY: optionalString,
   S3_FORCE_PATH_STYLE: optionalString,
+  // Workers with the R2 binding: files up to this size go up in one PUT, larger ones in parts of it (every byte passes the Worker, whose request bodies stop at 100 MB).
+  R2_PART_BYTES: z.coerce.number().int().min(5 * 1024 ** 2, 'R2 parts are at least 5 MiB').max(90 * 1024 ** 2, 'must stay under the Workers request-body limit (100 MB)').default(64 * 1024 ** 2),
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,
   STRIPE_API_URL: optionalString,

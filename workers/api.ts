@@ -6,7 +6,7 @@ import { createApp } from '../src/app'
 import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
 import { createPayments } from '../src/commerce/stripe'
 import { createDownloadLog, rollupDownloads } from '../src/downloads'
-import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf } from '../src/config'
+import { parseConfig, paymentsConfigOf, publicUrlOf, uploadLimitsOf } from '../src/config'
 import { postgresClientOptions } from '../src/db/connection'
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
@@ -15,8 +15,8 @@ import type { PasswordHasher } from '../src/identity/password'
 import type { Deps } from '../src/lib/context'
 import { createRateLimiter, type RateLimiter } from '../src/lib/rate-limit'
 import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/publishing'
-import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
+import { storeFor } from './storage'
 
 // One search cache, the limiters (downloads, sign-in, base-model registrations) and the password hasher (its concurrency bound) per isolate: they outlive the request that filled them.
 let searchCache: SearchCache | undefined
@@ -36,16 +36,14 @@ const stringVars = (env: WorkerEnv) =>
 
 /**
  * What every entry point needs: config, a small per-invocation Postgres client (Workers cannot
- * share I/O between requests; close it when done) and the S3 store (the Worker has no disk).
+ * share I/O between requests; close it when done) and the store (the Worker has no disk: R2 or S3).
  */
 function open(env: WorkerEnv, poolSize: number) {
   const config = parseConfig(stringVars(env))
   const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
   if (!connectionString) throw new Error('Bind HYPERDRIVE or set DATABASE_URL for the Worker')
-  const s3 = s3ConfigOf(config)
-  if (!s3) throw new Error('Set S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (R2 or any S3 API) for the Worker')
   const client = postgres(connectionString, { ...postgresClientOptions({ max: poolSize }), fetch_types: false })
-  return { config, client, db: drizzle(client, { schema }), store: createS3Store(s3), clock: () => new Date() }
+  return { config, client, db: drizzle(client, { schema }), store: storeFor(env, config), clock: () => new Date() }
 }
 
 // The Workers entry; wrangler needs the default export.

@@ -141,7 +141,7 @@ export const CreateVersionSchema = z.object({
 export const CompleteVersionSchema = z
   .object({
     parts: z
-      .record(FilePathSchema, z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1).max(200) })))
+      .record(FilePathSchema, z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1).max(512) })))
       .default({}),
   })
   .default({ parts: {} })

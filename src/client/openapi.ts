@@ -791,9 +791,9 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a file from a signed URL (embedded local store only); HEAD and Range are supported */
+        /** Download a file from a signed URL (stores the app serves: the local folder, R2 on Workers); HEAD and Range are supported */
         get: operations["getLocalObject"];
-        /** Upload one file to a signed URL from createVersion (embedded local store only) */
+        /** Upload one file (or one part, with its optional x-amz-checksum-sha256) to a signed URL from createVersion (stores the app serves: the local folder, R2 on Workers) */
         put: operations["putLocalObject"];
         post?: never;
         delete?: never;

@@ -3,9 +3,9 @@ import { createReadStream, mkdirSync } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { Readable } from 'node:stream'
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
 import { ApiError } from '../lib/errors'
-import type { LocalObjectEndpoint, ObjectHead, ObjectStore } from './types'
+import { APP_STORAGE_PATH, checksumMismatch, createUrlSigner, type GetClaims, type PutClaims, sizeMismatch, storageUnavailable } from './signed-urls'
+import type { AppServedEndpoint, ObjectHead, ObjectStore } from './types'
 import { resolveRange } from './types'
 
 export type LocalStoreConfig = {
@@ -17,21 +17,18 @@ export type LocalStoreConfig = {
   secret: Uint8Array
 }
 
-export const LOCAL_STORAGE_PATH = '/v1/storage/local'
-
-type PutClaims = { op: 'put'; key: string; size: number; sha256: string }
-type GetClaims = { op: 'get'; key: string; filename?: string }
+export const LOCAL_STORAGE_PATH = APP_STORAGE_PATH
 
 /**
  * The embedded default: objects in a folder, uploaded and downloaded through short-lived signed
  * URLs the app serves itself. Uploads stream to a temp file while hashing and land atomically.
  */
-export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalObjectEndpoint {
+export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppServedEndpoint {
   const root = resolve(config.root)
   const dataRoot = join(root, 'data')
   const metaRoot = join(root, 'meta')
   const tmpRoot = join(root, 'tmp')
-  const urlFor = (token: string) => `${config.publicUrl}${LOCAL_STORAGE_PATH}/${token}`
+  const { sign, verify, urlFor } = createUrlSigner(config)
   // The data folder exists from the start, so its absence later means the volume is gone (an
   // outage: 503), not that every object is missing (which would reject versions being validated).
   mkdirSync(dataRoot, { recursive: true })
@@ -59,27 +56,6 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
       throw new ApiError(422, 'invalid_object_key', 'The object key is not a relative path inside the store.')
     }
     return { data, meta: `${resolve(metaRoot, key)}.json` }
-  }
-
-  async function sign(claims: PutClaims | GetClaims, expiresInSeconds: number, subject?: string) {
-    const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(`${expiresInSeconds}s`)
-    if (subject) jwt.setSubject(subject)
-    return jwt.sign(config.secret)
-  }
-
-  async function verify<T extends PutClaims | GetClaims>(token: string, op: T['op']): Promise<T> {
-    const noun = op === 'put' ? 'upload' : 'download'
-    try {
-      const { payload } = await jwtVerify(token, config.secret, { algorithms: ['HS256'] })
-      if (payload.op !== op || typeof payload.key !== 'string') throw new ApiError(403, `invalid_${noun}_token`, `This URL is not a ${noun} URL.`)
-      return payload as unknown as T
-    } catch (error) {
-      if (error instanceof ApiError) throw error
-      if (error instanceof joseErrors.JWTExpired && error.payload.op === op) {
-        throw new ApiError(403, `${noun}_url_expired`, `This ${noun} URL has expired; ask the API for a new one.`)
-      }
-      throw new ApiError(403, `invalid_${noun}_token`, `This ${noun} URL is not valid.`)
-    }
   }
 
   async function readHead(key: string): Promise<ObjectHead | null> {
@@ -158,7 +134,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
     },
 
     async receive(token, body, contentLength) {
-      const claims = await verify<PutClaims>(token, 'put')
+      const claims = await verify<PutClaims>(token, ['put'])
       const paths = pathsOf(claims.key)
       if (contentLength !== undefined && contentLength !== claims.size) {
         throw sizeMismatch(claims.size, contentLength)
@@ -178,7 +154,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
           let batch: Uint8Array[] = []
           let batchBytes = 0
           let unflushed = 0
-          for await (const chunk of body) {
+          for await (const chunk of body as AsyncIterable<Uint8Array>) {
             received += chunk.byteLength
             if (received > claims.size) throw sizeMismatch(claims.size, received)
             hash.update(chunk)
@@ -209,9 +185,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
         if (received !== claims.size) throw sizeMismatch(claims.size, received)
         const sha256 = hash.digest('hex')
         if (sha256 !== claims.sha256) {
-          throw new ApiError(422, 'checksum_mismatch', 'The uploaded bytes do not match the declared sha256.', {
-            extra: { expected: claims.sha256, actual: sha256 },
-          })
+          throw checksumMismatch(claims.sha256, sha256)
         }
         await mkdir(dirname(paths.data), { recursive: true })
         await mkdir(dirname(paths.meta), { recursive: true })
@@ -230,14 +204,14 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
     },
 
     async open(token, rangeHeader) {
-      const claims = await verify<GetClaims>(token, 'get')
+      const claims = await verify<GetClaims>(token, ['get'])
       const file = await existingFile(claims.key)
       const range = resolveRange(rangeHeader, file.size)
       return {
         size: file.size,
         range,
         filename: claims.filename,
-        body: () => {
+        body: async () => {
           const bounds = range && range !== 'unsatisfiable' ? range : { start: 0, end: Math.max(0, file.size - 1) }
           if (file.size === 0) return new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
           return Readable.toWeb(createReadStream(file.path, bounds)) as ReadableStream<Uint8Array>
@@ -261,11 +235,3 @@ async function syncDirectory(dir: string) {
     await handle.close()
   }
 }
-
-const storageUnavailable = () =>
-  new ApiError(503, 'storage_unavailable', 'Object storage is unavailable right now; try again shortly.', { headers: { 'Retry-After': '5' } })
-
-const sizeMismatch = (declared: number, received: number) =>
-  new ApiError(422, 'size_mismatch', `The upload has ${received > declared ? `more than ${declared}` : received} bytes; the version declared ${declared}.`, {
-    extra: { declared, received },
-  })

@@ -3,7 +3,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../lib/context'
 import { ApiError } from '../lib/errors'
 import { createRouter, json, problems } from '../lib/openapi'
-import { contentDisposition, isLocalEndpoint } from './types'
+import { base64ToHex, contentDisposition, isAppServed } from './types'
 
 const tags = ['storage']
 const TokenParamsSchema = z.object({
@@ -22,7 +22,7 @@ const putRoute = createRoute({
   path: '/v1/storage/local/{token}',
   operationId: 'putLocalObject',
   tags,
-  summary: 'Upload one file to a signed URL from createVersion (embedded local store only)',
+  summary: 'Upload one file (or one part, with its optional x-amz-checksum-sha256) to a signed URL from createVersion (stores the app serves: the local folder, R2 on Workers)',
   request: { params: TokenParamsSchema, body: { required: true, ...binary('The file’s bytes') } },
   responses: {
     200: json(z.object({ size: z.number().int(), sha256: z.string() }), 'Stored and verified against the declared size and sha256'),
@@ -35,7 +35,7 @@ const getRoute = createRoute({
   path: '/v1/storage/local/{token}',
   operationId: 'getLocalObject',
   tags,
-  summary: 'Download a file from a signed URL (embedded local store only); HEAD and Range are supported',
+  summary: 'Download a file from a signed URL (stores the app serves: the local folder, R2 on Workers); HEAD and Range are supported',
   request: { params: TokenParamsSchema },
   responses: {
     200: binary('The whole file'),
@@ -45,29 +45,39 @@ const getRoute = createRoute({
   },
 })
 
-function localStore(c: Context<AppEnv>) {
+function appServedStore(c: Context<AppEnv>) {
   const store = c.get('deps').store
-  if (!isLocalEndpoint(store)) throw new ApiError(404, 'not_found', 'This deployment stores files in S3; use the URLs the API hands out.')
+  if (!isAppServed(store)) throw new ApiError(404, 'not_found', 'This deployment stores files in S3; use the URLs the API hands out.')
   return store
 }
 
 /** The request body as chunks: Node's own request stream when the Node server gives it to us. */
-function bodyOf(c: Context<AppEnv>): AsyncIterable<Uint8Array> {
+function bodyOf(c: Context<AppEnv>): ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> {
   const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming
   if (incoming && typeof incoming === 'object' && Symbol.asyncIterator in incoming) return incoming as AsyncIterable<Uint8Array>
-  return (c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })) as unknown as AsyncIterable<Uint8Array>
+  return c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
 }
 
-/** Upload and download URLs of the embedded local store, signed with the store's own key. */
+/**
+ * A part's sha256 as S3 clients send it (base64 `x-amz-checksum-sha256`), in hex. A malformed
+ * value is passed on as it is: it matches no digest, so the part is refused as a mismatch.
+ */
+function partChecksumOf(c: Context<AppEnv>): string | undefined {
+  const header = c.req.header('x-amz-checksum-sha256')?.trim()
+  if (header === undefined) return undefined
+  return /^[A-Za-z0-9+/]{43}=$/.test(header) ? base64ToHex(header) : header
+}
+
+/** Upload and download URLs of the stores the app serves (the local folder, R2 through its binding), signed with the store's own key. */
 export const localStorageRoutes = createRouter()
   .openapi(putRoute, async (c) => {
-    const store = localStore(c)
+    const store = appServedStore(c)
     const length = c.req.header('Content-Length')
-    const result = await store.receive(c.req.valid('param').token, bodyOf(c), length === undefined ? undefined : Number(length))
-    return c.json(result, 200, { ETag: `"${result.sha256}"` })
+    const result = await store.receive(c.req.valid('param').token, bodyOf(c), length === undefined ? undefined : Number(length), partChecksumOf(c))
+    return c.json({ size: result.size, sha256: result.sha256 }, 200, { ETag: `"${result.etag ?? result.sha256}"` })
   })
   .openapi(getRoute, async (c) => {
-    const store = localStore(c)
+    const store = appServedStore(c)
     const object = await store.open(c.req.valid('param').token, c.req.header('Range'))
     const headers: Record<string, string> = {
       'Accept-Ranges': 'bytes',
@@ -86,5 +96,5 @@ export const localStorageRoutes = createRouter()
     if (object.range) headers['Content-Range'] = `bytes ${object.range.start}-${object.range.end}/${object.size}`
     // Hono answers HEAD through this handler and drops the body: don't open the file for it.
     if (c.req.method === 'HEAD') return c.body(null, status, headers)
-    return c.body(object.body(), status, headers)
+    return c.body(await object.body(), status, headers)
   })

@@ -29,7 +29,8 @@ export type CompletedPart = { partNumber: number; etag: string }
 
 /** Where adapter files live. Uploads and downloads go straight to the store through signed URLs. */
 export interface ObjectStore {
-  readonly kind: 's3' | 'local'
+  /** `none`: no storage is configured (a Worker without S3 settings or an R2 binding); every call answers 503. */
+  readonly kind: 's3' | 'local' | 'r2' | 'none'
   planUpload(input: PlanUploadInput): Promise<UploadPlan>
   completeMultipart(input: { key: string; uploadId: string; parts: CompletedPart[] }): Promise<void>
   abortMultipart(input: { key: string; uploadId: string }): Promise<void>
@@ -47,29 +48,65 @@ export interface ObjectStore {
 export type ResolvedRange = { start: number; end: number } | 'unsatisfiable' | null
 
 /**
- * The part of the local store the app's own upload/download routes drive. It lives beside the
- * interface so the routes compile into the Worker without pulling in node:fs.
+ * The part of a store the app serves itself (the local folder, or R2 through its binding) that
+ * the app's own upload/download routes drive. It lives beside the interface so the routes
+ * compile into the Worker without pulling in node:fs.
  */
-export interface LocalObjectEndpoint {
-  readonly kind: 'local'
-  /** Streams a PUT body to disk against its signed token, verifying size and sha256. */
-  receive(token: string, body: AsyncIterable<Uint8Array>, contentLength: number | undefined): Promise<{ size: number; sha256: string }>
+export interface AppServedEndpoint {
+  /**
+   * Streams a PUT body into the store against its signed token, verifying size and sha256. A part
+   * of a multipart upload is checked against `partSha256` (hex) when the uploader sends one; its
+   * `etag` is what completeVersion takes back.
+   */
+  receive(
+    token: string,
+    body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+    contentLength: number | undefined,
+    partSha256?: string,
+  ): Promise<{ size: number; sha256: string; etag?: string }>
   /** Opens the object a signed download token names, honouring a Range header. */
   open(
     token: string,
     range: string | undefined,
-  ): Promise<{ size: number; range: ResolvedRange; filename: string | undefined; body: () => ReadableStream<Uint8Array> }>
+  ): Promise<{ size: number; range: ResolvedRange; filename: string | undefined; body: () => Promise<ReadableStream<Uint8Array>> }>
 }
 
-export function isLocalEndpoint(store: ObjectStore): store is ObjectStore & LocalObjectEndpoint {
-  return store.kind === 'local' && 'receive' in store && 'open' in store
+export function isAppServed(store: ObjectStore): store is ObjectStore & AppServedEndpoint {
+  return 'receive' in store && 'open' in store
 }
 
-/** Hex sha256 of a stream, read chunk by chunk (runs on Node and in workerd). */
+/** Hex sha256 of a stream, read chunk by chunk (runs on Node and in workerd, natively there). */
 export async function sha256OfStream(stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createSha256()
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) await hash.update(chunk)
+  return hash.digest()
+}
+
+type WorkerdDigestStream = WritableStream<Uint8Array> & { readonly digest: Promise<ArrayBuffer> }
+type DigestStreamConstructor = new (algorithm: string) => WorkerdDigestStream
+
+/**
+ * An incremental sha256: workerd's native DigestStream where there is one (hashing a large file
+ * in JavaScript would spend the Worker's CPU budget), the portable @noble/hashes elsewhere.
+ */
+export function createSha256(): { update(chunk: Uint8Array): Promise<void>; digest(): Promise<string> } {
+  const Native = (globalThis as { DigestStream?: DigestStreamConstructor }).DigestStream
+  if (Native) {
+    const stream = new Native('SHA-256')
+    const writer = stream.getWriter()
+    return {
+      update: (chunk) => writer.write(chunk),
+      digest: async () => {
+        await writer.close()
+        return bytesToHex(new Uint8Array(await stream.digest))
+      },
+    }
+  }
   const hash = sha256.create()
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) hash.update(chunk)
-  return bytesToHex(hash.digest())
+  return {
+    update: async (chunk) => void hash.update(chunk),
+    digest: async () => bytesToHex(hash.digest()),
+  }
 }
 
 export const hexToBase64 = (hex: string) => btoa(String.fromCharCode(...hex.match(/../g)!.map((byte) => parseInt(byte, 16))))

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +7,7 @@ import { openDatabase } from '../../src/node/database'
 import { declare, peftFolder, sha256 } from '../helpers/adapters'
 import { s3Env, type S3TestServer, startS3Server } from '../helpers/s3'
 import { freePort } from '../helpers/server'
+import { type RunningWorker, startWorker, wranglerEnv } from '../helpers/workerd'
 
 const serverUrl = process.env.DATABASE_URL
 
@@ -18,9 +18,8 @@ const serverUrl = process.env.DATABASE_URL
  */
 describe.runIf(serverUrl)('the API on workerd', () => {
   let s3: S3TestServer
-  let worker: ChildProcess
+  let worker: RunningWorker | undefined
   let api: string
-  let logs = ''
   let database = ''
   let home = ''
 
@@ -35,9 +34,6 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     const migrated = await openDatabase({ url: url.toString(), poolSize: 1 })
     await migrated.migrate()
     await migrated.close()
-    // Hyperdrive's local mode wants a password in the URL; trust auth ignores it.
-    if (!url.password) url.password = 'local'
-
     const port = await freePort()
     api = `http://127.0.0.1:${port}`
     home = await mkdtemp(join(tmpdir(), 'refinery-wrangler-'))
@@ -48,35 +44,14 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     }
     const args = ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--test-scheduled']
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`)
-    worker = spawn('npx', args, {
-      env: {
-        ...process.env,
-        CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: url.toString(),
-        WRANGLER_SEND_METRICS: 'false',
-        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-        WRANGLER_LOG_PATH: process.env.WRANGLER_LOG_PATH ?? join(process.cwd(), '.wrangler', 'logs'),
-        XDG_CONFIG_HOME: home,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
+    worker = await startWorker('npx', args, {
+      url: api,
+      env: { ...process.env, ...wranglerEnv({ configHome: home, hyperdriveUrl: url.toString() }) },
     })
-    worker.stdout!.on('data', (chunk) => (logs += chunk))
-    worker.stderr!.on('data', (chunk) => (logs += chunk))
-    for (let attempt = 0; attempt < 120; attempt++) {
-      const up = await fetch(`${api}/health`).then((r) => r.ok, () => false)
-      if (up) return
-      await new Promise((resolve) => setTimeout(resolve, 500))
-    }
-    throw new Error(`wrangler dev did not start:\n${logs}`)
-  }, 90_000)
+  }, 150_000)
 
   afterAll(async () => {
-    if (worker?.pid) {
-      try {
-        process.kill(-worker.pid, 'SIGTERM') // wrangler and its workerd child
-      } catch {}
-      await new Promise((resolve) => setTimeout(resolve, 500))
-    }
+    await worker?.stop()
     await s3?.close()
     if (database) {
       const admin = postgres(serverUrl!, { max: 1, onnotice: () => {} })
@@ -126,8 +101,8 @@ describe.runIf(serverUrl)('the API on workerd', () => {
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
     // Validated by the queue consumer, not in the request: wrangler logs each delivered batch.
-    for (let attempt = 0; attempt < 20 && !/QUEUE refinery-validation \d+\/\d+/.test(logs); attempt++) await new Promise((resolve) => setTimeout(resolve, 250))
-    expect(logs).toMatch(/QUEUE refinery-validation \d+\/\d+/)
+    for (let attempt = 0; attempt < 20 && !/QUEUE refinery-validation \d+\/\d+/.test(worker!.logs()); attempt++) await new Promise((resolve) => setTimeout(resolve, 250))
+    expect(worker!.logs()).toMatch(/QUEUE refinery-validation \d+\/\d+/)
     expect(version).toMatchObject({ status: 'ready', compatibleBases: expect.arrayContaining(['meta-llama/Llama-2-7b-hf']) })
     expect((await call('POST', '/v1/adapters/edge/legal-zh/versions/1.0.0/publish', seller)).json.status).toBe('published')
 

@@ -1,0 +1,60 @@
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
+import { ApiError } from '../lib/errors'
+
+/**
+ * The URLs of stores the app serves itself (the local folder on Node, R2 through its binding on
+ * Workers): a short-lived HS256 token in the path names the operation, the object and what the
+ * bytes must be. One protocol for both stores; the routes are in routes.ts.
+ */
+export const APP_STORAGE_PATH = '/v1/storage/local'
+
+/** A whole file: its size and sha256 are checked before it becomes visible. */
+export type PutClaims = { op: 'put'; key: string; size: number; sha256: string }
+/** One part of a multipart upload (R2): its size is checked, and its sha256 when the uploader sends one. */
+export type PartClaims = { op: 'part'; key: string; uploadId: string; partNumber: number; size: number }
+/** A download, with the name the attachment gets. */
+export type GetClaims = { op: 'get'; key: string; filename?: string }
+export type UploadClaims = PutClaims | PartClaims
+
+const nounOf = (op: string) => (op === 'get' ? 'download' : 'upload')
+
+export function createUrlSigner(config: { publicUrl: string; secret: Uint8Array }) {
+  async function sign(claims: Record<string, unknown>, expiresInSeconds: number, subject?: string) {
+    const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(`${expiresInSeconds}s`)
+    if (subject) jwt.setSubject(subject)
+    return jwt.sign(config.secret)
+  }
+
+  /** The token's claims when it is valid and for one of `ops`; a 403 naming why otherwise. */
+  async function verify<T extends { op: string }>(token: string, ops: T['op'][]): Promise<T> {
+    const noun = nounOf(ops[0] ?? 'get')
+    try {
+      const { payload } = await jwtVerify(token, config.secret, { algorithms: ['HS256'] })
+      if (!ops.includes(payload.op as string) || typeof payload.key !== 'string') throw new ApiError(403, `invalid_${noun}_token`, `This URL is not a ${noun} URL.`)
+      return payload as unknown as T
+    } catch (error) {
+      if (error instanceof ApiError) throw error
+      if (error instanceof joseErrors.JWTExpired && ops.includes(error.payload.op as string)) {
+        throw new ApiError(403, `${noun}_url_expired`, `This ${noun} URL has expired; ask the API for a new one.`)
+      }
+      throw new ApiError(403, `invalid_${noun}_token`, `This ${noun} URL is not valid.`)
+    }
+  }
+
+  return {
+    sign,
+    verify,
+    urlFor: (token: string) => `${config.publicUrl}${APP_STORAGE_PATH}/${token}`,
+  }
+}
+
+export const storageUnavailable = () =>
+  new ApiError(503, 'storage_unavailable', 'Object storage is unavailable right now; try again shortly.', { headers: { 'Retry-After': '5' } })
+
+export const sizeMismatch = (declared: number, received: number) =>
+  new ApiError(422, 'size_mismatch', `The upload has ${received > declared ? `more than ${declared}` : received} bytes; the version declared ${declared}.`, {
+    extra: { declared, received },
+  })
+
+export const checksumMismatch = (expected: string, actual: string) =>
+  new ApiError(422, 'checksum_mismatch', 'The uploaded bytes do not match the declared sha256.', { extra: { expected, actual } })

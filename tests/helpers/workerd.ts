@@ -1,0 +1,55 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { join } from 'node:path'
+
+export type RunningWorker = {
+  /** Everything wrangler (and the Worker's console) printed so far. */
+  logs(): string
+  /** Stops wrangler and its workerd child (the whole process group). */
+  stop(): Promise<void>
+}
+
+/** What `wrangler dev` needs in its environment on this machine: no metrics, no network, its own config home. */
+export function wranglerEnv(options: { configHome: string; hyperdriveUrl?: string }): Record<string, string> {
+  const env: Record<string, string> = {
+    WRANGLER_SEND_METRICS: 'false',
+    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+    WRANGLER_LOG_PATH: process.env.WRANGLER_LOG_PATH ?? join(process.cwd(), '.wrangler', 'logs'),
+    XDG_CONFIG_HOME: options.configHome,
+  }
+  if (options.hyperdriveUrl) {
+    // Hyperdrive's local mode wants a password in the URL; trust auth ignores it.
+    const url = new URL(options.hyperdriveUrl)
+    if (!url.password) url.password = 'local'
+    env.CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE = url.toString()
+  }
+  return env
+}
+
+/**
+ * Starts `command` in a process group of its own and waits until `${url}/health` answers 200
+ * (wrangler dev takes up to a minute on a loaded machine).
+ */
+export async function startWorker(command: string, args: string[], options: { env: NodeJS.ProcessEnv; url: string }): Promise<RunningWorker> {
+  let logs = ''
+  const child: ChildProcess = spawn(command, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  child.stdout?.on('data', (chunk) => (logs += chunk))
+  child.stderr?.on('data', (chunk) => (logs += chunk))
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const worker: RunningWorker = {
+    logs: () => logs,
+    async stop() {
+      if (!child.pid || child.exitCode !== null) return
+      try {
+        process.kill(-child.pid, 'SIGTERM')
+      } catch {}
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))])
+    },
+  }
+  for (let attempt = 0; attempt < 180 && child.exitCode === null; attempt++) {
+    const up = await fetch(`${options.url}/health`).then((response) => response.ok, () => false)
+    if (up) return worker
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+  await worker.stop()
+  throw new Error(`${command} ${args.join(' ')} did not start:\n${logs}`)
+}
