@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import type { Context } from 'hono'
+import type { SharedDeps } from './deps'
 import type { AppEnv, Deps } from './lib/context'
 import { isDatabaseUnavailable } from './db/connection'
 import { ApiError, databaseUnavailable, toProblem } from './lib/errors'
@@ -69,23 +70,22 @@ export function openApiDocument(serverUrl = 'http://localhost:8787') {
   return app.getOpenAPI31Document(openApiConfig(serverUrl))
 }
 
-export type AppOptions = {
-  /**
-   * The dependencies of one request, where some cannot outlive it: on Workers each request
-   * opens its own Postgres clients and download log (I/O objects are bound to the request that
-   * made them). Absent: every request uses `deps`.
-   */
-  forRequest?: (c: Context<AppEnv>) => Deps
-}
+/**
+ * The dependencies of one request, where some cannot outlive it: on Workers each request opens
+ * its own Postgres clients and download log (I/O objects are bound to the request that made them).
+ */
+export type RequestDeps = (c: Context<AppEnv>) => Deps
 
 /**
  * The whole API; the Node entry, the Workers entry and the tests all build it here, once per
  * process or isolate (it keeps verified tokens, limiters and caches between requests).
  */
-export function createApp(deps: Deps, options: AppOptions = {}) {
+export function createApp(deps: Deps): ReturnType<typeof createRouter>
+export function createApp(deps: SharedDeps, forRequest: RequestDeps): ReturnType<typeof createRouter>
+export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   const app = createRouter()
   const log = deps.logger ?? console
-  const depsOf = options.forRequest ?? (() => deps)
+  const depsOf = forRequest ?? (() => deps as Deps)
 
   app.use('*', requestId())
   app.use('*', async (c, next) => {
@@ -109,7 +109,7 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
     if (c.req.url.includes('?') && CREDENTIAL_QUERY_PARAMS.some((name) => c.req.query(name) !== undefined)) {
       throw new ApiError(400, 'credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
     }
-    c.set('principal', await authenticate(deps, c.req.header('Authorization')))
+    c.set('principal', await authenticate(c.get('deps'), c.req.header('Authorization')))
     await next()
   })
 

@@ -10,14 +10,20 @@ import { createRateLimiter } from './lib/rate-limit'
  * how it learns the caller's address, the signing secret and its optional parts. Everything else
  * in `Deps` follows from the configuration, the same way on Node, on Workers and in the tests.
  */
-export type PlatformParts = Pick<Deps, 'db' | 'store' | 'jobs' | 'clock'> &
-  Partial<Pick<Deps, 'publicDb' | 'clientAddress' | 'payments' | 'downloadLog' | 'docsAssets' | 'logger'>> & {
+export type PlatformParts = Pick<Deps, 'store' | 'clock'> &
+  Partial<Pick<Deps, 'clientAddress' | 'payments' | 'docsAssets' | 'logger'>> & {
     /** Signs access tokens (JWT_SECRET, or the data dir's generated secret on Node). */
     signingSecret: string
   }
 
+/**
+ * What lives as long as the process or isolate; the rest is I/O bound to where it runs: the
+ * database clients, the download log and the job queue (per request on Workers).
+ */
+export type SharedDeps = Omit<Deps, 'db' | 'publicDb' | 'jobs' | 'downloadLog'>
+
 /** The dependencies of one process or isolate, built once: caches and limiters outlive requests. */
-export function buildDeps(config: Config, platform: PlatformParts): Deps {
+export function buildDeps(config: Config, platform: PlatformParts): SharedDeps {
   const { signingSecret, ...parts } = platform
   return {
     ...parts,

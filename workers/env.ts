@@ -1,10 +1,14 @@
-import type { R2Bucket } from '@cloudflare/workers-types'
+import type { Hyperdrive, Queue, R2Bucket } from '@cloudflare/workers-types'
+import type { Job } from '../src/publishing'
 
 /** Bindings and vars the Workers runtime hands to every entry point (see wrangler.toml). */
 export type WorkerEnv = {
-  HYPERDRIVE?: { connectionString: string }
+  /** Postgres through Hyperdrive with caching disabled: everything that must read the present. */
+  HYPERDRIVE?: Hyperdrive
+  /** Postgres through Hyperdrive with its query cache (answers up to a minute old): anonymous public reads only. */
+  HYPERDRIVE_CACHED?: Hyperdrive
   /** Cloudflare Queue for validation jobs (wrangler.toml); the consumer is `queue` in api.ts. */
-  VALIDATION_QUEUE?: { send(body: unknown): Promise<void> }
+  VALIDATION_QUEUE?: Queue<Job>
   /** R2 bucket for adapter files (wrangler.toml [[r2_buckets]]); used when no S3_* settings are given. */
   ADAPTERS?: R2Bucket
   DATABASE_URL?: string

@@ -17,6 +17,8 @@ export type DownloadLog = {
   record(row: NewDownload): void
   /** Writes what is buffered now. */
   flush(): Promise<void>
+  /** Rows recorded and not yet written. */
+  pending(): number
 }
 
 export function createDownloadLog(db: Database, options: { flushMs: number; logger?: Pick<Console, 'error'> }): DownloadLog & { close(): Promise<void> } {
@@ -59,6 +61,7 @@ export function createDownloadLog(db: Database, options: { flushMs: number; logg
       }
     },
     flush,
+    pending: () => buffer.length,
     close: flush,
   }
 }

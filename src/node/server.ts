@@ -61,18 +61,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
     : createLocalStore({ root: join(dataDir, 'objects'), publicUrl, secret: storeSecret })
   const downloadLog = createDownloadLog(database.db, { flushMs: DOWNLOAD_LOG_FLUSH_MS, logger: console })
   const jobs = createInProcessQueue((job) => runJob(deps, job), { logger: console })
-  const deps: Deps = buildDeps(config, {
-    db: database.db,
+  const deps: Deps = {
+    ...buildDeps(config, {
     clock,
     store,
-    jobs,
     signingSecret,
     clientAddress: nodeClientAddress(config.TRUST_PROXY),
     // So is Stripe's SDK, only when payments are.
     ...(payments && { payments: (await import('../commerce/stripe')).createPayments(payments) }),
-    downloadLog,
     docsAssets: await loadDocsAssets(),
-  })
+    }),
+    db: database.db,
+    jobs,
+    downloadLog,
+  }
   const app = createApp(deps)
   await resumeValidations(deps)
   await resumeStripeEvents(deps)

@@ -1,6 +1,5 @@
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import worker from '../../workers/api'
 import { adapterVersions, versionCompatibility } from '../../src/catalog/tables'
 import { listRegistry } from '../../src/compat/api/registry'
 import { type Job, runJob } from '../../src/publishing'
@@ -95,6 +94,18 @@ const message = (body: Job, attempts = 1): FakeMessage => ({
   },
 })
 
+type WorkerModule = typeof import('../../workers/api')
+/**
+ * The Worker module as one isolate sees it: it keeps its configuration, store and app between
+ * invocations, so a deployment with other settings is another isolate (a fresh module instance).
+ */
+async function isolate(): Promise<WorkerModule['default']> {
+  vi.resetModules()
+  return (await import('../../workers/api')).default
+}
+const consume = (handler: WorkerModule['default'], messages: FakeMessage[], env: Record<string, string>) =>
+  handler.queue({ messages } as unknown as Parameters<typeof handler.queue>[0], env)
+
 /** The Workers queue consumer needs Postgres: DATABASE_URL's server, or a cluster of this file's own. */
 const consumerDatabase = process.env.DATABASE_URL || canRunPrivatePostgres
 
@@ -103,12 +114,14 @@ describe.runIf(consumerDatabase)('the Workers queue consumer (workers/api.ts que
   let pg: PrivatePostgres | undefined
   let app: Awaited<ReturnType<typeof heldHarness>>
   let env: Record<string, string>
+  let worker: WorkerModule['default']
 
   beforeAll(async () => {
     s3 = await startS3Server()
     if (!process.env.DATABASE_URL) pg = await startPrivatePostgres()
     app = await heldHarness(s3, pg?.url)
-    env = { DATABASE_URL: app.h.databaseUrl!, ...s3Env(s3) }
+    env = { DATABASE_URL: app.h.databaseUrl!, JWT_SECRET: 'worker-test-secret-that-is-at-least-32-characters', ...s3Env(s3) }
+    worker = await isolate()
   })
   afterAll(async () => {
     try {
@@ -122,13 +135,13 @@ describe.runIf(consumerDatabase)('the Workers queue consumer (workers/api.ts que
   it('in one batch and in two batches at once: every copy is acked, one verdict is written', async () => {
     const job = await app.completedVersion('queue-dup')
     const batch = [message(job), message(job)]
-    await worker.queue({ messages: batch }, env)
+    await consume(worker, batch, env)
     expect(batch.map((m) => [m.acked, m.retried])).toEqual([[1, 0], [1, 0]])
     await app.expectOneVerdict(job.versionId)
 
     const again = await app.completedVersion('queue-dup-racing')
     const racing = [message(again), message(again)]
-    await Promise.all(racing.map((m) => worker.queue({ messages: [m] }, env)))
+    await Promise.all(racing.map((m) => consume(worker, [m], env)))
     expect(racing.map((m) => [m.acked, m.retried])).toEqual([[1, 0], [1, 0]])
     await app.expectOneVerdict(again.versionId)
   })
@@ -137,15 +150,16 @@ describe.runIf(consumerDatabase)('the Workers queue consumer (workers/api.ts que
     const job = await app.completedVersion('queue-outage')
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {}) // the consumer logs each failed try
     const down = { ...env, S3_ENDPOINT: `http://127.0.0.1:${await freePort()}` }
+    const outage = await isolate()
     const first = message(job, 1)
-    await worker.queue({ messages: [first] }, down)
+    await consume(outage, [first], down)
     expect([first.acked, first.retried]).toEqual([0, 1])
     const [during] = await app.h.db.select().from(adapterVersions).where(eq(adapterVersions.id, job.versionId))
     expect(during).toMatchObject({ status: 'validating', findings: [] })
 
     // The last delivery before the dead-letter queue says so on the version.
     const last = message(job, 6)
-    await worker.queue({ messages: [last] }, down)
+    await consume(outage, [last], down)
     expect([last.acked, last.retried]).toEqual([0, 1])
     const [stalled] = await app.h.db.select().from(adapterVersions).where(eq(adapterVersions.id, job.versionId))
     expect(stalled).toMatchObject({ status: 'validating', findings: [expect.objectContaining({ code: 'validation_stalled' })] })
@@ -154,7 +168,7 @@ describe.runIf(consumerDatabase)('the Workers queue consumer (workers/api.ts que
 
     // Upkeep requeues it once the store is back (and a duplicate of that arrives too).
     const requeued = [message(job, 1), message(job, 1)]
-    await worker.queue({ messages: requeued }, env)
+    await consume(worker, requeued, env)
     expect(requeued.map((m) => m.acked)).toEqual([1, 1])
     await app.expectOneVerdict(job.versionId)
     await expectRecovered(app.h)

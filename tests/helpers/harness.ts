@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../../src/app'
-import { createPasswordHasher, createTokenSigner } from '../../src/identity'
+import { parseConfig } from '../../src/config'
+import { buildDeps } from '../../src/deps'
+import { createPasswordHasher } from '../../src/identity'
 import type { Deps } from '../../src/lib/context'
 import { randomBytes } from '../../src/lib/crypto'
 import { createInProcessQueue, runJob } from '../../src/publishing'
@@ -15,13 +17,29 @@ import { startS3Server } from './s3'
 // Tests hash passwords with far fewer iterations than production; the KDF itself is tested apart.
 const TEST_PASSWORD_ITERATIONS = 1_000
 export const TEST_SECRET = 'test-signing-secret-that-is-long-enough-for-hs256'
+const PUBLIC_URL = 'http://localhost:8787'
+
+/**
+ * The configuration tests run with: production's defaults, but without the limits and the search
+ * cache, which the tests of those turn on themselves (as `Deps` overrides).
+ */
+const TEST_CONFIG = parseConfig({
+  DOWNLOAD_RATE_PER_MINUTE: '0',
+  LOGIN_ATTEMPTS_PER_MINUTE: '0',
+  LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE: '0',
+  LOGIN_ATTEMPTS_GLOBAL_PER_MINUTE: '0',
+  SIGNUPS_PER_ADDRESS_PER_HOUR: '0',
+  SIGNUPS_GLOBAL_PER_MINUTE: '0',
+  BASE_MODEL_REGISTRATIONS_PER_HOUR: '0',
+  SEARCH_CACHE_SECONDS: '0',
+  PUBLIC_URL,
+})
 
 /** The header a test sets to say which network address its request comes from. */
 export const TEST_CLIENT_ADDRESS_HEADER = 'X-Test-Client-Address'
 
 export type Harness = Awaited<ReturnType<typeof createHarness>>
 
-const PUBLIC_URL = 'http://localhost:8787'
 
 /**
  * A fresh app on its own database and object store (a temp folder, or a real S3 API server
@@ -48,16 +66,17 @@ export async function createHarness(
   }
   const jobs = createInProcessQueue((job) => runJob(deps, job), { attempts: 2, backoffMs: 10 })
   const deps: Deps = {
+    ...buildDeps(TEST_CONFIG, {
+      clock,
+      store,
+      signingSecret: TEST_SECRET,
+      // app.request has no socket: a test names the caller's address in a header of its own.
+      clientAddress: (c) => c.req.header(TEST_CLIENT_ADDRESS_HEADER) ?? '192.0.2.1',
+      logger: { error: () => {}, warn: () => {}, info: () => {} },
+    }),
     db: database.db,
-    clock,
-    store,
     jobs,
-    tokens: createTokenSigner(TEST_SECRET, clock),
     passwords: createPasswordHasher(TEST_PASSWORD_ITERATIONS),
-    publicUrl: PUBLIC_URL,
-    // app.request has no socket: a test names the caller's address in a header of its own.
-    clientAddress: (c) => c.req.header(TEST_CLIENT_ADDRESS_HEADER) ?? '192.0.2.1',
-    logger: { error: () => {}, warn: () => {}, info: () => {} },
     ...depOverrides,
   }
   const app = createApp(deps)
