@@ -10,20 +10,16 @@ import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf 
 import { postgresClientOptions } from '../src/db/connection'
 import * as schema from '../src/db/schema'
 import { createPasswordHasher, createTokenSigner } from '../src/identity'
-import { createSignInLimiters } from '../src/identity/limits'
 import type { PasswordHasher } from '../src/identity/password'
 import type { Deps } from '../src/lib/context'
-import { createRateLimiter, type RateLimiter } from '../src/lib/rate-limit'
+import { createLimiters } from '../src/lib/limits'
 import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/publishing'
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
-// One search cache, the limiters (downloads, sign-in, base-model registrations) and the password hasher (its concurrency bound) per isolate: they outlive the request that filled them.
+// One search cache and the password hasher (its concurrency bound) per isolate: they outlive the request that filled them.
 let searchCache: SearchCache | undefined
-let rateLimiter: RateLimiter | undefined
-let signInLimiters: ReturnType<typeof createSignInLimiters> | undefined
 let passwords: PasswordHasher | undefined
-let baseModelLimiter: RateLimiter | undefined
 
 /** The first delivery plus `max_retries` (wrangler.toml [[queues.consumers]]). */
 const QUEUE_DELIVERIES = 1 + 5
@@ -77,14 +73,9 @@ export default {
     uploadLimits: uploadLimitsOf(config),
       invitationTtlDays: config.INVITATION_TTL_DAYS,
       downloadLog,
-      ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && {
-        rateLimiter: (rateLimiter ??= createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 })),
-      }),
-      ...(signInLimiters ??= createSignInLimiters(config)),
+      // Limits hold across isolates: the Rate Limiting bindings, or Postgres (this request's client).
+      ...createLimiters(config, { kind: 'workers', env, db: () => db, clock }),
       operators: config.OPERATOR_EMAILS,
-      ...(config.BASE_MODEL_REGISTRATIONS_PER_HOUR > 0 && {
-        baseModelLimiter: (baseModelLimiter ??= createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 })),
-      }),
       maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },

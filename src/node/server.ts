@@ -9,9 +9,8 @@ import { createDownloadLog, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
 import { paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf } from '../config'
 import { createPasswordHasher, createTokenSigner } from '../identity'
-import { createSignInLimiters } from '../identity/limits'
 import type { Deps } from '../lib/context'
-import { createRateLimiter } from '../lib/rate-limit'
+import { createLimiters } from '../lib/limits'
 import { createInProcessQueue, resumeValidations, runJob, runMaintenance } from '../publishing'
 import { UPLOAD_URL_TTL_SECONDS } from '../publishing/versions'
 import { createLocalStore } from '../storage/local'
@@ -80,12 +79,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     uploadLimits: uploadLimitsOf(config),
     invitationTtlDays: config.INVITATION_TTL_DAYS,
     downloadLog,
-    ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
-    ...createSignInLimiters(config),
+    ...createLimiters(config, { kind: 'node', db: () => database.db, clock }),
     operators: config.OPERATOR_EMAILS,
-    ...(config.BASE_MODEL_REGISTRATIONS_PER_HOUR > 0 && {
-      baseModelLimiter: createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 }),
-    }),
     maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
