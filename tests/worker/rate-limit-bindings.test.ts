@@ -7,6 +7,7 @@ import { createLimiters, LIMITS } from '../../src/lib/limits'
 import { createBindingRateLimiter, isRateLimitBinding, type RateLimitBinding } from '../../src/lib/rate-limit-binding'
 import { rateLimitWindows } from '../../src/lib/rate-limit-tables'
 import { openTestDatabase } from '../helpers/database'
+import { insideOneWindow } from '../helpers/windows'
 
 const serverUrl = process.env.DATABASE_URL
 const freshKey = () => `key-${toHex(randomBytes(6))}`
@@ -38,12 +39,6 @@ describe.runIf(serverUrl)('the Workers Rate Limiting bindings', () => {
     await database?.close()
   })
 
-  /** workerd's simulated counts reset on the minute: a test needs a few seconds inside one. */
-  async function insideOneMinute() {
-    const left = 60_000 - (Date.now() % 60_000)
-    if (left < 10_000) await new Promise((resolve) => setTimeout(resolve, left + 100))
-  }
-
   it('binds every per-minute limit in wrangler.toml with the default of the setting it stands for; hourly limits have none', () => {
     const ratelimits: { name: string; namespace_id: string; simple: { limit: number; period: number } }[] = unstable_readConfig({ config: 'wrangler.toml' }).ratelimits
     const defaults = parseConfig({})
@@ -60,7 +55,7 @@ describe.runIf(serverUrl)('the Workers Rate Limiting bindings', () => {
   })
 
   it('admits the binding limit per key, then refuses for a period', async () => {
-    await insideOneMinute()
+    await insideOneWindow()
     const limiter = createBindingRateLimiter(binding('LOGIN_ACCOUNT_RATE_LIMITER'), { periodSeconds: 60 })
     const [alice, bob] = [freshKey(), freshKey()]
     for (let i = 0; i < 10; i++) expect(await limiter.take(alice)).toBeUndefined()
@@ -72,7 +67,7 @@ describe.runIf(serverUrl)('the Workers Rate Limiting bindings', () => {
   })
 
   it('takes the binding for each bound limit and Postgres for the rest on Workers', async () => {
-    await insideOneMinute()
+    await insideOneWindow()
     const clock = () => new Date()
     // The binding's limit (wrangler.toml: 10 per account) decides, not the setting.
     const config = parseConfig({ LOGIN_ATTEMPTS_PER_MINUTE: '1000', SIGNUPS_PER_ADDRESS_PER_HOUR: '2' })

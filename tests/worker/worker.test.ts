@@ -8,6 +8,7 @@ import { openDatabase } from '../../src/node/database'
 import { declare, peftFolder, sha256 } from '../helpers/adapters'
 import { s3Env, type S3TestServer, startS3Server } from '../helpers/s3'
 import { freePort } from '../helpers/server'
+import { insideOneWindow } from '../helpers/windows'
 
 const serverUrl = process.env.DATABASE_URL
 
@@ -170,8 +171,8 @@ describe.runIf(serverUrl)('the API on workerd', () => {
 
   // workerd's local Rate Limiting forgets its counts when the minute turns; so may Cloudflare's (a new period).
   it('limits sign-in attempts per account through the Rate Limiting binding and sign-ups per address through Postgres', { timeout: 90_000 }, async () => {
-    const left = 60_000 - (Date.now() % 60_000)
-    if (left < 15_000) await new Promise((resolve) => setTimeout(resolve, left + 100))
+    await insideOneWindow(3_600_000)
+    await insideOneWindow()
     // wrangler dev keeps a CF-Connecting-IP the client sent: each part of the test has its own address.
     const from = (address: string) => ({ 'CF-Connecting-IP': address })
     const attempt = () => call('POST', '/v1/login', undefined, { email: 'target@worker.test', password: 'not the password' }, from('203.0.113.10'))
