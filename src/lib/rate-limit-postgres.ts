@@ -7,9 +7,10 @@ import { rateLimitWindows } from './rate-limit-tables'
 /**
  * `limit` events per fixed window, counted in Postgres: exact across every process and isolate
  * that reaches the same database. Windows are aligned to the epoch (every process computes the
- * same one from its clock), and each event is one atomic upsert on the key's row: the first of
- * a window resets the count, later ones add to it only while under the limit, so concurrent
- * events never admit more than `limit` and a refused one writes nothing.
+ * same one from its clock), and each event is one statement: an atomic upsert on the key's row
+ * (the first of a window resets the count, later ones add to it only while under the limit, so
+ * concurrent events never admit more than `limit`), skipped without a lock when the row already
+ * shows the key over its limit. A refused event writes nothing.
  *
  * `db` is called on every event: on Workers each request brings its own database client.
  * `name` tells limiters apart that share a key (it is hashed into the row's key).
@@ -24,9 +25,16 @@ export function createPostgresRateLimiter(
     async take(key) {
       const at = now()
       const endsAt = new Date((Math.floor(at / windowMs) + 1) * windowMs)
+      const hashed = await sha256Hex(`${options.name}\n${key}`)
       const admitted = await db()
         .insert(rateLimitWindows)
-        .values({ key: await sha256Hex(`${options.name}\n${key}`), endsAt, count: 1 })
+        // A key already over its limit in this window (as this statement's snapshot sees it) is
+        // refused by a plain read: a flood on one key takes no row lock and writes nothing.
+        .select(
+          sql`select ${hashed}, ${endsAt.toISOString()}::timestamptz, 1 where not exists (
+            select 1 from ${rateLimitWindows}
+            where ${rateLimitWindows.key} = ${hashed} and ${rateLimitWindows.endsAt} >= ${endsAt.toISOString()}::timestamptz and ${rateLimitWindows.count} >= ${options.limit})`,
+        )
         .onConflictDoUpdate({
           target: rateLimitWindows.key,
           set: {
