@@ -1,10 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
 import type { Database } from '../../src/db/types'
-import { randomBytes } from '../../src/lib/crypto'
+import { randomBytes, sha256Hex } from '../../src/lib/crypto'
 import { createLimiters, LIMITS } from '../../src/lib/limits'
 import { createRateLimiter, type RateLimiter } from '../../src/lib/rate-limit'
 import { createPostgresRateLimiter } from '../../src/lib/rate-limit-postgres'
@@ -124,6 +125,24 @@ describe('the Postgres rate-limit backend, shared', () => {
     expect(await slow.take(key)).toBeUndefined()
     expect(await slow.take(key)).toBeDefined()
     expect(await fast.take(key)).toBeDefined()
+  })
+
+  it.runIf(process.env.DATABASE_URL)('refuses a key over its limit without waiting for its row lock', async () => {
+    const limiter = createPostgresRateLimiter(() => db, { name: 'hot', limit: 1, windowSeconds: 60, clock: () => new Date(T0) })
+    const key = freshKey()
+    expect(await limiter.take(key)).toBeUndefined()
+    // Another process holds the row (as a counted event does for its statement); a refusal does not queue behind it.
+    const other = postgres(handle.url!, { max: 1, onnotice: () => {} })
+    try {
+      const hashed = await sha256Hex(`hot\n${key}`)
+      const refused = await other.begin(async (tx) => {
+        expect(await tx`select count from rate_limit_windows where key = ${hashed} for update`).toHaveLength(1)
+        return limiter.take(key)
+      })
+      expect(refused).toEqual({ retryAfterSeconds: 60 })
+    } finally {
+      await other.end()
+    }
   })
 
   it('stores a flood of distinct long keys as one short row each, and upkeep deletes them once their window ends', async () => {
