@@ -1,9 +1,8 @@
 import { createSearchCache } from './catalog/search-cache'
 import { publicUrlOf, uploadLimitsOf, type Config } from './config'
 import { createPasswordHasher, createTokenSigner } from './identity'
-import { createSignInLimiters } from './identity/limits'
 import type { Deps } from './lib/context'
-import { createRateLimiter } from './lib/rate-limit'
+import { createLimiters, type LimitPlatform } from './lib/limits'
 
 /**
  * What only the platform can provide: its database and object store, how background work runs,
@@ -12,6 +11,8 @@ import { createRateLimiter } from './lib/rate-limit'
  */
 export type PlatformParts = Pick<Deps, 'store' | 'clock'> &
   Partial<Pick<Deps, 'clientAddress' | 'payments' | 'docsAssets' | 'logger'>> & {
+    /** Where the rate limits count; absent: per invocation (Workers, `createLimiters` per request). */
+    limits?: LimitPlatform
     /** Signs access tokens (JWT_SECRET, or the data dir's generated secret on Node). */
     signingSecret: string
   }
@@ -24,7 +25,7 @@ export type SharedDeps = Omit<Deps, 'db' | 'publicDb' | 'jobs' | 'downloadLog'>
 
 /** The dependencies of one process or isolate, built once: caches and limiters outlive requests. */
 export function buildDeps(config: Config, platform: PlatformParts): SharedDeps {
-  const { signingSecret, ...parts } = platform
+  const { signingSecret, limits: _limits, ...parts } = platform
   return {
     ...parts,
     tokens: createTokenSigner(signingSecret, platform.clock),
@@ -36,11 +37,7 @@ export function buildDeps(config: Config, platform: PlatformParts): SharedDeps {
     invitationTtlDays: config.INVITATION_TTL_DAYS,
     operators: config.OPERATOR_EMAILS,
     maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
-    ...(config.DOWNLOAD_RATE_PER_MINUTE > 0 && { rateLimiter: createRateLimiter({ limit: config.DOWNLOAD_RATE_PER_MINUTE, windowSeconds: 60 }) }),
-    ...createSignInLimiters(config),
-    ...(config.BASE_MODEL_REGISTRATIONS_PER_HOUR > 0 && {
-      baseModelLimiter: createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 }),
-    }),
+    ...(platform.limits && createLimiters(config, platform.limits)),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
   }
 }

@@ -11,6 +11,7 @@ import * as schema from '../src/db/schema'
 import { buildDeps, type SharedDeps } from '../src/deps'
 import { createDownloadLog, rollupDownloads } from '../src/downloads'
 import type { Deps } from '../src/lib/context'
+import { createLimiters } from '../src/lib/limits'
 import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/publishing'
 import type { WorkerEnv } from './env'
 import { storeFor } from './storage'
@@ -71,6 +72,8 @@ function openInvocation(env: WorkerEnv, { config, shared }: Isolate, poolSize: n
   const downloadLog = createDownloadLog(db, { flushMs: 0, logger: console })
   const deps: Deps = {
     ...shared,
+    // Stateless here (bindings, or counts in Postgres through this invocation's client).
+    ...createLimiters(config, { kind: 'workers', env, db: () => db, clock: shared.clock }),
     db,
     ...(publicDb && { publicDb }),
     downloadLog,

@@ -66,6 +66,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     clock,
     store,
     signingSecret,
+    limits: { kind: 'node', db: () => database.db, clock },
     clientAddress: nodeClientAddress(config.TRUST_PROXY),
     // So is Stripe's SDK, only when payments are.
     ...(payments && { payments: (await import('../commerce/stripe')).createPayments(payments) }),

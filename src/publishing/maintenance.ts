@@ -1,6 +1,7 @@
 import { and, eq, inArray, lt } from 'drizzle-orm'
 import { adapterVersions, versionFiles } from '../catalog/tables'
 import type { Deps } from '../lib/context'
+import { deleteEndedRateLimitWindows } from '../lib/rate-limit-postgres'
 import { UPLOAD_URL_TTL_SECONDS } from './versions'
 
 /** An upload session is abandoned once its URLs have expired and a day more has passed. */
@@ -13,7 +14,7 @@ export const STUCK_VALIDATION_AFTER_MS = 15 * 60 * 1000
  * `uploading` past their URLs' life lose their objects (multipart uploads aborted) and their
  * rows, and so do rejected versions as long after their rejection (the seller has read the
  * findings; the team's storage quota counts their bytes until then); versions stuck in
- * `validating` are queued again.
+ * `validating` are queued again; rate-limit windows that have ended are deleted.
  */
 export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 'clock'>) {
   const now = deps.clock().getTime()
@@ -45,6 +46,8 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 
     .from(adapterVersions)
     .where(and(inArray(adapterVersions.status, ['validating']), lt(adapterVersions.updatedAt, new Date(now - STUCK_VALIDATION_AFTER_MS))))
   for (const { id } of stuck) await deps.jobs.enqueue({ kind: 'validate_version', versionId: id })
+  // The shared rate-limit backend's rows outlive their window only until here.
+  await deleteEndedRateLimitWindows(deps.db, new Date(now))
   return {
     expiredUploads: removable.filter((version) => version.status === 'uploading').length,
     removedRejected: removable.filter((version) => version.status === 'rejected').length,

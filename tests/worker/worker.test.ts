@@ -8,6 +8,7 @@ import { declare, peftFolder, sha256 } from '../helpers/adapters'
 import { s3Env, type S3TestServer, startS3Server } from '../helpers/s3'
 import { freePort } from '../helpers/server'
 import { type RunningWorker, startWorker, wranglerEnv } from '../helpers/workerd'
+import { insideOneWindow } from '../helpers/windows'
 
 const serverUrl = process.env.DATABASE_URL
 
@@ -40,6 +41,10 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     const vars = {
       JWT_SECRET: 'worker-test-secret-that-is-at-least-32-characters',
       PUBLIC_URL: api,
+      // The lowest accepted cost: the limit tests below sign in a dozen times.
+      PASSWORD_ITERATIONS: '100000',
+      // On Workers the binding's limit (wrangler.toml: 10) decides; this one would let the flood through.
+      LOGIN_ATTEMPTS_PER_MINUTE: '1000',
       ...s3Env(s3),
     }
     const args = ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--test-scheduled']
@@ -61,14 +66,14 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     if (home) await rm(home, { recursive: true, force: true })
   })
 
-  async function call(method: string, path: string, token?: string, body?: unknown) {
+  async function call(method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) {
     const response = await fetch(api + path, {
       method,
-      headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...(token && { Authorization: `Bearer ${token}` }) },
+      headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...(token && { Authorization: `Bearer ${token}` }), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     })
     const text = await response.text()
-    return { status: response.status, json: text ? JSON.parse(text) : undefined }
+    return { status: response.status, json: text ? JSON.parse(text) : undefined, retryAfter: response.headers.get('retry-after') }
   }
 
   it('publishes, validates through the queue consumer, checks, sells a free offer and serves the download', { timeout: 90_000 }, async () => {
@@ -137,5 +142,31 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     const page = await fetch(`${api}/edge/legal-zh`)
     expect(page.status).toBe(200)
     expect(await page.text()).toMatch(/<tr data-base="mistralai\/Mistral-7B-v0.1" data-verdict="incompatible"/)
+  })
+
+  // workerd's local Rate Limiting forgets its counts when the minute turns; so may Cloudflare's (a new period).
+  it('limits sign-in attempts per account through the Rate Limiting binding and sign-ups per address through Postgres', { timeout: 90_000 }, async () => {
+    await insideOneWindow(3_600_000)
+    await insideOneWindow()
+    // wrangler dev keeps a CF-Connecting-IP the client sent: each part of the test has its own address.
+    const from = (address: string) => ({ 'CF-Connecting-IP': address })
+    const attempt = () => call('POST', '/v1/login', undefined, { email: 'target@worker.test', password: 'not the password' }, from('203.0.113.10'))
+    for (let i = 0; i < 10; i++) expect((await attempt()).status).toBe(401)
+    const refused = await attempt()
+    expect(refused).toMatchObject({ status: 429, json: { code: 'rate_limited' }, retryAfter: '60' })
+
+    const signup = (i: number) => call('POST', '/v1/signup', undefined, { email: `flood${i}@worker.test`, password: 'correct horse battery', name: 'F' }, from('203.0.113.20'))
+    for (let i = 0; i < 10; i++) expect((await signup(i)).status).toBe(201)
+    expect(await signup(10)).toMatchObject({ status: 429, json: { code: 'rate_limited' } })
+    const url = new URL(serverUrl!)
+    url.pathname = `/${database}`
+    const sql = postgres(url.toString(), { max: 1, onnotice: () => {} })
+    try {
+      expect(await sql`select count(*)::int as n from users where email like 'flood%'`).toEqual([{ n: 10 }])
+      // The hourly count lives in Postgres, shared by every isolate and location.
+      expect((await sql`select count from rate_limit_windows where count = 10`).length).toBe(1)
+    } finally {
+      await sql.end()
+    }
   })
 })
