@@ -102,8 +102,8 @@ export default {
   },
 
   /**
-   * The validation consumer: each message is one job; validation is idempotent, so a retried or
-   * duplicated message does no harm. A failure retries with backoff; after `max_retries`
+   * The job consumer (validation, matrices, Stripe events): each message is one job; every job is
+   * idempotent (a Stripe event is applied exactly once), so a retried or duplicated message does no harm. A failure retries with backoff; after `max_retries`
    * (wrangler.toml) the message goes to the dead-letter queue and the version stays
    * `validating` with the attempts counted on it.
    */
@@ -115,7 +115,7 @@ export default {
           await runJob(deps, message.body)
           message.ack()
         } catch (error) {
-          console.error(`validation job ${message.id} failed (attempt ${message.attempts})`, error)
+          console.error(`job ${message.body.kind} ${message.id} failed (attempt ${message.attempts})`, error)
           // The last delivery before the dead-letter queue: say so on the version.
           if (message.attempts >= QUEUE_DELIVERIES && message.body.kind === 'validate_version') await markValidationStalled(deps, message.body.versionId, message.attempts, error).catch(() => {})
           message.retry({ delaySeconds: Math.min(300, 5 * 2 ** (message.attempts - 1)) })
