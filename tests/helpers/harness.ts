@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../../src/app'
+import { createRegistryCache } from '../../src/compat/api/registry-cache'
 import { createPasswordHasher, createTokenSigner } from '../../src/identity'
 import type { Deps } from '../../src/lib/context'
 import { randomBytes } from '../../src/lib/crypto'
@@ -58,6 +59,8 @@ export async function createHarness(
     // app.request has no socket: a test names the caller's address in a header of its own.
     clientAddress: (c) => c.req.header(TEST_CLIENT_ADDRESS_HEADER) ?? '192.0.2.1',
     logger: { error: () => {}, warn: () => {}, info: () => {} },
+    // As the entries run: writes through this app invalidate it; `registry: undefined` queries every time.
+    registry: createRegistryCache({ revalidateSeconds: 30 }),
     ...depOverrides,
   }
   const app = createApp(deps)
