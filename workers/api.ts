@@ -4,6 +4,7 @@ import swaggerCss from 'swagger-ui-dist/swagger-ui.css'
 import swaggerJs from 'swagger-ui-dist/swagger-ui-bundle.js'
 import { createApp } from '../src/app'
 import { createSearchCache, type SearchCache } from '../src/catalog/search-cache'
+import { createRegistryCache, type RegistryCache } from '../src/compat/api/registry-cache'
 import { createPayments } from '../src/commerce/stripe'
 import { createDownloadLog, rollupDownloads } from '../src/downloads'
 import { parseConfig, paymentsConfigOf, publicUrlOf, s3ConfigOf, uploadLimitsOf } from '../src/config'
@@ -18,8 +19,9 @@ import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/
 import { createS3Store } from '../src/storage/s3'
 import type { WorkerEnv } from './env'
 
-// One search cache, the limiters (downloads, sign-in, base-model registrations) and the password hasher (its concurrency bound) per isolate: they outlive the request that filled them.
+// One search cache, the registry cache, the limiters (downloads, sign-in, base-model registrations) and the password hasher (its concurrency bound) per isolate: they outlive the request that filled them.
 let searchCache: SearchCache | undefined
+let registry: RegistryCache | undefined
 let rateLimiter: RateLimiter | undefined
 let signInLimiters: ReturnType<typeof createSignInLimiters> | undefined
 let passwords: PasswordHasher | undefined
@@ -87,6 +89,7 @@ export default {
       }),
       maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
+      ...(config.REGISTRY_CACHE_SECONDS > 0 && { registry: (registry ??= createRegistryCache({ revalidateSeconds: config.REGISTRY_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },
     }
     const app = createApp(deps)

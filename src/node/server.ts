@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import { createApp } from '../app'
 import { createSearchCache } from '../catalog/search-cache'
+import { createRegistryCache } from '../compat/api/registry-cache'
 import { resumeStripeEvents } from '../commerce'
 import { createDownloadLog, rollupDownloads } from '../downloads'
 import type { Config } from '../config'
@@ -88,6 +89,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }),
     maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
+    ...(config.REGISTRY_CACHE_SECONDS > 0 && { registry: createRegistryCache({ revalidateSeconds: config.REGISTRY_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }
   const app = createApp(deps)
