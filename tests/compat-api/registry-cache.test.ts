@@ -131,6 +131,10 @@ describe('the base-model registry kept in memory (checkCompatibility by base id)
     expect((await register(team.token, pendingId)).json).toMatchObject({ status: 'pending' })
     expect((await check(there, pendingId, team.token)).status).toBe(200)
     expect((await check(there, pendingId)).json.code).toBe('unknown_base_model')
+    // Verified here: the team keeps it there without a gap; others get it with the bound.
+    expect((await review(pendingId, { decision: 'verify' })).status).toBe(200)
+    expect((await check(there, pendingId, team.token)).json).toMatchObject({ base: pendingId })
+    expect((await check(there, pendingId)).json.code).toBe('unknown_base_model')
 
     h.advanceClock(1000)
     there.counter.reset()
@@ -138,6 +142,7 @@ describe('the base-model registry kept in memory (checkCompatibility by base id)
     expect(there.counter.queries).toHaveLength(2) // the aggregate row changed: one reload
     there.counter.reset()
     expect((await check(there, verifiedId)).status).toBe(200)
+    expect((await check(there, pendingId)).json).toMatchObject({ base: pendingId })
     expect(there.counter.queries).toEqual([])
   })
 })

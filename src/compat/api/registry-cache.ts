@@ -1,4 +1,4 @@
-import { and, asc, eq, ne, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, ne, or, type SQL, sql } from 'drizzle-orm'
 import type { Database } from '../../db/types'
 import { teamMembers } from '../../identity/tables'
 import type { Principal } from '../../identity/principal'
@@ -22,7 +22,8 @@ type Row = typeof registeredBaseModels.$inferSelect
  * when it changed. Bounded staleness is safe because the verified set only grows (verify,
  * operator registration, merge): nothing verified is ever unverified or deleted, so a stale copy
  * lacks the newest bases for a few seconds but never offers one that is gone. Pending
- * registrations are never cached: a caller's teams' own rows are read fresh on every read.
+ * registrations are never cached: a caller's teams' pending rows, and their rows decided within
+ * twice the bound, are read fresh on every read.
  */
 export type RegistryCache = {
   /** The verified registry, at most `revalidateSeconds` behind other processes and never behind this one. */
@@ -112,8 +113,10 @@ export type RegistryReader = {
  */
 export async function registryReader(ctx: Pick<ServiceContext, 'db' | 'clock'> & Pick<Deps, 'registry'>, access: BaseAccess): Promise<RegistryReader> {
   if (!ctx.registry) return { find: (id) => findBaseModel(ctx.db, id, access), twinsOf: (base) => shapeTwinsOf(ctx.db, base, access) }
-  const verified = await ctx.registry.verified(ctx.db, ctx.clock())
-  const own = await ownRows(ctx.db, access)
+  const now = ctx.clock()
+  const verified = await ctx.registry.verified(ctx.db, now)
+  // Decisions older than twice the bound are in every process's copy; newer ones are read with the pending rows.
+  const own = await ownRows(ctx.db, access, new Date(now.getTime() - 2 * ctx.registry.revalidateSeconds * 1000))
   const ownById = new Map(own.map((row) => [row.id.toLowerCase(), row]))
   const find = (id: string): RegistryEntry | undefined => {
     const key = id.toLowerCase()
@@ -139,16 +142,21 @@ export async function registryReader(ctx: Pick<ServiceContext, 'db' | 'clock'> &
   }
 }
 
-/** The registrations (any status) of the teams `access` names, read fresh: a team sees its own decisions at once. */
-async function ownRows(db: Database, access: BaseAccess): Promise<Row[]> {
+/**
+ * The registrations of the teams `access` names that a copy may not have, read fresh: pending
+ * ones (capped per team) and those decided since `decidedAfter`, so a team sees its own decisions
+ * at once in every process. Older decisions come from the cache, which keeps this read small.
+ */
+async function ownRows(db: Database, access: BaseAccess, decidedAfter: Date): Promise<Row[]> {
   if (access === 'verified') return []
-  if ('teamId' in access) return db.select().from(registeredBaseModels).where(eq(registeredBaseModels.teamId, access.teamId))
+  const fresh = or(eq(registeredBaseModels.status, 'pending'), gt(registeredBaseModels.updatedAt, decidedAfter)) as SQL
+  if ('teamId' in access) return db.select().from(registeredBaseModels).where(and(eq(registeredBaseModels.teamId, access.teamId), fresh))
   const principal: Principal | null = access.principal
   if (!principal) return []
   return db
     .select({ row: registeredBaseModels })
     .from(registeredBaseModels)
     .innerJoin(teamMembers, eq(teamMembers.teamId, registeredBaseModels.teamId))
-    .where(and(eq(teamMembers.userId, principal.userId), principal.teamId ? eq(teamMembers.teamId, principal.teamId) : undefined))
+    .where(and(eq(teamMembers.userId, principal.userId), principal.teamId ? eq(teamMembers.teamId, principal.teamId) : undefined, fresh))
     .then((rows) => rows.map(({ row }) => row))
 }
