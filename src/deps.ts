@@ -1,4 +1,5 @@
 import { createSearchCache } from './catalog/search-cache'
+import { createRegistryCache } from './compat/api/registry-cache'
 import { publicUrlOf, uploadLimitsOf, type Config } from './config'
 import { createPasswordHasher, createTokenSigner } from './identity'
 import type { Deps } from './lib/context'
@@ -38,6 +39,8 @@ export function buildDeps(config: Config, platform: PlatformParts): SharedDeps {
     operators: config.OPERATOR_EMAILS,
     maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
     ...(platform.limits && createLimiters(config, platform.limits)),
+    // Writes through this process invalidate it; REGISTRY_CACHE_SECONDS bounds what it misses from others.
+    ...(config.REGISTRY_CACHE_SECONDS > 0 && { registry: createRegistryCache({ revalidateSeconds: config.REGISTRY_CACHE_SECONDS }) }),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
   }
 }

@@ -109,8 +109,8 @@ export default {
   },
 
   /**
-   * The validation consumer: each message is one job; validation is idempotent, so a retried or
-   * duplicated message does no harm. A failure retries with backoff; after `max_retries`
+   * The job consumer (validation, matrices, Stripe events): each message is one job; every job is
+   * idempotent (a Stripe event is applied exactly once), so a retried or duplicated message does no harm. A failure retries with backoff; after `max_retries`
    * (wrangler.toml) the message goes to the dead-letter queue and the version stays
    * `validating` with the attempts counted on it.
    */

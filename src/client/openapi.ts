@@ -4724,7 +4724,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Stored and processed */
+            /** @description Stored; a queued job applies it exactly once */
             200: {
                 headers: {
                     [name: string]: unknown;

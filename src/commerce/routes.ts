@@ -96,7 +96,7 @@ const webhookRoute = createRoute({
   tags,
   summary: 'Stripe events (signed); each is processed exactly once',
   request: { headers: z.object({ 'stripe-signature': z.string().optional() }) },
-  responses: { 200: json(z.object({ received: z.literal(true), id: z.string() }), 'Stored and processed'), ...problems(400, 413, 503) },
+  responses: { 200: json(z.object({ received: z.literal(true), id: z.string() }), 'Stored; a queued job applies it exactly once'), ...problems(400, 413, 503) },
 })
 
 const listAccessRequestsRoute = createRoute({

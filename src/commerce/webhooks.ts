@@ -1,4 +1,4 @@
-import { and, desc, eq, exists, isNotNull, isNull, or, sql } from 'drizzle-orm'
+import { and, desc, eq, exists, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import { type OperatorContext, requireOperator } from '../identity/operators'
 import type Stripe from 'stripe'
 import type { Database } from '../db/types'
@@ -9,17 +9,18 @@ import { grantEntitlement, type Holder, revokeEntitlement } from './entitlements
 import { requirePayments } from './payments'
 import { orders, type PaymentRejection, payoutAccounts, stripeEvents } from './tables'
 
-type WebhookDeps = Pick<Deps, 'db' | 'clock' | 'payments' | 'logger'>
+type WebhookDeps = Pick<Deps, 'db' | 'clock' | 'payments' | 'logger' | 'jobs'>
 type ProcessDeps = Pick<Deps, 'db' | 'clock' | 'logger'>
 type EventRow = typeof stripeEvents.$inferSelect
 type OrderRow = typeof orders.$inferSelect
 
 /**
  * Verifies a Stripe delivery (raw body + Stripe-Signature, with Web Crypto so it runs in
- * workerd), stores the event by id, then processes it. A repeated or concurrent delivery of
- * the same event finds it stored and processed, and changes nothing. A failure while processing
- * leaves the event stored and unprocessed and answers 5xx (503 while the database is down), so
- * Stripe delivers it again.
+ * workerd), stores the event by id and queues an `apply_stripe_event` job: Stripe gets its 200
+ * once the event is stored, however slow applying it is. Storing is the commitment point: a
+ * database that cannot store it answers 5xx (503 while down), and a queue that cannot take the
+ * job 503, so Stripe delivers it again and the repeat finds the row and queues it again. A repeat
+ * of an event already applied is one unlocked read and queues nothing.
  */
 export async function receiveStripeEvent(deps: WebhookDeps, rawBody: string, signature: string | undefined) {
   const payments = requirePayments(deps.payments)
@@ -36,16 +37,29 @@ export async function receiveStripeEvent(deps: WebhookDeps, rawBody: string, sig
     .values({ id: event.id, type: event.type, payload: event as unknown as Record<string, unknown> })
     .onConflictDoNothing({ target: stripeEvents.id })
     .returning({ id: stripeEvents.id })
-  // A repeat of an event already applied: answer without the row lock, which would otherwise
-  // queue every repeat (each holding a pooled connection) behind the others.
   if (!stored && (await isProcessed(deps.db, event.id))) return { received: true as const, id: event.id }
-  await processStripeEvent(deps, event.id)
+  try {
+    await deps.jobs.enqueue({ kind: 'apply_stripe_event', eventId: event.id })
+  } catch (error) {
+    ;(deps.logger ?? console).error(`stripe event ${event.id} stored but not queued`, error)
+    throw new ApiError(503, 'queue_unavailable', 'The event is stored but could not be queued for processing; deliver it again.', { headers: { 'Retry-After': '5' } })
+  }
   return { received: true as const, id: event.id }
 }
 
 async function isProcessed(db: Database, eventId: string) {
   const [row] = await db.select({ processedAt: stripeEvents.processedAt }).from(stripeEvents).where(eq(stripeEvents.id, eventId))
   return row?.processedAt != null
+}
+
+/**
+ * The `apply_stripe_event` job (the in-process queue on Node, the queue consumer on Workers).
+ * A copy of a job already applied is one unlocked read, not a wait behind the row lock; a
+ * failure throws, so the queue retries it.
+ */
+export async function applyStripeEvent(deps: ProcessDeps, eventId: string): Promise<void> {
+  if (await isProcessed(deps.db, eventId)) return
+  await processStripeEvent(deps, eventId)
 }
 
 /** Applies one stored event exactly once; safe to call again and from several places at once. */
@@ -101,24 +115,38 @@ export async function applyEventsWaitingFor(deps: ProcessDeps, key: string) {
 
 /**
  * Stored events not yet processed that can be now: not waiting on anything, or waiting on
- * something that has since arrived (a crash between recording it and applying what waited).
- * What a restart retries.
+ * something that has since arrived (a crash between recording it and applying what waited),
+ * oldest first; only those stored before `before`, if given.
  */
-export async function resumeStripeEvents(deps: ProcessDeps) {
+async function resumableEvents(db: Database, before?: Date) {
   const arrived = or(
-    exists(deps.db.select({ id: orders.id }).from(orders).where(and(sql`${orders.id}::text = ${stripeEvents.waitingFor}`, isNotNull(orders.stripeSessionId)))),
-    exists(deps.db.select({ id: orders.id }).from(orders).where(eq(orders.stripePaymentIntentId, stripeEvents.waitingFor))),
+    exists(db.select({ id: orders.id }).from(orders).where(and(sql`${orders.id}::text = ${stripeEvents.waitingFor}`, isNotNull(orders.stripeSessionId)))),
+    exists(db.select({ id: orders.id }).from(orders).where(eq(orders.stripePaymentIntentId, stripeEvents.waitingFor))),
   )
-  const rows = await deps.db
+  return db
     .select({ id: stripeEvents.id })
     .from(stripeEvents)
-    .where(and(isNull(stripeEvents.processedAt), or(isNull(stripeEvents.waitingFor), arrived)))
+    .where(and(isNull(stripeEvents.processedAt), or(isNull(stripeEvents.waitingFor), arrived), before ? lt(stripeEvents.createdAt, before) : undefined))
     .orderBy(stripeEvents.createdAt)
+}
+
+/** What a restart runs before serving: applies every resumable stored event. */
+export async function resumeStripeEvents(deps: ProcessDeps) {
+  const rows = await resumableEvents(deps.db)
   for (const { id } of rows) await processStripeEvent(deps, id).catch(() => {})
   return rows.length
 }
 
-/** Paid sessions stored but not applied, newest first: what operators look into (refund, or link by hand). */
+/**
+ * Upkeep (a timer on Node, the cron on Workers): queues again the resumable events stored before
+ * `before`, whose job was lost or gave up (a database outage longer than the queue's retries).
+ */
+export async function requeueStripeEvents(deps: Pick<Deps, 'db' | 'jobs'>, before: Date) {
+  const rows = await resumableEvents(deps.db, before)
+  for (const { id } of rows) await deps.jobs.enqueue({ kind: 'apply_stripe_event', eventId: id })
+  return rows.length
+}
+
 /** Paid sessions stored but not applied (`rejected_reason`), newest first: platform operators only. */
 export async function listRejectedPayments(ctx: OperatorContext, options: { limit?: number } = {}) {
   await requireOperator(ctx)

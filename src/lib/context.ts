@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import type { SearchCache } from '../catalog/search-cache'
+import type { RegistryCache } from '../compat/api/registry-cache'
 import type { Payments } from '../commerce/payments'
 import type { Database } from '../db/types'
 import type { DownloadLog } from '../downloads/audit'
@@ -28,6 +29,11 @@ export type Deps = {
   store: ObjectStore
   /** Search answers kept for a few seconds; none in tests that need fresh results. */
   searchCache?: SearchCache
+  /**
+   * The verified base-model registry in memory, one per process/isolate (REGISTRY_CACHE_SECONDS);
+   * without it, registry reads query Postgres each time.
+   */
+  registry?: RegistryCache
   /** Stripe, when STRIPE_SECRET_KEY is set; free and on-request offers work without it. */
   payments?: Payments
   /** How long a download URL works, in seconds (default 15 minutes). */

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm'
 import { adapterVersions } from '../catalog/tables'
+import { applyStripeEvent } from '../commerce/webhooks'
 import type { Deps } from '../lib/context'
 import type { Job } from './jobs'
 import { addBaseToMatrices } from './base-compatibility'
@@ -12,9 +13,10 @@ export { addBaseToMatrices } from './base-compatibility'
 export { markValidationStalled, runMaintenance } from './maintenance'
 
 /** Runs one background job; the in-process queue and the Workers queue consumer both call this. */
-export async function runJob(deps: Pick<Deps, 'db' | 'store' | 'clock'>, job: Job): Promise<void> {
+export async function runJob(deps: Pick<Deps, 'db' | 'store' | 'clock' | 'logger'>, job: Job): Promise<void> {
   if (job.kind === 'validate_version') await validateVersion(deps, job.versionId)
   else if (job.kind === 'base_model_compatibility') await addBaseToMatrices(deps, job.baseId)
+  else if (job.kind === 'apply_stripe_event') await applyStripeEvent(deps, job.eventId)
 }
 
 /** Queues every version left in `validating` (a crash or restart mid-validation); validation is idempotent. */

@@ -2,11 +2,13 @@ export type Job =
   | { kind: 'validate_version'; versionId: string }
   /** A base was verified: add its row to every validated version's compatibility matrix (idempotent). */
   | { kind: 'base_model_compatibility'; baseId: string }
+  /** A stored Stripe event: apply it exactly once (commerce/webhooks.ts; a copy of an applied one changes nothing). */
+  | { kind: 'apply_stripe_event'; eventId: string }
 
 /** What a job is about, for logs. */
-export const jobSubject = (job: Job) => (job.kind === 'validate_version' ? job.versionId : job.baseId)
+export const jobSubject = (job: Job) => (job.kind === 'validate_version' ? job.versionId : job.kind === 'base_model_compatibility' ? job.baseId : job.eventId)
 
-/** Where background work goes: in-process on Node, a Cloudflare Queue on Workers. */
+/** Where background work goes (validation, matrices, Stripe events): in-process on Node, a Cloudflare Queue on Workers. */
 export type JobQueue = { enqueue(job: Job): Promise<void> }
 
 type Logger = Pick<Console, 'error'>

@@ -1,5 +1,6 @@
 import { and, eq, inArray, lt } from 'drizzle-orm'
 import { adapterVersions, versionFiles } from '../catalog/tables'
+import { requeueStripeEvents } from '../commerce/webhooks'
 import type { Deps } from '../lib/context'
 import { deleteEndedRateLimitWindows } from '../lib/rate-limit-postgres'
 import { UPLOAD_URL_TTL_SECONDS } from './versions'
@@ -8,6 +9,8 @@ import { UPLOAD_URL_TTL_SECONDS } from './versions'
 export const ABANDONED_UPLOAD_AFTER_MS = (UPLOAD_URL_TTL_SECONDS + 24 * 60 * 60) * 1000
 /** A validation that has not finished in this long is queued again (it is idempotent). */
 export const STUCK_VALIDATION_AFTER_MS = 15 * 60 * 1000
+/** A stored Stripe event not applied this long after it arrived is queued again (applying is exactly-once). */
+export const STUCK_STRIPE_EVENT_AFTER_MS = 5 * 60 * 1000
 
 /**
  * Periodic upkeep (a timer on Node, the `scheduled` handler on Workers): versions left in
@@ -15,6 +18,7 @@ export const STUCK_VALIDATION_AFTER_MS = 15 * 60 * 1000
  * rows, and so do rejected versions as long after their rejection (the seller has read the
  * findings; the team's storage quota counts their bytes until then); versions stuck in
  * `validating` are queued again; rate-limit windows that have ended are deleted.
+ * `validating` are queued again, and so are stored Stripe events whose job was lost or gave up.
  */
 export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 'clock'>) {
   const now = deps.clock().getTime()
@@ -48,10 +52,12 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 
   for (const { id } of stuck) await deps.jobs.enqueue({ kind: 'validate_version', versionId: id })
   // The shared rate-limit backend's rows outlive their window only until here.
   await deleteEndedRateLimitWindows(deps.db, new Date(now))
+  const requeuedStripeEvents = await requeueStripeEvents(deps, new Date(now - STUCK_STRIPE_EVENT_AFTER_MS))
   return {
     expiredUploads: removable.filter((version) => version.status === 'uploading').length,
     removedRejected: removable.filter((version) => version.status === 'rejected').length,
     requeuedValidations: stuck.length,
+    requeuedStripeEvents,
   }
 }
 

@@ -31,6 +31,7 @@ describe('refinery login, adapter/offer create, search and buy', () => {
     const payload = JSON.stringify({ id: 'evt_cli_account', object: 'event', type: 'account.updated', data: { object: stripe.enableAccount(onboarding.json.accountId) } })
     const signature = new Stripe('sk_test_signer').webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET })
     expect((await h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signature } })).status).toBe(200)
+    await h.idle() // the job queue applies it
   })
   afterAll(async () => {
     await h.close()

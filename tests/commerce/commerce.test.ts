@@ -20,7 +20,7 @@ describe('commerce', () => {
   let seller: Person
   let eventCounter = 0
 
-  /** Delivers a Stripe event the way Stripe does: JSON body, signed header. */
+  /** Delivers a Stripe event the way Stripe does (JSON body, signed header), then lets the job queue apply it. */
   async function deliver(type: string, object: Record<string, unknown>, options: { id?: string; timestamp?: number; secret?: string } = {}) {
     const payload = JSON.stringify({
       id: options.id ?? `evt_${++eventCounter}_${crypto.randomUUID().slice(0, 8)}`,
@@ -32,7 +32,9 @@ describe('commerce', () => {
       data: { object },
     })
     const signature = signer.webhooks.generateTestHeaderString({ payload, secret: options.secret ?? WEBHOOK_SECRET, timestamp: options.timestamp })
-    return h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signature } })
+    const response = await h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signature } })
+    await h.idle()
+    return response
   }
 
   /** The Checkout session a checkout answer sends the buyer to. */

@@ -22,6 +22,7 @@ describe('offers: withdrawn and put back by the seller; priced at least at Strip
     const { body, headers } = signedStripeEvent(type, object, { secret: WEBHOOK_SECRET })
     const response = await h.call('POST', '/v1/stripe/webhook', { body, headers })
     expect(response.status, response.text).toBe(200)
+    await h.idle() // the job queue applies it
   }
 
   const createOffer = (body: Record<string, unknown>, auth = seller.token) => h.call('POST', `${adapterPath}/offers`, { auth, body })

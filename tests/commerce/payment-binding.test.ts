@@ -29,11 +29,12 @@ describe('a paid session pays only for the order it was created for', () => {
   const operators: string[] = []
   let operator: Awaited<ReturnType<Harness['user']>>
 
-  /** Delivers a Stripe event the way Stripe does: JSON body, signed header. */
+  /** Delivers a Stripe event the way Stripe does (JSON body, signed header), then lets the job queue apply it. */
   async function deliver(type: string, object: Record<string, unknown>, id = `evt_${crypto.randomUUID()}`) {
     const { body, headers } = signedStripeEvent(type, object, { secret: WEBHOOK_SECRET, id })
     const response = await h.call('POST', '/v1/stripe/webhook', { body, headers })
     expect(response.status, response.text).toBe(200)
+    await h.idle()
     const [stored] = await h.db.select().from(stripeEvents).where(eq(stripeEvents.id, id))
     return stored!
   }
@@ -238,6 +239,7 @@ describe('a paid session pays only for the order it was created for', () => {
         session.release()
         const answers = await Promise.all([one, two])
         expect(answers.map((answer) => answer.status).sort()).toEqual([200, 201])
+        await h.idle() // the event's job, which queued on the lock too
 
         expect(await orderRow(order.id), first).toMatchObject({ status: 'paid', stripeSessionId: sessionId })
         expect(await grantsOf(order.id), first).toHaveLength(1)

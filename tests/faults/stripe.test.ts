@@ -35,7 +35,9 @@ describe('Stripe unreachable or hung (a fault proxy in front of the Stripe test 
 
   async function deliver(type: string, object: Record<string, unknown>) {
     const payload = JSON.stringify({ id: `evt_${crypto.randomUUID()}`, object: 'event', type, created: Math.floor(Date.now() / 1000), data: { object } })
-    return h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signer.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) } })
+    const response = await h.call('POST', '/v1/stripe/webhook', { body: payload, headers: { 'Stripe-Signature': signer.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) } })
+    await h.idle() // the job queue applies it
+    return response
   }
 
   it('answers 503 payments_unavailable while Stripe is down or hung, keeps one pending order, and completes the sale once it is back', async () => {

@@ -42,15 +42,15 @@ describe('maintenance', () => {
     const stalled = await h.call('GET', `/v1/adapters/${seller.team}/lost-job/versions/1.0.0`, { auth: seller.token })
     expect(stalled.json).toMatchObject({ status: 'validating', findings: [expect.objectContaining({ code: 'validation_stalled' })] })
 
-    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 0, removedRejected: 0, requeuedValidations: 0 }) // too early for both
+    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 0, removedRejected: 0, requeuedValidations: 0, requeuedStripeEvents: 0 }) // too early for both
     h.advanceClock(STUCK_VALIDATION_AFTER_MS + 1000)
-    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 0, removedRejected: 0, requeuedValidations: 1 })
+    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 0, removedRejected: 0, requeuedValidations: 1, requeuedStripeEvents: 0 })
     await h.idle()
     expect((await h.call('GET', `/v1/adapters/${seller.team}/lost-job/versions/1.0.0`, { auth: seller.token })).json).toMatchObject({ status: 'ready', findings: [] })
 
     h.advanceClock(ABANDONED_UPLOAD_AFTER_MS)
     expect(await h.deps.store.head(uploaded!.storageKey)).not.toBeNull()
-    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 1, removedRejected: 0, requeuedValidations: 0 })
+    expect(await runMaintenance(h.deps)).toEqual({ expiredUploads: 1, removedRejected: 0, requeuedValidations: 0, requeuedStripeEvents: 0 })
     expect(await h.deps.store.head(uploaded!.storageKey)).toBeNull()
     // A day and more has passed: the seller logs in again.
     seller.token = (await h.call('POST', '/v1/login', { body: { email: seller.email, password: seller.password } })).json.token

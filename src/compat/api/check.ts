@@ -1,6 +1,6 @@
 import type { z } from '@hono/zod-openapi'
 import { ApiError } from '../../lib/errors'
-import type { ServiceContext } from '../../lib/context'
+import type { Deps, ServiceContext } from '../../lib/context'
 import { loadVersionFacts } from '../../publishing/versions'
 import {
   analyzeAdapter,
@@ -14,7 +14,8 @@ import {
   type SafetensorsHeader,
   validateHeaderObject,
 } from '../index'
-import { type BaseAccess, baseFromConfig, compatProblem, findBaseModel, requireBaseModel, shapeTwinsOf } from './registry'
+import { type BaseAccess, baseFromConfig, compatProblem, unknownBaseModel } from './registry'
+import { registryReader } from './registry-cache'
 import type { CheckCompatibilitySchema } from './schemas'
 
 /** The largest header the API reads: real LoRA headers are tens of KB; 100k tensors fit in ~10 MB. */
@@ -23,15 +24,22 @@ export const MAX_API_HEADER_BYTES = 16 * 1024 * 1024
 /**
  * The verdict for one adapter on one base. Bases the caller may use: verified ones and the
  * pending registrations of the caller's teams. Twins come from the seeded table and, among
- * registered bases, from those with the same shape signature (an index): the read does not grow
- * with the registry.
+ * registered bases, from those with the same shape signature. With the registry cache, a check
+ * by base id and header from an anonymous caller does no I/O at all (a signed-in one: one small
+ * query for its teams' own registrations); without it, indexed lookups that do not grow with
+ * the registry.
  */
-export async function checkCompatibility(ctx: ServiceContext, input: z.infer<typeof CheckCompatibilitySchema>) {
+export async function checkCompatibility(ctx: ServiceContext & Pick<Deps, 'registry'>, input: z.infer<typeof CheckCompatibilitySchema>) {
   const access: BaseAccess = { principal: ctx.principal }
-  const base =
-    typeof input.base === 'string'
-      ? await requireBaseModel(ctx.db, input.base, access)
-      : baseFromConfig(input.base.id ?? 'custom/config', input.base.config)
+  const registry = await registryReader(ctx, access)
+  let base: BaseModel
+  if (typeof input.base === 'string') {
+    const found = await registry.find(input.base)
+    if (!found) throw unknownBaseModel(input.base)
+    base = found
+  } else {
+    base = baseFromConfig(input.base.id ?? 'custom/config', input.base.config)
+  }
 
   let header: SafetensorsHeader
   let config: AdapterConfig | undefined
@@ -54,9 +62,9 @@ export async function checkCompatibility(ctx: ServiceContext, input: z.infer<typ
   } catch (error) {
     throw compatProblem(error)
   }
-  const declared = analysis.declaredBase?.trim() ? await findBaseModel(ctx.db, analysis.declaredBase.trim(), access) : undefined
+  const declared = analysis.declaredBase?.trim() ? await registry.find(analysis.declaredBase.trim()) : undefined
   const candidates = new Map<string, BaseModel>()
-  for (const known of [...seededBaseModels, base, ...(await shapeTwinsOf(ctx.db, base, access)), ...(declared ? [declared] : [])]) {
+  for (const known of [...seededBaseModels, base, ...(await registry.twinsOf(base)), ...(declared ? [declared] : [])]) {
     if (!candidates.has(known.id)) candidates.set(known.id, known)
   }
   return checkAgainstBase(analysis, header, base, { allBases: [...candidates.values()] })

@@ -43,7 +43,8 @@ export function shapeSignature(base: BaseModel): string {
   return bytesToHex(sha256(new TextEncoder().encode(`${base.layerPrefix}|${base.numHiddenLayers}|${modules.join(',')}`)))
 }
 
-const seeded: RegistryEntry[] = seededBaseModels.map((base) => ({
+/** The seeded bases as registry entries (verified from the start). */
+export const seededEntries: readonly RegistryEntry[] = seededBaseModels.map((base) => ({
   ...base,
   origin: 'seeded' as const,
   status: 'verified' as const,
@@ -52,9 +53,9 @@ const seeded: RegistryEntry[] = seededBaseModels.map((base) => ({
   sourceRevision: null,
   shapeSignature: shapeSignature(base),
 }))
-const seededById = new Map(seeded.map((base) => [base.id.toLowerCase(), base]))
+const seededById = new Map(seededEntries.map((base) => [base.id.toLowerCase(), base]))
 
-function toEntry(row: Row): RegistryEntry {
+export function toEntry(row: Row): RegistryEntry {
   const facts = row.facts as BaseModel
   return {
     ...facts,
@@ -88,7 +89,7 @@ export async function listRegistry(db: Database): Promise<RegistryEntry[]> {
 /** The registry as `access` sees it (validation: the verified bases and the version's team's pending ones). */
 export async function registryFor(db: Database, access: BaseAccess): Promise<RegistryEntry[]> {
   const rows = await db.select().from(registeredBaseModels).where(usable(access)).orderBy(asc(registeredBaseModels.id))
-  return [...seeded, ...rows.map(toEntry)]
+  return [...seededEntries, ...rows.map(toEntry)]
 }
 
 /**
@@ -110,9 +111,11 @@ export async function findBaseModel(db: Database, id: string, access: BaseAccess
 
 export async function requireBaseModel(db: Database, id: string, access: BaseAccess = 'verified'): Promise<RegistryEntry> {
   const base = await findBaseModel(db, id, access)
-  if (!base) throw new ApiError(404, 'unknown_base_model', `No base model '${id}' is registered; register it from its config.json first.`)
+  if (!base) throw unknownBaseModel(id)
   return base
 }
+
+export const unknownBaseModel = (id: string) => new ApiError(404, 'unknown_base_model', `No base model '${id}' is registered; register it from its config.json first.`)
 
 /**
  * The usable bases with the same layer shapes as `base` (itself excluded): the seeded ones from
@@ -125,7 +128,7 @@ export async function shapeTwinsOf(db: Database, base: BaseModel, access: BaseAc
     .from(registeredBaseModels)
     .where(and(eq(registeredBaseModels.shapeSignature, signature), usable(access)))
     .orderBy(asc(registeredBaseModels.id))
-  return [...seeded.filter((other) => other.shapeSignature === signature), ...rows.map(toEntry)].filter((other) => other.id !== base.id)
+  return [...seededEntries.filter((other) => other.shapeSignature === signature), ...rows.map(toEntry)].filter((other) => other.id !== base.id)
 }
 
 /** Which of these ids are verified bases (seeded or reviewed): what search and other teams may see. */
@@ -159,7 +162,7 @@ const baseExists = (wanted: string, existing: string) =>
     { extra: { existing } },
   )
 
-export type RegistrationContext = ServiceContext & Pick<Deps, 'jobs' | 'operators' | 'baseModelLimiter' | 'maxPendingBaseModels'>
+export type RegistrationContext = ServiceContext & Pick<Deps, 'jobs' | 'operators' | 'baseModelLimiter' | 'maxPendingBaseModels' | 'registry'>
 
 /**
  * Registers a base from its config.json. An operator's registration is verified at once; anyone
@@ -231,7 +234,10 @@ export async function registerBaseModel(
     throw error
   }
   if (!row) throw new Error('insert returned no base model')
-  if (status === 'verified') await ctx.jobs.enqueue({ kind: 'base_model_compatibility', baseId: row.id })
+  if (status === 'verified') {
+    ctx.registry?.invalidate()
+    await ctx.jobs.enqueue({ kind: 'base_model_compatibility', baseId: row.id })
+  }
   return toEntry(row)
 }
 
@@ -260,8 +266,8 @@ export function compatProblem(error: unknown): unknown {
   return error
 }
 
-export async function listBaseModels(ctx: ServiceContext, query: { family?: string | undefined }) {
-  const all = await listRegistry(ctx.db)
+export async function listBaseModels(ctx: ServiceContext & Pick<Deps, 'registry'>, query: { family?: string | undefined }) {
+  const all = ctx.registry ? (await ctx.registry.verified(ctx.db, ctx.clock())).entries : await listRegistry(ctx.db)
   return query.family ? all.filter((base) => base.family === query.family) : all
 }
 

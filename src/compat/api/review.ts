@@ -10,7 +10,7 @@ import type { BaseModel } from '../index'
 import { registeredBaseModels } from '../tables'
 import { findBaseModel, shapeSignature } from './registry'
 
-type ReviewContext = OperatorContext & Pick<Deps, 'jobs'>
+type ReviewContext = OperatorContext & Pick<Deps, 'jobs' | 'registry'>
 
 const PendingCursor = z.object({ id: z.string().min(1).max(200) })
 
@@ -77,6 +77,7 @@ export async function reviewBaseModel(ctx: ReviewContext, id: string, input: Rev
       .where(pendingRow)
       .returning({ id: registeredBaseModels.id })
     if (!updated) throw notPending(row.id)
+    ctx.registry?.invalidate()
     await ctx.jobs.enqueue({ kind: 'base_model_compatibility', baseId: row.id })
     return { id: row.id, status: 'verified' as const, mergedInto: null }
   }
@@ -88,6 +89,7 @@ export async function reviewBaseModel(ctx: ReviewContext, id: string, input: Rev
       return gone
     })
     if (!deleted) throw notPending(row.id)
+    ctx.registry?.invalidate()
     return { id: row.id, status: 'rejected' as const, mergedInto: null }
   }
 
@@ -114,6 +116,7 @@ export async function reviewBaseModel(ctx: ReviewContext, id: string, input: Rev
     return updated
   })
   if (!merged) throw notPending(row.id)
+  ctx.registry?.invalidate()
   // Versions validated before the target was known get their row for it (idempotent).
   await ctx.jobs.enqueue({ kind: 'base_model_compatibility', baseId: target.id })
   return { id: row.id, status: 'merged' as const, mergedInto: target.id }
