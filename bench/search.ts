@@ -78,7 +78,7 @@ try {
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   await new Promise((resolve) => child.once('exit', resolve))
-  const { byKind, errors } = JSON.parse(output) as { byKind: Record<string, number[]>; errors: number }
+  const { byKind, errors, errorStatuses } = JSON.parse(output) as { byKind: Record<string, number[]>; errors: number; errorStatuses: Record<string, number> }
   await server.close()
 
   const all = Object.entries(byKind).flatMap(([kind, latencies]) => (kind === 'health' ? [] : latencies))
@@ -90,7 +90,7 @@ try {
   console.log(
     `${values.database ? 'database' : 'seeded'} ${name}: ${counts?.adapters} listings / ${counts?.versions} versions${values.database ? '' : ` in ${seededIn.toFixed(1)} s`}, ${counts?.size}; search cache ${values['cache-seconds']} s`,
   )
-  console.log(`${all.length} searches in ${seconds} s at ${clients} clients (${(all.length / seconds).toFixed(0)} req/s), ${errors} errors; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  console.log(`${all.length} searches in ${seconds} s at ${clients} clients (${(all.length / seconds).toFixed(0)} req/s), ${errors} errors ${JSON.stringify(errorStatuses)}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
   console.log(['| query | requests | p50 | p95 | p99 |', '| --- | --- | --- | --- | --- |', row('**all searches**', all), ...Object.entries(byKind).map(([kind, latencies]) => row(kind, latencies))].join('\n'))
 } finally {
   if (values.keep || values.database) console.log(`kept database ${name}`)
@@ -116,6 +116,11 @@ async function load(serverUrl: string, seconds: number, clients: number, bases: 
   for (let i = 0; i < 50; i++) await fetch(serverUrl + queries[pick(kinds)]!()).then((r) => r.arrayBuffer())
   const byKind: Record<string, number[]> = Object.fromEntries(kinds.map((kind) => [kind, []]))
   let errors = 0
+  const errorStatuses: Record<number, number> = {}
+  const failed = (status: number) => {
+    errors++
+    errorStatuses[status] = (errorStatuses[status] ?? 0) + 1
+  }
   const deadline = performance.now() + seconds * 1000
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -126,20 +131,20 @@ async function load(serverUrl: string, seconds: number, clients: number, bases: 
         const response = await fetch(serverUrl + path)
         const body = (await response.json()) as { nextCursor?: string | null }
         byKind[kind]!.push(performance.now() - t0)
-        if (response.status !== 200) errors++
+        if (response.status !== 200) failed(response.status)
         else if (body.nextCursor && Math.random() < 0.2) {
           // Some clients page on: a keyset page costs what the first one does.
           const t1 = performance.now()
           const next = await fetch(`${serverUrl}${path}&cursor=${body.nextCursor}`)
           await next.arrayBuffer()
           byKind[kind]!.push(performance.now() - t1)
-          if (next.status !== 200) errors++
+          if (next.status !== 200) failed(next.status)
         }
       }
     }),
   )
   // Exit only once the pipe has taken the whole report.
-  await new Promise((resolve) => process.stdout.write(JSON.stringify({ byKind, errors }), resolve))
+  await new Promise((resolve) => process.stdout.write(JSON.stringify({ byKind, errors, errorStatuses }), resolve))
 }
 
 function pick<T>(items: readonly T[]): T {
