@@ -108,7 +108,7 @@ async function load(serverUrl: string, seconds: number, clients: number, bases: 
     'text + base': () => `/v1/adapters?q=${pick(['legal', 'medical', 'code'])}&base=${encodeURIComponent(pick(bases))}`,
     'tag, newest': () => `/v1/adapters?tag=${pick(['chat', 'legal', 'zh', 'code', 'medical'])}&sort=newest`,
     'commercial, by downloads': () => `/v1/adapters?sort=downloads&commercial=true`,
-    'no filter, newest': () => `/v1/adapters`,
+    'no filter, newest': () => `/v1/adapters?sort=newest`,
     health: () => `/health`,
   }
   const kinds = Object.keys(queries)
