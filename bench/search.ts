@@ -2,16 +2,18 @@
  * searchAdapters latency over HTTP with 100k listings and 300k versions in Postgres,
  * at 20 concurrent clients.
  *
- *   npx tsx bench/search.ts [--listings 100000] [--seconds 20] [--clients 20] [--cache-seconds 10]
+ *   npx tsx bench/search.ts [--listings 100000] [--seconds 20] [--clients 20] [--cache-seconds 10] [--keep | --database NAME]
  *
  * `--cache-seconds 0` turns the search cache off (every request goes to Postgres). The clients
- * run in their own process, so they do not share the server's event loop.
+ * run in their own process, so they do not share the server's event loop. `/health` is measured
+ * in the same mix, as the floor a cached answer is compared with.
  * Needs a Postgres server (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test);
- * creates and drops its own database there.
+ * creates and drops its own database there. `--keep` leaves the seeded database in place and
+ * prints its name; `--database NAME` runs against such a database (migrated, not re-seeded).
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
@@ -27,6 +29,8 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '20' },
     'cache-seconds': { type: 'string', default: '10' },
     load: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    database: { type: 'string' },
   },
 })
 if (values.load) {
@@ -38,9 +42,9 @@ const seconds = Number(values.seconds)
 const clients = Number(values.clients)
 
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-const name = `refinery_bench_search_${process.pid}`
+const name = values.database ?? `refinery_bench_search_${process.pid}`
 const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-await admin.unsafe(`create database "${name}"`)
+if (!values.database) await admin.unsafe(`create database "${name}"`)
 const url = new URL(serverUrl)
 url.pathname = `/${name}`
 const dataDir = await mkdtemp(join(tmpdir(), 'refinery-bench-'))
@@ -53,9 +57,9 @@ try {
   const sql = postgres(url.toString(), { max: 1, onnotice: () => {} })
   const bases = seededBaseModels.map((base) => base.id)
   const started = performance.now()
-  await seed(sql, bases)
+  if (!values.database) await seed(sql, bases)
   const seededIn = (performance.now() - started) / 1000
-  const [counts] = await sql`select (select count(*) from adapters)::int as adapters, (select count(*) from adapter_versions)::int as versions`
+  const [counts] = await sql`select (select count(*) from adapters)::int as adapters, (select count(*) from adapter_versions)::int as versions, pg_size_pretty(pg_database_size(current_database())) as size`
   await sql.end()
 
   const server = await startServer(
@@ -74,20 +78,23 @@ try {
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   await new Promise((resolve) => child.once('exit', resolve))
-  const { byKind, errors } = JSON.parse(output) as { byKind: Record<string, number[]>; errors: number }
+  const { byKind, errors, errorStatuses } = JSON.parse(output) as { byKind: Record<string, number[]>; errors: number; errorStatuses: Record<string, number> }
   await server.close()
 
-  const all = Object.values(byKind).flat()
+  const all = Object.entries(byKind).flatMap(([kind, latencies]) => (kind === 'health' ? [] : latencies))
   const row = (name: string, latencies: number[]) => {
     const sorted = [...latencies].sort((a, b) => a - b)
     const at = (p: number) => (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN).toFixed(1)
     return `| ${name} | ${sorted.length} | ${at(50)} ms | ${at(95)} ms | ${at(99)} ms |`
   }
-  console.log(`seeded ${counts?.adapters} listings / ${counts?.versions} versions in ${seededIn.toFixed(1)} s; search cache ${values['cache-seconds']} s`)
-  console.log(`${all.length} requests in ${seconds} s at ${clients} clients (${(all.length / seconds).toFixed(0)} req/s), ${errors} errors`)
-  console.log(['| query | requests | p50 | p95 | p99 |', '| --- | --- | --- | --- | --- |', row('**all**', all), ...Object.entries(byKind).map(([kind, latencies]) => row(kind, latencies))].join('\n'))
+  console.log(
+    `${values.database ? 'database' : 'seeded'} ${name}: ${counts?.adapters} listings / ${counts?.versions} versions${values.database ? '' : ` in ${seededIn.toFixed(1)} s`}, ${counts?.size}; search cache ${values['cache-seconds']} s`,
+  )
+  console.log(`${all.length} searches in ${seconds} s at ${clients} clients (${(all.length / seconds).toFixed(0)} req/s), ${errors} errors ${JSON.stringify(errorStatuses)}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  console.log(['| query | requests | p50 | p95 | p99 |', '| --- | --- | --- | --- | --- |', row('**all searches**', all), ...Object.entries(byKind).map(([kind, latencies]) => row(kind, latencies))].join('\n'))
 } finally {
-  await admin.unsafe(`drop database if exists "${name}" with (force)`)
+  if (values.keep || values.database) console.log(`kept database ${name}`)
+  else await admin.unsafe(`drop database if exists "${name}" with (force)`)
   await admin.end()
   await rm(dataDir, { recursive: true, force: true })
 }
@@ -101,12 +108,19 @@ async function load(serverUrl: string, seconds: number, clients: number, bases: 
     'text + base': () => `/v1/adapters?q=${pick(['legal', 'medical', 'code'])}&base=${encodeURIComponent(pick(bases))}`,
     'tag, newest': () => `/v1/adapters?tag=${pick(['chat', 'legal', 'zh', 'code', 'medical'])}&sort=newest`,
     'commercial, by downloads': () => `/v1/adapters?sort=downloads&commercial=true`,
+    'no filter, newest': () => `/v1/adapters?sort=newest`,
+    health: () => `/health`,
   }
   const kinds = Object.keys(queries)
   // Warm the pool and the caches, then measure.
   for (let i = 0; i < 50; i++) await fetch(serverUrl + queries[pick(kinds)]!()).then((r) => r.arrayBuffer())
   const byKind: Record<string, number[]> = Object.fromEntries(kinds.map((kind) => [kind, []]))
   let errors = 0
+  const errorStatuses: Record<number, number> = {}
+  const failed = (status: number) => {
+    errors++
+    errorStatuses[status] = (errorStatuses[status] ?? 0) + 1
+  }
   const deadline = performance.now() + seconds * 1000
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -115,22 +129,22 @@ async function load(serverUrl: string, seconds: number, clients: number, bases: 
         const path = queries[kind]!()
         const t0 = performance.now()
         const response = await fetch(serverUrl + path)
-        const body = (await response.json()) as { nextCursor: string | null }
+        const body = (await response.json()) as { nextCursor?: string | null }
         byKind[kind]!.push(performance.now() - t0)
-        if (response.status !== 200) errors++
+        if (response.status !== 200) failed(response.status)
         else if (body.nextCursor && Math.random() < 0.2) {
           // Some clients page on: a keyset page costs what the first one does.
           const t1 = performance.now()
           const next = await fetch(`${serverUrl}${path}&cursor=${body.nextCursor}`)
           await next.arrayBuffer()
           byKind[kind]!.push(performance.now() - t1)
-          if (next.status !== 200) errors++
+          if (next.status !== 200) failed(next.status)
         }
       }
     }),
   )
   // Exit only once the pipe has taken the whole report.
-  await new Promise((resolve) => process.stdout.write(JSON.stringify({ byKind, errors }), resolve))
+  await new Promise((resolve) => process.stdout.write(JSON.stringify({ byKind, errors, errorStatuses }), resolve))
 }
 
 function pick<T>(items: readonly T[]): T {

@@ -1,4 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi'
+import type { Context, TypedResponse } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { JSONParsed } from 'hono/utils/types'
 import type { ZodType } from 'zod'
 import type { Scope } from '../identity/tables'
 import type { AppEnv } from './context'
@@ -56,6 +59,15 @@ export const jsonBody = <T extends ZodType>(schema: T) => ({
  * The route takes a Bearer credential holding `scope` (OpenAPI 3.1 lets non-OAuth schemes name
  * roles here): the docs show it, and the authorization matrix test reads it.
  */
+/** `JSON.stringify` of a `T`, kept as text (a cached answer) so it is not serialised again. */
+export type SerialisedJson<T> = string & { readonly json: T }
+
+export const serialiseJson = <T>(value: T) => JSON.stringify(value) as SerialisedJson<T>
+
+/** Sends JSON already serialised, typed for the route as `c.json(value)` would be. */
+export const sendJson = <T, S extends ContentfulStatusCode>(c: Context, body: SerialisedJson<T>, status: S) =>
+  c.body(body, status, { 'Content-Type': 'application/json' }) as unknown as TypedResponse<JSONParsed<T>, S, 'json'>
+
 export const bearer = (scope: Scope) => [{ bearerAuth: [scope] }]
 
 /** The first key or string in `value` that Postgres could not store, with its path. */

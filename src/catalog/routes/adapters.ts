@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { TeamParamSchema } from '../../identity/schemas'
 import { publicReadContext, serviceContext } from '../../lib/context'
-import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems, sendJson } from '../../lib/openapi'
 import { createAdapter, getAdapter, listTeamAdapters, updateAdapter } from '../adapters'
-import { searchAdapters } from '../search'
+import { searchAdaptersJson } from '../search'
 import {
   AdapterParamsSchema,
   AdapterSchema,
@@ -66,7 +66,7 @@ const listTeamAdaptersRoute = createRoute({
 })
 
 export const adapterRoutes = createRouter()
-  .openapi(searchAdaptersRoute, async (c) => c.json(await searchAdapters(publicReadContext(c), c.req.valid('query')), 200))
+  .openapi(searchAdaptersRoute, async (c) => sendJson(c, await searchAdaptersJson(publicReadContext(c), c.req.valid('query')), 200))
   .openapi(createAdapterRoute, async (c) => c.json(await createAdapter(serviceContext(c), c.req.valid('json')), 201))
   .openapi(getAdapterRoute, async (c) => {
     const { team, slug } = c.req.valid('param')

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { listCompatibleAdapters } from '../../catalog/search'
+import { listCompatibleAdaptersJson } from '../../catalog/search'
 import { CompatibleAdaptersQuerySchema, CompatibleAdaptersSchema } from '../../catalog/schemas'
 import { publicReadContext, serviceContext } from '../../lib/context'
 import { ApiError } from '../../lib/errors'
-import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, problems, sendJson } from '../../lib/openapi'
 import { checkCompatibility, inspectSafetensors } from './check'
 import { getBaseModel, listBaseModels, registerBaseModel, toBaseModelView } from './registry'
 import { listPendingBaseModels, reviewBaseModel } from './review'
@@ -138,7 +138,7 @@ export const compatRoutes = createRouter()
   })
   .openapi(listCompatibleAdaptersRoute, async (c) => {
     const { owner, name } = c.req.valid('param')
-    return c.json(await listCompatibleAdapters(publicReadContext(c), `${owner}/${name}`, c.req.valid('query')), 200)
+    return sendJson(c, await listCompatibleAdaptersJson(publicReadContext(c), `${owner}/${name}`, c.req.valid('query')), 200)
   })
   .openapi(inspectRoute, async (c) => {
     const type = c.req.header('Content-Type') ?? ''
