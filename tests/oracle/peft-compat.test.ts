@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { beforeAll, expect, it } from 'vitest'
-import { analyzeAdapter, type BaseModel, buildSafetensorsHeader, checkAgainstBase, type CompatReport, parseAdapterConfig, readSafetensorsHeader, seededBaseModels } from '../../src/compat'
+import { analyzeAdapter, type BaseModel, buildSafetensorsHeader, checkAgainstBase, type CompatReport, parseAdapterConfig, readSafetensorsHeader } from '../../src/compat'
+import { nativeBases } from './bases'
 import { hfConfigs } from '../compat/fixtures/hf-configs'
 import { describeOracle, runPython } from '../helpers/python'
 
@@ -10,8 +11,6 @@ import { describeOracle, runPython } from '../helpers/python'
  * PeftModel.from_pretrained does. See tests/oracle/peft_compat.py.
  */
 
-/** model_types transformers implements natively; the other registry bases need trust_remote_code. */
-export const NATIVE_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'gemma', 'phi', 'phi3', 'falcon', 'bloom', 'gpt2']
 
 /**
  * Every decoder layer of a base has the same modules, so both sides see each base with its layer
@@ -21,9 +20,7 @@ export const NATIVE_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'gemma', 'phi', 
  */
 const LAYER_SCALE = 8
 const LAYER_FIELDS = ['num_hidden_layers', 'n_layer', 'num_layers']
-const nativeBases: BaseModel[] = seededBaseModels
-  .filter((base) => NATIVE_MODEL_TYPES.includes(base.modelType))
-  .map((base) => ({ ...base, numHiddenLayers: Math.ceil(base.numHiddenLayers / LAYER_SCALE) }))
+const scaledBases: BaseModel[] = nativeBases.map((base) => ({ ...base, numHiddenLayers: Math.ceil(base.numHiddenLayers / LAYER_SCALE) }))
 
 function scaledConfig(base: BaseModel): Record<string, unknown> {
   const config = { ...hfConfigs[base.id] }
@@ -101,13 +98,13 @@ describeOracle('compatibility against PEFT + transformers', () => {
   const configs = [...FIXED, ...RANDOM]
 
   beforeAll(async () => {
-    const bases = Object.fromEntries(nativeBases.map((base) => [base.id, scaledConfig(base)]))
+    const bases = Object.fromEntries(scaledBases.map((base) => [base.id, scaledConfig(base)]))
     oracle = await runPython<Oracle>('tests/oracle/peft_compat.py', { bases, configs })
   }, 600_000)
 
   it('agrees with PeftModel.from_pretrained on every generated pair', () => {
     const adapters = new Map(oracle.adapters.map((adapter) => [adapter.id, adapter]))
-    const byId = new Map(nativeBases.map((base) => [base.id, base]))
+    const byId = new Map(scaledBases.map((base) => [base.id, base]))
     const perArchitecture = new Map<string, { pairs: number; loads: number; disagreements: number; explained: number }>()
     const unexplained: string[] = []
     for (const [adapterId, target, loads, reason] of oracle.verdicts) {
