@@ -50,7 +50,7 @@ export async function runPython<T>(script: string, input: unknown, options: { cw
   if (!python) throw new Error(MISSING)
   const child = spawn(python, [join(ROOT, script)], {
     cwd: options.cwd ?? join(ROOT, 'tests', 'oracle'),
-    env: { ...process.env, PYTHONPATH: join(ROOT, 'tests', 'oracle'), HF_HUB_OFFLINE: '1', TOKENIZERS_PARALLELISM: 'false', OMP_NUM_THREADS: '1', ...options.env },
+    env: { ...process.env, PYTHONPATH: join(ROOT, 'tests', 'oracle'), HF_HUB_OFFLINE: '1', PYTHONDONTWRITEBYTECODE: '1', TOKENIZERS_PARALLELISM: 'false', OMP_NUM_THREADS: '1', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   const stdout: Buffer[] = []
