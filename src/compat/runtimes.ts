@@ -64,6 +64,12 @@ const TGI_MODULES: Record<string, string[]> = {
  */
 const LLAMACPP_ARCHITECTURES = new Set(['llama', 'mistral', 'qwen', 'qwen2', 'baichuan', 'chatglm', 'internlm2', 'gemma', 'phi', 'phi-msft', 'phi3', 'falcon', 'bloom', 'gpt2'])
 
+/**
+ * Architectures whose GGUF tensor list has no `output` tensor (gguf-py's MODEL_TENSORS: the head
+ * is the tied token embedding), so convert_lora_to_gguf.py cannot map a LoRA on lm_head.
+ */
+const LLAMACPP_NO_OUTPUT_TENSOR = new Set(['gemma'])
+
 type Context = { fits: boolean; legacy: boolean }
 
 export function runtimeVerdicts(analysis: AdapterAnalysis, base: BaseModel, context: Context): Runtimes {
@@ -103,6 +109,8 @@ export function runtimeVerdicts(analysis: AdapterAnalysis, base: BaseModel, cont
   if (analysis.dora) llamacpp.push('convert_lora_to_gguf.py accepts only lora_A/lora_B tensors; the file has DoRA magnitude vectors')
   if (analysis.hasEmbeddingLora) llamacpp.push('convert_lora_to_gguf.py accepts only lora_A/lora_B tensors; the file has lora_embedding_A/B')
   if (hasCopies) llamacpp.push(`convert_lora_to_gguf.py accepts only lora_A/lora_B tensors; the file has full copies of ${analysis.modulesToSave.join(', ')}`)
+  const headAdapted = analysis.groups.some((group) => group.container === null && group.kind === 'lora' && group.module === base.lmHead.module)
+  if (headAdapted && LLAMACPP_NO_OUTPUT_TENSOR.has(modelType)) llamacpp.push(`the GGUF ${modelType} architecture has no output tensor (the head is the tied embedding); convert_lora_to_gguf.py cannot map a LoRA on ${base.lmHead.module}`)
   if (analysis.hasBias) llamacpp.push('convert_lora_to_gguf.py accepts only lora_A/lora_B tensors; the file has biases')
 
   return {

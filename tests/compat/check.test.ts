@@ -280,6 +280,24 @@ describe('level 5: serving engines', () => {
     expect(check(loraTensorsFor(llama, { r: 64, modules: ['q_proj'], layers: [0] }), llama.id).runtimes.vllm).toEqual({ compatible: true, reasons: [], notes: ['start vLLM with --max-lora-rank 64 (default 16)'] })
   })
 
+  it("llama.cpp cannot convert a LoRA on Gemma's lm_head: GGUF gemma has no output tensor (gguf-py oracle)", () => {
+    const gemma = base('google/gemma-7b')
+    const head = [
+      { name: `${P}lm_head.lora_A.weight`, dtype: 'F16' as const, shape: [8, 3072] },
+      { name: `${P}lm_head.lora_B.weight`, dtype: 'F16' as const, shape: [256000, 8] },
+    ]
+    const report = check([...loraTensorsFor(gemma, { r: 8, modules: ['q_proj'], layers: [0] }), ...head], gemma.id)
+    expect(report.compatible).toBe(true)
+    expect(report.runtimes.llamacpp.compatible).toBe(false)
+    expect(report.runtimes.llamacpp.reasons.join()).toContain('no output tensor')
+    const gpt2 = base('openai-community/gpt2')
+    const gpt2Head = [
+      { name: `${P}lm_head.lora_A.weight`, dtype: 'F16' as const, shape: [8, 768] },
+      { name: `${P}lm_head.lora_B.weight`, dtype: 'F16' as const, shape: [50257, 8] },
+    ]
+    expect(check(gpt2Head, gpt2.id).runtimes.llamacpp).toEqual({ compatible: true, reasons: [] })
+  })
+
   it('no engine serves an adapter that does not fit, and each says why', () => {
     const report = check(loraTensorsFor(base('THUDM/chatglm3-6b'), { r: 8 }), 'tiiuae/falcon-7b')
     for (const verdict of Object.values(report.runtimes)) {
