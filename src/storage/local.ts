@@ -6,7 +6,7 @@ import { Readable } from 'node:stream'
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
 import { ApiError } from '../lib/errors'
 import type { LocalObjectEndpoint, ObjectHead, ObjectStore } from './types'
-import { resolveRange } from './types'
+import { LOCAL_STORAGE_PATH, resolveRange } from './types'
 
 export type LocalStoreConfig = {
   /** Folder holding the objects (data/), their verified checksums (meta/) and uploads in flight (tmp/). */
@@ -17,10 +17,10 @@ export type LocalStoreConfig = {
   secret: Uint8Array
 }
 
-export const LOCAL_STORAGE_PATH = '/v1/storage/local'
+export { LOCAL_STORAGE_PATH }
 
 type PutClaims = { op: 'put'; key: string; size: number; sha256: string }
-type GetClaims = { op: 'get'; key: string; filename?: string }
+type GetClaims = { op: 'get'; key: string; filename?: string; headers?: Record<string, string> }
 
 /**
  * The embedded default: objects in a folder, uploaded and downloaded through short-lived signed
@@ -146,9 +146,9 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
       return Readable.toWeb(createReadStream(file.path)) as ReadableStream<Uint8Array>
     },
 
-    async presignGet(key, { expiresInSeconds, filename, subject }) {
+    async presignGet(key, { expiresInSeconds, filename, subject, headers }) {
       pathsOf(key)
-      return urlFor(await sign({ op: 'get', key, ...(filename ? { filename } : {}) }, expiresInSeconds, subject))
+      return urlFor(await sign({ op: 'get', key, ...(filename ? { filename } : {}), ...(headers ? { headers } : {}) }, expiresInSeconds, subject))
     },
 
     async delete(key) {
@@ -237,6 +237,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & LocalO
         size: file.size,
         range,
         filename: claims.filename,
+        headers: claims.headers ?? {},
         body: () => {
           const bounds = range && range !== 'unsatisfiable' ? range : { start: 0, end: Math.max(0, file.size - 1) }
           if (file.size === 0) return new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
