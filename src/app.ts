@@ -104,10 +104,10 @@ export function createApp(deps: Deps) {
       await next()
     }
   const apiCaller = caller()
-  // A signed storage URL is its own credential; Hub clients following a redirect there still send
-  // their token (`hf_…` on /hf), which is neither needed nor checked.
-  app.use('/v1/*', (c, next) => (c.req.path.startsWith(`${LOCAL_STORAGE_PATH}/`) ? next() : apiCaller(c, next)))
-  app.use('/hf/*', caller(hubAuthorization))
+  const hubCaller = caller(hubAuthorization)
+  // Hub clients follow /hf's redirect to a local-store URL on the same host with their `hf_…` token.
+  app.use('/v1/*', (c, next) => (c.req.path.startsWith(`${LOCAL_STORAGE_PATH}/`) ? hubCaller(c, next) : apiCaller(c, next)))
+  app.use('/hf/*', hubCaller)
 
   mountApi(app)
   app.doc31('/openapi.json', openApiConfig(deps.publicUrl))
