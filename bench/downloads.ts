@@ -1,7 +1,8 @@
 /**
  * downloadFile (entitlement check + audit row + S3 presigned URL → 302) against a bare route
  * that does one indexed SELECT, on Postgres, with autocannon (in its own process) at 50
- * connections, in one run, each after 3 s of warm-up that is not counted.
+ * connections, in one run, each after 3 s of warm-up that is not counted. Then the Hugging Face
+ * protocol's resolve (/hf, the same check) against downloadFile, both with the same API key.
  *
  *   npx tsx bench/downloads.ts [--seconds 15] [--connections 50] [--inline-audit]
  *
@@ -145,6 +146,25 @@ try {
   console.log(row('bare: one indexed SELECT', bare, statusOk(bare, '2xx')))
   console.log(row('downloadFile → 302', download, statusOk(download, '3xx')))
   console.log(`downloadFile / bare: ${((download.requests.average / bare.requests.average) * 100).toFixed(0)}% (target ≥ 60%), non-3xx on downloadFile: ${download.non2xx - statusCount(download, '3xx')}`)
+
+  // /hf resolve against downloadFile, both with the buyer's API key (`hf_` + key on /hf, as @huggingface/hub sends it).
+  const key = (await call('/v1/api-keys', { method: 'POST', token: buyer, body: { name: 'bench', scopes: ['read'] } })).key as string
+  const keyAuth = { Authorization: `Bearer ${key}` }
+  const hubAuth = { Authorization: `Bearer hf_${key}` }
+  const resolveMain = '/hf/acme/legal-zh/resolve/main/adapter_model.safetensors'
+  const resolvePinned = '/hf/acme/legal-zh/resolve/1.0.0/adapter_model.safetensors'
+  await run(downloadPath, keyAuth, 3)
+  await run(resolveMain, hubAuth, 3)
+  const viaKey = await run(downloadPath, keyAuth)
+  const hubMain = await run(resolveMain, hubAuth)
+  const hubPinned = await run(resolvePinned, hubAuth)
+  console.log('| route (API key) | req/s | p50 | p99 | errors | responses |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log(row('downloadFile → 302', viaKey, statusOk(viaKey, '3xx')))
+  console.log(row('/hf resolve/main → 302', hubMain, statusOk(hubMain, '3xx')))
+  console.log(row('/hf resolve/1.0.0 → 302', hubPinned, statusOk(hubPinned, '3xx')))
+  const ratio = (result: autocannon.Result) => (result.requests.average / viaKey.requests.average).toFixed(2)
+  console.log(`resolve / downloadFile: main ${ratio(hubMain)}×, pinned ${ratio(hubPinned)}× (target ≥ 0.9×)`)
 } finally {
   if (server) await new Promise<void>((resolve) => server!.close(() => resolve()))
   await database.close()

@@ -74,7 +74,7 @@ describe('authorization matrix over the /hf routes', () => {
     "another team's owner": { modelInfo: [200, null], modelInfoAtRevision: [200, null], tree: [200, null], resolveHead: [403, 'GatedRepo'], resolve: [403, 'GatedRepo'], resolveUnpublished: [404, 'RevisionNotFound'] },
   }
 
-  it('answers every caller on every route of a published listing as the Hub would, writing nothing', async () => {
+  it('answers every caller on every route of a published listing as the Hub would, writing nothing', { timeout: 120_000 }, async () => {
     for (const [label, credential] of Object.entries(credentials)) {
       for (const [name, route] of Object.entries(routes(published))) {
         const before = await databaseSnapshot(h.db)
@@ -86,7 +86,7 @@ describe('authorization matrix over the /hf routes', () => {
     }
   })
 
-  it('shows a draft listing to every outsider exactly as a missing repo', async () => {
+  it('shows a draft listing to every outsider exactly as a missing repo', { timeout: 120_000 }, async () => {
     // The owner's own key without read is no outsider: it reads the draft's description like getAdapter does.
     for (const [label, credential] of Object.entries(credentials).filter(([label]) => label !== "the owner's key without read")) {
       for (const [name, route] of Object.entries(routes(draft))) {
