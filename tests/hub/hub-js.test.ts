@@ -127,4 +127,12 @@ describe.each(['local', 's3'] as const)('@huggingface/hub against /hf (%s store)
     const unpublished = await raw(`/${repo}/resolve/2.0.0/README.md`, buyerToken)
     expect([unpublished.status, unpublished.headers.get('x-error-code')]).toEqual([404, 'RevisionNotFound'])
   })
+
+  it('shows the pull commands for its repo id on the listing page', async () => {
+    const page = await h.app.request(`/${repo}`)
+    const html = await page.text()
+    expect(html).toContain(`export HF_ENDPOINT=${hubUrl}`)
+    expect(html).toMatch(new RegExp(`hf download ${repo} --revision \\d+\\.\\d+\\.\\d+`))
+    expect(html).toContain(`PeftModel.from_pretrained(base_model, &quot;${repo}&quot;`)
+  })
 })

@@ -10,7 +10,7 @@ import { createListing, publishFolder, sha256 } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 
 /**
- * The end-to-end proof with the buyer's real tools: Python's huggingface_hub `snapshot_download`
+ * The end-to-end proof with the buyer's real tools: Python's huggingface_hub `snapshot_download`, the `hf` CLI
  * and PEFT's `PeftModel.from_pretrained` on a tiny Llama built from a config, with only
  * HF_ENDPOINT and HF_TOKEN set. Runs where the Python environment exists (`.oracle/venv`, from
  * the local wheel index: huggingface_hub, transformers, peft, torch CPU), and is skipped elsewhere.
@@ -21,12 +21,16 @@ const run = promisify(execFile)
 const TINY = { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: 256 }
 
 const SCRIPT = `
-import hashlib, json, os, sys
+import hashlib, json, os, subprocess, sys
 from huggingface_hub import hf_hub_download, snapshot_download
 from huggingface_hub.errors import GatedRepoError
 repo, config, stranger = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 path = snapshot_download(repo)
 files = {name: hashlib.sha256(open(os.path.join(path, name), 'rb').read()).hexdigest() for name in sorted(os.listdir(path))}
+# The CLI, as the README documents it.
+cli = os.path.join(os.environ['HF_HOME'], 'cli')
+subprocess.run([os.path.join(os.path.dirname(sys.executable), 'hf'), 'download', repo, '--revision', '1.0.0', '--local-dir', cli], check=True, capture_output=True)
+cli_files = {name: hashlib.sha256(open(os.path.join(cli, name), 'rb').read()).hexdigest() for name in sorted(os.listdir(cli)) if not name.startswith('.')}
 from transformers import LlamaConfig, LlamaForCausalLM
 from peft import PeftModel
 model = PeftModel.from_pretrained(LlamaForCausalLM(LlamaConfig(**config)), repo)
@@ -36,7 +40,7 @@ try:
     refused = None
 except GatedRepoError as error:
     refused = type(error).__name__ + ': ' + str(error)
-print(json.dumps({'files': files, 'lora': lora, 'refused': refused}))
+print(json.dumps({'files': files, 'cliFiles': cli_files, 'lora': lora, 'refused': refused}))
 `
 
 describe.skipIf(!existsSync(python))('Python huggingface_hub and PEFT against /hf', () => {
@@ -75,13 +79,15 @@ describe.skipIf(!existsSync(python))('Python huggingface_hub and PEFT against /h
     if (home) await rm(home, { recursive: true, force: true })
   })
 
-  it('snapshot_download pulls the purchased adapter and PeftModel.from_pretrained loads it; a non-buyer gets GatedRepoError', { timeout: 300_000 }, async () => {
+  it('snapshot_download and `hf download` pull the purchased adapter and PeftModel.from_pretrained loads it; a non-buyer gets GatedRepoError', { timeout: 300_000 }, async () => {
     const { stdout } = await run(python, ['-c', SCRIPT, repo, JSON.stringify(TINY), strangerKey], {
       env: { PATH: process.env.PATH ?? '', HOME: home, HF_HOME: home, HF_ENDPOINT: `${h.url}/hf`, HF_TOKEN: key, HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_DISABLE_XET: '1' },
       maxBuffer: 10 * 1024 * 1024,
     })
-    const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { files: Record<string, string>; lora: string[]; refused: string | null }
-    expect(result.files).toEqual(Object.fromEntries(files.map((file) => [file.path, sha256(file.bytes)])))
+    const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { files: Record<string, string>; cliFiles: Record<string, string>; lora: string[]; refused: string | null }
+    const expected = Object.fromEntries(files.map((file) => [file.path, sha256(file.bytes)]))
+    expect(result.files).toEqual(expected)
+    expect(result.cliFiles).toEqual(expected)
     expect(result.lora).toHaveLength(4) // q_proj and v_proj in each of 2 layers
     expect(result.refused).toContain('GatedRepoError')
     expect(result.refused).toContain(`${h.url}/${repo}`)
