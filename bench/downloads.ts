@@ -155,12 +155,13 @@ try {
   const resolvePinned = '/hf/acme/legal-zh/resolve/1.0.0/adapter_model.safetensors'
   await run(downloadPath, keyAuth, 3)
   await run(resolveMain, hubAuth, 3)
-  // Three interleaved rounds, so a neighbour's load falls on all three routes alike.
-  const rounds: Record<'viaKey' | 'hubMain' | 'hubPinned', autocannon.Result[]> = { viaKey: [], hubMain: [], hubPinned: [] }
+  // Three interleaved rounds, each starting with another route, so neither a neighbour's load
+  // nor the position in the round (the audit log's backlog grows along a round) favours one.
+  const routes = { viaKey: [downloadPath, keyAuth], hubMain: [resolveMain, hubAuth], hubPinned: [resolvePinned, hubAuth] } as const
+  const order = Object.keys(routes) as (keyof typeof routes)[]
+  const rounds: Record<keyof typeof routes, autocannon.Result[]> = { viaKey: [], hubMain: [], hubPinned: [] }
   for (let round = 0; round < 3; round++) {
-    rounds.viaKey.push(await run(downloadPath, keyAuth))
-    rounds.hubMain.push(await run(resolveMain, hubAuth))
-    rounds.hubPinned.push(await run(resolvePinned, hubAuth))
+    for (const name of [...order.slice(round), ...order.slice(0, round)]) rounds[name].push(await run(routes[name][0], routes[name][1]))
   }
   /** One result for the three rounds: mean req/s, worst p50/p99, summed counts. */
   const merged = (results: autocannon.Result[]) =>
