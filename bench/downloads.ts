@@ -1,7 +1,8 @@
 /**
  * downloadFile (entitlement check + audit row + S3 presigned URL → 302) against a bare route
  * that does one indexed SELECT, on Postgres, with autocannon (in its own process) at 50
- * connections, in one run, each after 3 s of warm-up that is not counted.
+ * connections, in one run, each after 3 s of warm-up that is not counted. Then the Hugging Face
+ * protocol's resolve (/hf, the same check) against downloadFile, both with the same API key.
  *
  *   npx tsx bench/downloads.ts [--seconds 15] [--connections 50] [--inline-audit]
  *
@@ -145,6 +146,43 @@ try {
   console.log(row('bare: one indexed SELECT', bare, statusOk(bare, '2xx')))
   console.log(row('downloadFile → 302', download, statusOk(download, '3xx')))
   console.log(`downloadFile / bare: ${((download.requests.average / bare.requests.average) * 100).toFixed(0)}% (target ≥ 60%), non-3xx on downloadFile: ${download.non2xx - statusCount(download, '3xx')}`)
+
+  // /hf resolve against downloadFile, both with the buyer's API key (`hf_` + key on /hf, as @huggingface/hub sends it).
+  const key = (await call('/v1/api-keys', { method: 'POST', token: buyer, body: { name: 'bench', scopes: ['read'] } })).key as string
+  const keyAuth = { Authorization: `Bearer ${key}` }
+  const hubAuth = { Authorization: `Bearer hf_${key}` }
+  const resolveMain = '/hf/acme/legal-zh/resolve/main/adapter_model.safetensors'
+  const resolvePinned = '/hf/acme/legal-zh/resolve/1.0.0/adapter_model.safetensors'
+  await run(downloadPath, keyAuth, 3)
+  await run(resolveMain, hubAuth, 3)
+  // Three interleaved rounds, each starting with another route, so neither a neighbour's load
+  // nor the position in the round (the audit log's backlog grows along a round) favours one.
+  const routes = { viaKey: [downloadPath, keyAuth], hubMain: [resolveMain, hubAuth], hubPinned: [resolvePinned, hubAuth] } as const
+  const order = Object.keys(routes) as (keyof typeof routes)[]
+  const rounds: Record<keyof typeof routes, autocannon.Result[]> = { viaKey: [], hubMain: [], hubPinned: [] }
+  for (let round = 0; round < 3; round++) {
+    for (const name of [...order.slice(round), ...order.slice(0, round)]) rounds[name].push(await run(routes[name][0], routes[name][1]))
+  }
+  /** One result for the three rounds: mean req/s, worst p50/p99, summed counts. */
+  const merged = (results: autocannon.Result[]) =>
+    ({
+      ...results[0],
+      requests: { ...results[0]!.requests, average: results.reduce((sum, result) => sum + result.requests.average, 0) / results.length },
+      latency: { ...results[0]!.latency, p50: Math.max(...results.map((result) => result.latency.p50)), p99: Math.max(...results.map((result) => result.latency.p99)) },
+      errors: results.reduce((sum, result) => sum + result.errors, 0),
+      timeouts: results.reduce((sum, result) => sum + result.timeouts, 0),
+      '3xx': results.reduce((sum, result) => sum + statusCount(result, '3xx'), 0),
+    }) as unknown as autocannon.Result
+  const viaKey = merged(rounds.viaKey)
+  const hubMain = merged(rounds.hubMain)
+  const hubPinned = merged(rounds.hubPinned)
+  console.log('| route (API key) | req/s | p50 | p99 | errors | responses |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log(row('downloadFile → 302', viaKey, statusOk(viaKey, '3xx')))
+  console.log(row('/hf resolve/main → 302', hubMain, statusOk(hubMain, '3xx')))
+  console.log(row('/hf resolve/1.0.0 → 302', hubPinned, statusOk(hubPinned, '3xx')))
+  const ratio = (result: autocannon.Result) => (result.requests.average / viaKey.requests.average).toFixed(2)
+  console.log(`resolve / downloadFile: main ${ratio(hubMain)}×, pinned ${ratio(hubPinned)}× (target ≥ 0.9×)`)
 } finally {
   if (server) await new Promise<void>((resolve) => server!.close(() => resolve()))
   await database.close()

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
-import type { Context } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import type { SharedDeps } from './deps'
 import type { AppEnv, Deps } from './lib/context'
 import { isDatabaseUnavailable } from './db/connection'
@@ -14,6 +14,8 @@ import { downloadRoutes } from './downloads'
 import { compatRoutes } from './compat/api/routes'
 import { versionRoutes } from './publishing'
 import { localStorageRoutes } from './storage/routes'
+import { LOCAL_STORAGE_PATH } from './storage/types'
+import { hubAuthorization, hubError, hubRoutes, isHubPath } from './hub'
 import { accountRoutes, apiKeyRoutes, authenticate, invitationRoutes, teamRoutes } from './identity'
 import { errorPage, isStorefrontPath, webRoutes } from './web'
 import { docsRoutes } from './docs'
@@ -104,18 +106,26 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   app.use('/v1/*', (c, next) =>
     c.req.method === 'GET' || c.req.method === 'HEAD' || STREAMED_BODY_PATHS.some((prefix) => c.req.path.startsWith(prefix)) ? next() : jsonBodyLimit(c, next),
   )
-  app.use('/v1/*', async (c, next) => {
-    // Credentials travel in the Authorization header only: a URL ends up in logs, caches and Referer headers.
-    if (c.req.url.includes('?') && CREDENTIAL_QUERY_PARAMS.some((name) => c.req.query(name) !== undefined)) {
-      throw new ApiError(400, 'credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
+  const caller =
+    (readHeader: (header: string | undefined) => string | undefined = (header) => header): MiddlewareHandler<AppEnv> =>
+    async (c, next) => {
+      // Credentials travel in the Authorization header only: a URL ends up in logs, caches and Referer headers.
+      if (c.req.url.includes('?') && CREDENTIAL_QUERY_PARAMS.some((name) => c.req.query(name) !== undefined)) {
+        throw new ApiError(400, 'credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
+      }
+      c.set('principal', await authenticate(c.get('deps'), readHeader(c.req.header('Authorization'))))
+      await next()
     }
-    c.set('principal', await authenticate(c.get('deps'), c.req.header('Authorization')))
-    await next()
-  })
+  const apiCaller = caller()
+  const hubCaller = caller(hubAuthorization)
+  // Hub clients follow /hf's redirect to a local-store URL on the same host with their `hf_…` token.
+  app.use('/v1/*', (c, next) => (c.req.path.startsWith(`${LOCAL_STORAGE_PATH}/`) ? hubCaller(c, next) : apiCaller(c, next)))
+  app.use('/hf/*', hubCaller)
 
   mountApi(app)
   app.doc31('/openapi.json', openApiConfig(deps.publicUrl))
   app.route('/', docsRoutes(deps.docsAssets, deps.publicUrl))
+  app.route('/', hubRoutes)
   // The storefront last: its `/{team}/{slug}` pages must not shadow API paths.
   app.route('/', webRoutes)
 
@@ -137,6 +147,7 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
       log.error(`[${id}] unhandled error on ${c.req.method} ${c.req.path}`, error)
       apiError = new ApiError(500, 'internal_error', `Something went wrong on our side; quote request id ${id}.`)
     }
+    if (isHubPath(c.req.path)) return hubError(c, apiError, id)
     if (isStorefrontPath(c.req.path)) return errorPage(c, apiError.status, toProblem(apiError, id).title, apiError.message)
     return c.body(JSON.stringify(toProblem(apiError, id)), apiError.status, {
       'Content-Type': 'application/problem+json',

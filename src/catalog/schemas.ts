@@ -155,6 +155,10 @@ export const VersionSchema = z
   .object({
     id: z.uuid(),
     version: z.string(),
+    commit: z
+      .string()
+      .regex(/^[0-9a-f]{40}$/)
+      .openapi({ description: 'The version’s commit id on the Hugging Face protocol (`/hf`): 40 hex digits, fixed forever; usable as a revision there' }),
     status: z.enum(versionStatuses),
     baseModel: z.string().openapi({ description: 'The declared base model, normalised to a registered id' }),
     changelog: z.string(),

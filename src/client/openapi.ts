@@ -1047,6 +1047,8 @@ export interface components {
             /** Format: uuid */
             id: string;
             version: string;
+            /** @description The version’s commit id on the Hugging Face protocol (`/hf`): 40 hex digits, fixed forever; usable as a revision there */
+            commit: string;
             /** @enum {string} */
             status: "uploading" | "validating" | "ready" | "rejected" | "published";
             /** @description The declared base model, normalised to a registered id */
@@ -1486,6 +1488,9 @@ export interface components {
             expiresAt: string;
             sha256: string;
             size: number;
+            version: string;
+            /** @description The version’s commit id (see getVersion) */
+            commit: string;
         };
     };
     responses: never;

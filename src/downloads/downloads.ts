@@ -1,4 +1,5 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, or, type Placeholder, sql } from 'drizzle-orm'
+import { commitIdSql } from '../catalog/commit'
 import { adapters, adapterVersions, versionFiles } from '../catalog/tables'
 import { heldBy } from '../commerce/entitlements'
 import { entitlements } from '../commerce/tables'
@@ -18,6 +19,8 @@ type DownloadDeps = ServiceContext & Pick<Deps, 'store' | 'downloadUrlTtlSeconds
  * Authorises one file download and hands out a short-lived URL for it. Every request is checked
  * against the database — the version must be published (or the caller on the seller team) and
  * the caller must hold a live entitlement — in one query; then one audit row is written.
+ * `version` is a version, or (for the Hugging Face protocol) `main`/`HEAD` for the newest
+ * published one or a version's 40-hex commit id; the answer names the version and commit served.
  */
 export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug: string; version: string; path: string }, client: { address?: string; userAgent?: string }) {
   const caller = requireScope(ctx.principal, 'read')
@@ -37,8 +40,11 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
   }
 
   const ttl = ctx.downloadUrlTtlSeconds ?? DEFAULT_DOWNLOAD_URL_TTL_SECONDS
-  const filename = `${ref.slug}-${ref.version}-${ref.path.replaceAll('/', '_')}`
-  const url = await ctx.store.presignGet(access.storageKey, { expiresInSeconds: ttl, filename, subject: caller.userId })
+  const filename = `${ref.slug}-${access.version}-${ref.path.replaceAll('/', '_')}`
+  // What the file's own response carries where the store can add headers (the local store): Hub
+  // clients that follow a redirect to the API's own host read the commit and checksum there.
+  const headers = { 'X-Repo-Commit': access.commit, ETag: `"${access.sha256}"` }
+  const url = await ctx.store.presignGet(access.storageKey, { expiresInSeconds: ttl, filename, subject: caller.userId, headers })
   const audit = {
     adapterId: access.adapterId,
     versionId: access.versionId,
@@ -53,7 +59,14 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
   }
   if (ctx.downloadLog) ctx.downloadLog.record(audit)
   else await ctx.db.insert(downloads).values({ ...audit, counted: audit.bySeller })
-  return { url, expiresAt: new Date(ctx.clock().getTime() + ttl * 1000).toISOString(), sha256: access.sha256, size: access.size }
+  return {
+    url,
+    expiresAt: new Date(ctx.clock().getTime() + ttl * 1000).toISOString(),
+    sha256: access.sha256,
+    size: access.size,
+    version: access.version,
+    commit: access.commit,
+  }
 }
 
 /**
@@ -68,6 +81,8 @@ function fileAccessQuery(db: Database) {
       adapterId: adapters.id,
       visibility: adapters.visibility,
       versionId: adapterVersions.id,
+      version: adapterVersions.version,
+      commit: commitIdSql(adapterVersions.id),
       status: adapterVersions.status,
       fileId: versionFiles.id,
       size: versionFiles.size,
@@ -79,10 +94,21 @@ function fileAccessQuery(db: Database) {
     })
     .from(adapters)
     .innerJoin(teams, eq(teams.id, adapters.teamId))
-    .innerJoin(adapterVersions, and(eq(adapterVersions.adapterId, adapters.id), eq(adapterVersions.version, sql.placeholder('version'))))
+    .innerJoin(adapterVersions, and(eq(adapterVersions.adapterId, adapters.id), revisionIs(sql.placeholder('version'))))
     .innerJoin(versionFiles, and(eq(versionFiles.versionId, adapterVersions.id), eq(versionFiles.path, sql.placeholder('path'))))
     .where(and(eq(teams.slug, sql.placeholder('team')), eq(adapters.slug, sql.placeholder('slug'))))
     .prepare('download_file_access')
+}
+
+/**
+ * The version a revision names: itself, `main`/`HEAD` for the listing's newest published version,
+ * or a commit id (40 hex digits, which no semver is).
+ */
+function revisionIs(revision: Placeholder) {
+  return or(
+    eq(adapterVersions.version, sql`case when ${revision} in ('main', 'HEAD') then ${adapters.latestVersion} else ${revision} end`),
+    and(sql`${revision} ~ '^[0-9a-f]{40}$'`, eq(commitIdSql(adapterVersions.id), revision)),
+  )
 }
 
 const preparedFor = new WeakMap<Database, ReturnType<typeof fileAccessQuery>>()

@@ -19,6 +19,8 @@ const DownloadLinkSchema = z
     expiresAt: z.iso.datetime(),
     sha256: z.string(),
     size: z.number().int(),
+    version: z.string(),
+    commit: z.string().openapi({ description: 'The version’s commit id (see getVersion)' }),
   })
   .openapi('DownloadLink')
 

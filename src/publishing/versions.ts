@@ -4,6 +4,7 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import { loadAdapter } from '../catalog/adapters'
 import type { CompleteVersionSchema, CreateVersionSchema, UpdateVersionSchema } from '../catalog/schemas'
+import { commitIdOf } from '../catalog/commit'
 import { adapters, adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
 import { findBaseModel, shapeSignature, verifiedAmong } from '../compat/api/registry'
 import { registeredBaseModels } from '../compat/tables'
@@ -43,6 +44,7 @@ export function toVersionView(
   return {
     id: version.id,
     version: version.version,
+    commit: commitIdOf(version.id),
     status: version.status,
     baseModel: version.declaredBase,
     changelog: version.changelog,

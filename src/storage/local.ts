@@ -4,9 +4,9 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { dirname, join, resolve, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import { ApiError } from '../lib/errors'
-import { APP_STORAGE_PATH, checksumMismatch, createUrlSigner, type GetClaims, type PutClaims, sizeMismatch, storageUnavailable } from './signed-urls'
+import { checksumMismatch, createUrlSigner, type GetClaims, type PutClaims, sizeMismatch, storageUnavailable } from './signed-urls'
 import type { AppServedEndpoint, ObjectHead, ObjectStore } from './types'
-import { resolveRange } from './types'
+import { LOCAL_STORAGE_PATH, resolveRange } from './types'
 
 export type LocalStoreConfig = {
   /** Folder holding the objects (data/), their verified checksums (meta/) and uploads in flight (tmp/). */
@@ -17,7 +17,7 @@ export type LocalStoreConfig = {
   secret: Uint8Array
 }
 
-export const LOCAL_STORAGE_PATH = APP_STORAGE_PATH
+export { LOCAL_STORAGE_PATH }
 
 /**
  * The embedded default: objects in a folder, uploaded and downloaded through short-lived signed
@@ -122,9 +122,9 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppSer
       return Readable.toWeb(createReadStream(file.path)) as ReadableStream<Uint8Array>
     },
 
-    async presignGet(key, { expiresInSeconds, filename, subject }) {
+    async presignGet(key, { expiresInSeconds, filename, subject, headers }) {
       pathsOf(key)
-      return urlFor(await sign({ op: 'get', key, ...(filename ? { filename } : {}) }, expiresInSeconds, subject))
+      return urlFor(await sign({ op: 'get', key, ...(filename ? { filename } : {}), ...(headers ? { headers } : {}) }, expiresInSeconds, subject))
     },
 
     async delete(key) {
@@ -211,6 +211,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppSer
         size: file.size,
         range,
         filename: claims.filename,
+        headers: claims.headers ?? {},
         body: async () => {
           const bounds = range && range !== 'unsatisfiable' ? range : { start: 0, end: Math.max(0, file.size - 1) }
           if (file.size === 0) return new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })

@@ -151,8 +151,8 @@ export function createR2Store(config: R2StoreConfig): ObjectStore & AppServedEnd
       return object.body as unknown as ReadableStream<Uint8Array>
     },
 
-    async presignGet(key, { expiresInSeconds, filename, subject }) {
-      return urlFor(await sign({ op: 'get', key, ...(filename ? { filename } : {}) } satisfies GetClaims, expiresInSeconds, subject))
+    async presignGet(key, { expiresInSeconds, filename, subject, headers }) {
+      return urlFor(await sign({ op: 'get', key, ...(filename ? { filename } : {}), ...(headers ? { headers } : {}) } satisfies GetClaims, expiresInSeconds, subject))
     },
 
     async delete(key) {
@@ -191,6 +191,7 @@ export function createR2Store(config: R2StoreConfig): ObjectStore & AppServedEnd
         size: object.size,
         range,
         filename: claims.filename,
+        headers: claims.headers ?? {},
         body: async () => {
           const bounds = range && range !== 'unsatisfiable' ? { range: { offset: range.start, length: range.end - range.start + 1 } } : {}
           const body = await r2Call(() => bucket.get(claims.key, bounds))

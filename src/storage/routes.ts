@@ -80,6 +80,7 @@ export const localStorageRoutes = createRouter()
     const store = appServedStore(c)
     const object = await store.open(c.req.valid('param').token, c.req.header('Range'))
     const headers: Record<string, string> = {
+      ...object.headers,
       'Accept-Ranges': 'bytes',
       'Cache-Control': 'private, no-store',
       'Content-Type': 'application/octet-stream',

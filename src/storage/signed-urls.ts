@@ -1,19 +1,19 @@
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
 import { ApiError } from '../lib/errors'
+import { LOCAL_STORAGE_PATH } from './types'
 
 /**
  * The URLs of stores the app serves itself (the local folder on Node, R2 through its binding on
  * Workers): a short-lived HS256 token in the path names the operation, the object and what the
  * bytes must be. One protocol for both stores; the routes are in routes.ts.
  */
-export const APP_STORAGE_PATH = '/v1/storage/local'
 
 /** A whole file: its size and sha256 are checked before it becomes visible. */
 export type PutClaims = { op: 'put'; key: string; size: number; sha256: string }
 /** One part of a multipart upload (R2): its size is checked, and its sha256 when the uploader sends one. */
 export type PartClaims = { op: 'part'; key: string; uploadId: string; partNumber: number; size: number }
 /** A download, with the name the attachment gets. */
-export type GetClaims = { op: 'get'; key: string; filename?: string }
+export type GetClaims = { op: 'get'; key: string; filename?: string; headers?: Record<string, string> }
 export type UploadClaims = PutClaims | PartClaims
 
 const nounOf = (op: string) => (op === 'get' ? 'download' : 'upload')
@@ -44,7 +44,7 @@ export function createUrlSigner(config: { publicUrl: string; secret: Uint8Array 
   return {
     sign,
     verify,
-    urlFor: (token: string) => `${config.publicUrl}${APP_STORAGE_PATH}/${token}`,
+    urlFor: (token: string) => `${config.publicUrl}${LOCAL_STORAGE_PATH}/${token}`,
   }
 }
 

@@ -1,6 +1,9 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 
+/** Where the app serves the local store's signed upload and download URLs. */
+export const LOCAL_STORAGE_PATH = '/v1/storage/local'
+
 /** Files up to this size go up in one presigned PUT; larger ones as a multipart upload. */
 export const SINGLE_PART_MAX_BYTES = 64 * 1024 * 1024
 /** S3 allows at most this many parts in one multipart upload. */
@@ -39,8 +42,11 @@ export interface ObjectStore {
   /** The bytes start..endInclusive, fetched with a ranged read. */
   getRange(key: string, start: number, endInclusive: number): Promise<Uint8Array>
   getStream(key: string): Promise<ReadableStream<Uint8Array>>
-  /** A URL that serves the object for a while, as an attachment named `filename`. */
-  presignGet(key: string, options: { expiresInSeconds: number; filename?: string; subject?: string }): Promise<string>
+  /**
+   * A URL that serves the object for a while, as an attachment named `filename`. `headers` go on
+   * the object's response where the store can add them (the local store; S3 serves its own).
+   */
+  presignGet(key: string, options: { expiresInSeconds: number; filename?: string; subject?: string; headers?: Record<string, string> }): Promise<string>
   delete(key: string): Promise<void>
 }
 
@@ -68,7 +74,14 @@ export interface AppServedEndpoint {
   open(
     token: string,
     range: string | undefined,
-  ): Promise<{ size: number; range: ResolvedRange; filename: string | undefined; body: () => Promise<ReadableStream<Uint8Array>> }>
+  ): Promise<{
+    size: number
+    range: ResolvedRange
+    filename: string | undefined
+    /** The headers the URL was signed with (`presignGet`'s `headers`). */
+    headers: Record<string, string>
+    body: () => Promise<ReadableStream<Uint8Array>>
+  }>
 }
 
 export function isAppServed(store: ObjectStore): store is ObjectStore & AppServedEndpoint {

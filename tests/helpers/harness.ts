@@ -1,3 +1,4 @@
+import { serve, type ServerType } from '@hono/node-server'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,11 +14,11 @@ import { createS3Store } from '../../src/storage/s3'
 import type { ObjectStore } from '../../src/storage/types'
 import { openTestDatabase } from './database'
 import { startS3Server } from './s3'
+import { freePort } from './server'
 
 // Tests hash passwords with far fewer iterations than production; the KDF itself is tested apart.
 const TEST_PASSWORD_ITERATIONS = 1_000
 export const TEST_SECRET = 'test-signing-secret-that-is-long-enough-for-hs256'
-const PUBLIC_URL = 'http://localhost:8787'
 
 /**
  * The configuration tests run with: production's defaults, but without the limits and the search
@@ -32,7 +33,6 @@ const TEST_CONFIG = parseConfig({
   SIGNUPS_GLOBAL_PER_MINUTE: '0',
   BASE_MODEL_REGISTRATIONS_PER_HOUR: '0',
   SEARCH_CACHE_SECONDS: '0',
-  PUBLIC_URL,
 })
 
 /** The header a test sets to say which network address its request comes from. */
@@ -40,16 +40,22 @@ export const TEST_CLIENT_ADDRESS_HEADER = 'X-Test-Client-Address'
 
 export type Harness = Awaited<ReturnType<typeof createHarness>>
 
+const DEFAULT_PUBLIC_URL = 'http://localhost:8787'
 
 /**
  * A fresh app on its own database and object store (a temp folder, or a real S3 API server
  * with `storage: 's3'`), with a clock the test can move, and small API helpers. The database is
- * a new one on `databaseServerUrl` (default DATABASE_URL), or an in-memory PGlite.
+ * a new one on `databaseServerUrl` (default DATABASE_URL), or an in-memory PGlite. With
+ * `listen`, the same app also serves real HTTP on a loopback port (`url`, its public URL), for
+ * clients that bring their own HTTP stack.
  */
 export async function createHarness(
-  overrides: Partial<Deps> & { storage?: 'local' | 's3'; singlePartMaxBytes?: number; databaseServerUrl?: string; connectTimeoutSeconds?: number } = {},
+  overrides: Partial<Deps> & { storage?: 'local' | 's3'; singlePartMaxBytes?: number; databaseServerUrl?: string; connectTimeoutSeconds?: number; listen?: boolean } = {},
 ) {
-  const { storage = 'local', singlePartMaxBytes, databaseServerUrl, connectTimeoutSeconds, ...depOverrides } = overrides
+  const { storage = 'local', singlePartMaxBytes, databaseServerUrl, connectTimeoutSeconds, listen = false, ...depOverrides } = overrides
+  const port = listen ? await freePort() : undefined
+  // Named `localhost` (bound to 127.0.0.1): another host name than the S3 test server's 127.0.0.1, as in production.
+  const PUBLIC_URL = port ? `http://localhost:${port}` : DEFAULT_PUBLIC_URL
   const database = await openTestDatabase({ serverUrl: databaseServerUrl, connectTimeoutSeconds })
   let offsetMs = 0
   const clock = () => new Date(Date.now() + offsetMs)
@@ -74,12 +80,19 @@ export async function createHarness(
       clientAddress: (c) => c.req.header(TEST_CLIENT_ADDRESS_HEADER) ?? '192.0.2.1',
       logger: { error: () => {}, warn: () => {}, info: () => {} },
     }),
+    publicUrl: PUBLIC_URL,
     db: database.db,
     jobs,
     passwords: createPasswordHasher(TEST_PASSWORD_ITERATIONS),
     ...depOverrides,
   }
   const app = createApp(deps)
+  if (port) {
+    const server = await new Promise<ServerType>((listening) => {
+      const started: ServerType = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => listening(started))
+    })
+    cleanups.push(() => new Promise<void>((done) => server.close(() => done())))
+  }
   let userCounter = 0
 
   async function call(method: string, path: string, options: { body?: unknown; auth?: string; headers?: Record<string, string> } = {}) {
@@ -149,6 +162,8 @@ export async function createHarness(
     deps,
     db: database.db,
     kind: database.kind,
+    /** Where the app listens (with `listen`) and signs its local-store URLs for. */
+    url: PUBLIC_URL,
     /** The harness's own Postgres database (for a second client such as the Worker); none on PGlite. */
     databaseUrl: database.url,
     call,

@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { grantEntitlement } from '../../src/commerce/entitlements'
 import { createPayments } from '../../src/commerce/stripe'
@@ -6,6 +6,7 @@ import { createTokenSigner } from '../../src/identity'
 import { teams } from '../../src/identity/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness, TEST_SECRET } from '../helpers/harness'
+import { databaseSnapshot } from '../helpers/snapshot'
 import { startStripeServer, type StripeTestServer } from '../helpers/stripe'
 
 /**
@@ -161,19 +162,7 @@ describe('authorization matrix over every operation', () => {
     return h.call(operation.method, request.path, { ...(auth && { auth }), ...(request.body !== undefined && { body: request.body }), ...(request.headers && { headers: request.headers }) })
   }
 
-  /** Every row of every table, minus bookkeeping a refused call may touch (a key's last use). */
-  async function snapshot() {
-    const tables = (await h.db.execute(sql`select tablename from pg_tables where schemaname = 'public' order by tablename`)) as unknown as { rows?: { tablename: string }[] } & { tablename: string }[]
-    const names = (tables.rows ?? tables).map((row) => row.tablename)
-    const state: Record<string, string> = {}
-    for (const name of names) {
-      const result = (await h.db.execute(
-        sql.raw(`select md5(coalesce(string_agg(x, '|' order by x), '')) as digest from (select (to_jsonb(t) - 'last_used_at')::text as x from "${name}" t) rows`),
-      )) as unknown as { rows?: { digest: string }[] } & { digest: string }[]
-      state[name] = (result.rows ?? result)[0]!.digest
-    }
-    return state
-  }
+  const snapshot = () => databaseSnapshot(h.db)
 
   async function expectRefused(operation: Operation, auth: string | undefined, statuses: number[], label: string) {
     const before = await snapshot()

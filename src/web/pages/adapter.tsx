@@ -29,10 +29,37 @@ export type AdapterPageProps = {
   offers: Offer[]
   reviews: Review[]
   bases: string[]
+  /** Where Hugging Face tools point HF_ENDPOINT (`<PUBLIC_URL>/hf`). */
+  hubEndpoint: string
   check?: CheckState | undefined
   /** What the buyer typed into an on-request offer's message, kept when the page comes back with an error. */
   request?: { offerId: string; message: string } | undefined
   notice?: { text: string; error?: boolean } | undefined
+}
+
+/** The lines that pull this listing with the Hugging Face tools a buyer already runs (README: "Use it from Hugging Face tools"). */
+function HubSnippet(props: { endpoint: string; repo: string; version: string }) {
+  return (
+    <section aria-labelledby="hub-heading">
+      <h2 id="hub-heading">Use it from Hugging Face tools</h2>
+      <p>
+        With an API key (<code>rfy_…</code>, read scope) of an account or team that holds it, any Hugging Face Hub client pulls it as the model
+        repo <code>{props.repo}</code>; <code>main</code> is the newest version.
+      </p>
+      <pre id="hub-snippet">
+        {`export HF_ENDPOINT=${props.endpoint}
+export HF_TOKEN=rfy_…
+hf download ${props.repo} --revision ${props.version}
+
+# PEFT
+PeftModel.from_pretrained(base_model, "${props.repo}", revision="${props.version}")
+# vLLM
+vllm serve <base model> --enable-lora --lora-modules ${props.repo.split('/')[1]}=${props.repo}
+# @huggingface/hub (its tokens must start with hf_)
+downloadFile({ repo: "${props.repo}", path: "adapter_model.safetensors", revision: "${props.version}", hubUrl: "${props.endpoint}", accessToken: "hf_rfy_…" })`}
+      </pre>
+    </section>
+  )
 }
 
 const ENGINES: [keyof Runtimes, string][] = [
@@ -342,6 +369,8 @@ export function AdapterPage(props: AdapterPageProps) {
             </table>
             {!canDownload && <p class="muted">Get the adapter below to download its files.</p>}
           </section>
+
+          <HubSnippet endpoint={props.hubEndpoint} repo={`${adapter.team}/${adapter.slug}`} version={selected.version} />
 
           <section aria-labelledby="compatibility-heading">
             <h2 id="compatibility-heading">Compatibility of version {selected.version}</h2>

@@ -59,6 +59,7 @@ async function adapterPage(ctx: WebContext, team: string, slug: string, requeste
       offers={offers.items}
       reviews={reviews.items}
       bases={registry.map((base) => base.id).sort()}
+      hubEndpoint={`${ctx.publicUrl}/hf`}
       {...extra}
     />
   )

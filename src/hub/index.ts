@@ -1,0 +1,3 @@
+export { hubRoutes } from './routes'
+export { hubError, isHubPath } from './errors'
+export { hubAuthorization } from './auth'
