@@ -1,8 +1,13 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { adapters, adapterVersions } from '../catalog/tables'
+import { MAX_API_HEADER_BYTES } from '../compat/api/check'
+import { compatProblem } from '../compat/api/registry'
+import { CompatInputError } from '../compat/errors'
+import { readSafetensorsHeader, type SafetensorsHeader } from '../compat/safetensors'
 import {
   type AdapterFingerprint,
+  createFingerprinter,
   FINGERPRINT_VERSION,
   moduleKey,
   quantiseSketches,
@@ -17,6 +22,7 @@ import { teams } from '../identity/tables'
 import { loadTeamAs } from '../identity/teams'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
+import { enforceRateLimit } from '../lib/rate-limit'
 import { fingerprintMatches, type FingerprintVerdict, versionFingerprints } from './tables'
 
 /**
@@ -98,6 +104,8 @@ export async function findMatches(
       and(
         sql`(${versionFingerprints.moduleKeys} && ${bigintArray(columns.moduleKeys)} or ${versionFingerprints.exactKeys} && ${bigintArray(columns.exactKeys)})`,
         eq(versionFingerprints.fingerprintVersion, FINGERPRINT_VERSION),
+        // A version flagged as a (partial) copy is under review, not an original others copy from.
+        inArray(versionFingerprints.verdict, ['unique', 'overruled']),
         options.publicOnly
           ? and(eq(adapterVersions.status, 'published'), eq(adapters.visibility, 'published'))
           : inArray(adapterVersions.status, ['ready', 'published']),
@@ -366,3 +374,91 @@ export async function overruleFingerprint(ctx: OperatorContext & Pick<Deps, 'job
 
 /** Sketch bytes per module, for sizing (BENCHMARKS.md, docs). */
 export const STORED_BYTES_PER_MODULE = SKETCH_SIZE
+
+/** The largest file `checkFingerprint` reads (a check costs CPU per byte; uploads may be larger). */
+export const MAX_CHECK_BYTES = 4 * 1024 ** 3
+
+/**
+ * Lets a seller check a file before uploading: its fingerprint compared with published versions of
+ * public listings (never unpublished ones, so the check reveals nothing validation's rejection
+ * would not), the caller's own teams left out. Streams the body once; bounded per user by
+ * `fingerprintCheckLimiter` and in size by MAX_CHECK_BYTES.
+ */
+export async function checkFingerprint(
+  ctx: ServiceContext & Pick<Deps, 'fingerprintCheckLimiter'>,
+  body: ReadableStream<Uint8Array> | null,
+  fileSize: number | undefined,
+) {
+  const caller = requireScope(ctx.principal, 'publish')
+  if (fileSize === undefined) throw new ApiError(422, 'file_size_required', 'Send the whole file with its size in X-File-Size.')
+  if (fileSize > MAX_CHECK_BYTES) throw new ApiError(413, 'payload_too_large', `Fingerprint checks read files up to ${MAX_CHECK_BYTES} bytes.`)
+  await enforceRateLimit(ctx.fingerprintCheckLimiter, `fingerprint:${caller.userId}`, 'fingerprint checks')
+  if (!body) throw new ApiError(422, 'invalid_safetensors', 'Send the whole safetensors file as the body.')
+  const reader = body.getReader()
+  let fingerprint: AdapterFingerprint
+  try {
+    const head: Uint8Array[] = []
+    let kept = 0
+    let needed = 8
+    let header: SafetensorsHeader | undefined
+    while (!header) {
+      const chunk = await reader.read()
+      if (chunk.done) break
+      head.push(chunk.value)
+      kept += chunk.value.length
+      if (kept < needed) continue
+      const prefix = concat(head, kept)
+      if (needed === 8) {
+        const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true)
+        if (length > BigInt(MAX_API_HEADER_BYTES)) throw new ApiError(422, 'header_too_large', `This API reads safetensors headers up to ${MAX_API_HEADER_BYTES} bytes.`)
+        needed = 8 + Number(length)
+        if (kept < needed) continue
+      }
+      header = readSafetensorsHeader(prefix, fileSize)
+    }
+    if (!header) header = readSafetensorsHeader(concat(head, kept), fileSize)
+    const fingerprinter = createFingerprinter(header)
+    let received = 0
+    for (const chunk of head) fingerprinter.update(chunk)
+    received = kept
+    for (;;) {
+      const chunk = await reader.read()
+      if (chunk.done) break
+      received += chunk.value.length
+      if (received > fileSize) throw new ApiError(422, 'invalid_file_size', `X-File-Size says ${fileSize} bytes but the body has more.`)
+      fingerprinter.update(chunk.value)
+    }
+    if (received !== fileSize) throw new ApiError(422, 'invalid_file_size', `X-File-Size says ${fileSize} bytes but the body has ${received}.`)
+    fingerprint = fingerprinter.finish()
+  } catch (error) {
+    await reader.cancel().catch(() => {})
+    if (error instanceof CompatInputError) throw compatProblem(error)
+    throw error
+  }
+  const matches = await findMatches(ctx.db, fingerprint, { excludeTeams: { acting: actingOf(caller) }, publicOnly: true })
+  const decision = decide(matches)
+  return {
+    fingerprintVersion: fingerprint.version,
+    modules: fingerprint.modules.length,
+    verdict: decision.verdict === 'duplicate' ? ('duplicate' as const) : decision.verdict === 'flagged' ? ('partial' as const) : ('unique' as const),
+    matches: matches.slice(0, 10).map((match) => ({
+      version: match.ref,
+      kind: match.kind,
+      matchedModules: match.matchedModules,
+      totalModules: match.totalModules,
+      share: match.share,
+      similarity: match.similarity,
+    })),
+  }
+}
+
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]) return chunks[0]
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const chunk of chunks) {
+    out.set(chunk, at)
+    at += chunk.length
+  }
+  return out
+}

@@ -4,14 +4,10 @@ import { adapterVersions } from '../catalog/tables'
 import { id, timestamps } from '../db/columns'
 import { users } from '../identity/tables'
 
-/** Raw bytes; sent as Postgres hex text so postgres.js and PGlite store it alike. */
+/** Raw bytes: both drivers (postgres.js, PGlite) send a Uint8Array as bytea; they read back a Buffer or a Uint8Array. */
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array | string }>({
   dataType: () => 'bytea',
-  toDriver: (value) => {
-    let hex = '\\x'
-    for (const byte of value) hex += byte.toString(16).padStart(2, '0')
-    return hex
-  },
+  toDriver: (value) => value,
   fromDriver: (value) => {
     if (typeof value !== 'string') return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
     const hex = value.startsWith('\\x') ? value.slice(2) : value
