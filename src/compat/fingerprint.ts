@@ -1,4 +1,3 @@
-import { sha256 } from '@noble/hashes/sha2.js'
 import { parseKey } from './analyze'
 import { CompatInputError } from './errors'
 import type { SafetensorsHeader, TensorInfo } from './safetensors'
@@ -37,7 +36,7 @@ export type ModuleFingerprint = {
 export type AdapterFingerprint = {
   version: typeof FINGERPRINT_VERSION
   modules: ModuleFingerprint[]
-  /** The first 52 bits of the SHA-256 of each non-zero module's lora_A and lora_B data: exact copies. */
+  /** A 52-bit hash of each non-zero module's lora_A and lora_B data as stored: exact copies (a fast, non-cryptographic hash; it only finds candidates). */
   exactKeys: number[]
 }
 
@@ -233,7 +232,9 @@ export function createFingerprinter(header: SafetensorsHeader, options: { starts
   let position = options.startsAt ?? 0
   let index = 0
   let element = 0
-  let hash = sha256.create()
+  // Per-tensor data hash (two 32-bit lanes over the raw words): exact copies, not a security boundary.
+  let lane1 = 0
+  let lane2 = 0
   let accumulator: Float64Array | undefined
   let nonZero = false
 
@@ -241,7 +242,8 @@ export function createFingerprinter(header: SafetensorsHeader, options: { starts
     element = 0
     carried = 0
     nonZero = false
-    hash = sha256.create()
+    lane1 = 0x243f6a88
+    lane2 = 0x85a308d3
     accumulator = new Float64Array(SKETCH_K * slot.rank)
   }
 
@@ -302,20 +304,44 @@ export function createFingerprinter(header: SafetensorsHeader, options: { starts
     for (let from = 0; from < total; from += DECODE_BATCH) {
       const count = Math.min(DECODE_BATCH, total - from)
       let at = from * width
-      if (dtype === 'BF16') {
-        for (let i = 0; i < count; i++, at += 2) u32[i] = ((bytes[at] as number) | ((bytes[at + 1] as number) << 8)) << 16
-        for (let i = 0; i < count; i++) f64[i] = f32[i] as number
-      } else if (dtype === 'F16' && table) {
-        for (let i = 0; i < count; i++, at += 2) f64[i] = table[(bytes[at] as number) | ((bytes[at + 1] as number) << 8)] as number
-      } else if (dtype === 'F32') {
+      // Raw words first (hashed as stored), then values.
+      if (width === 2) {
+        for (let i = 0; i < count; i++, at += 2) u32[i] = (bytes[at] as number) | ((bytes[at + 1] as number) << 8)
+      } else if (width === 4) {
         for (let i = 0; i < count; i++, at += 4) {
           u32[i] = (bytes[at] as number) | ((bytes[at + 1] as number) << 8) | ((bytes[at + 2] as number) << 16) | ((bytes[at + 3] as number) << 24)
         }
+      }
+      let h1 = lane1
+      let h2 = lane2
+      if (width !== 8) {
+        for (let i = 0; i < count; i++) {
+          const word = u32[i] as number
+          h1 = Math.imul(h1 ^ word, 0x9e3779b1)
+          h1 ^= h1 >>> 15
+          h2 = Math.imul(h2 + word, 0x85ebca77)
+          h2 ^= h2 >>> 13
+        }
+      }
+      if (dtype === 'BF16') {
+        for (let i = 0; i < count; i++) u32[i] = (u32[i] as number) << 16
+        for (let i = 0; i < count; i++) f64[i] = f32[i] as number
+      } else if (dtype === 'F16' && table) {
+        for (let i = 0; i < count; i++) f64[i] = table[u32[i] as number] as number
+      } else if (dtype === 'F32') {
         for (let i = 0; i < count; i++) f64[i] = f32[i] as number
       } else {
         const view = new DataView(bytes.buffer, bytes.byteOffset + at, count * 8)
-        for (let i = 0; i < count; i++) f64[i] = view.getFloat64(i * 8, true)
+        for (let i = 0; i < count; i++) {
+          const low = view.getUint32(i * 8, true)
+          const high = view.getUint32(i * 8 + 4, true)
+          h1 = Math.imul(Math.imul(h1 ^ low, 0x9e3779b1) ^ high, 0x9e3779b1)
+          h2 = Math.imul(Math.imul(h2 + low, 0x85ebca77) + high, 0x85ebca77)
+          f64[i] = view.getFloat64(i * 8, true)
+        }
       }
+      lane1 = h1
+      lane2 = h2
       for (let i = 0; i < count; i++) {
         const value = f64[i] as number
         if (value - value !== 0) {
@@ -327,7 +353,7 @@ export function createFingerprinter(header: SafetensorsHeader, options: { starts
   }
 
   const finishTensor = (slot: Slot) => {
-    const key = Number(BigInt.asUintN(52, bytesToBigInt(hash.digest())))
+    const key = dataKey(lane1, lane2, element)
     const entry = pending.get(slot.module) ?? { rank: slot.rank, zero: false }
     if (slot.role === 'A') {
       entry.a = accumulator
@@ -366,7 +392,6 @@ export function createFingerprinter(header: SafetensorsHeader, options: { starts
         if (position === start && !accumulator) begin(slot)
         const take = Math.min(end - position, chunk.length - offset)
         const piece = chunk.subarray(offset, offset + take)
-        hash.update(piece)
         const width = BYTES[tensor.dtype as ReadDtype]
         let body = piece
         if (carried > 0) {
@@ -404,10 +429,11 @@ export function createFingerprinter(header: SafetensorsHeader, options: { starts
   }
 }
 
-function bytesToBigInt(bytes: Uint8Array): bigint {
-  let value = 0n
-  for (let i = 0; i < 8; i++) value = (value << 8n) | BigInt(bytes[i] ?? 0)
-  return value
+/** 52 bits (a safe integer, a Postgres bigint) from the two lanes and the element count. */
+function dataKey(h1: number, h2: number, count: number): number {
+  const a = Math.imul(h1 ^ count, 0xcc9e2d51) >>> 0
+  const b = Math.imul(h2 ^ (a >>> 7), 0x1b873593) >>> 0
+  return (a & 0xfffff) * 2 ** 32 + b
 }
 
 /** S = (Pᵀ·B)(A·Q), normalised: K × r by r × K. */
