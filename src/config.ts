@@ -61,6 +61,7 @@ const ConfigSchema = z
     .transform((value) => [...new Set((value ?? '').split(',').map((email) => email.trim().toLowerCase()).filter((email) => email !== ''))])
     .pipe(z.array(z.email('each entry must be an email address'))),
   BASE_MODEL_REGISTRATIONS_PER_HOUR: z.coerce.number().int().min(0).default(20),
+  FINGERPRINT_CHECKS_PER_HOUR: z.coerce.number().int().min(0).default(30),
   MAX_PENDING_BASE_MODELS: z.coerce.number().int().min(1).max(10_000).default(10),
   PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(1000),
   })

@@ -24,6 +24,7 @@ let rateLimiter: RateLimiter | undefined
 let signInLimiters: ReturnType<typeof createSignInLimiters> | undefined
 let passwords: PasswordHasher | undefined
 let baseModelLimiter: RateLimiter | undefined
+let fingerprintCheckLimiter: RateLimiter | undefined
 
 /** The first delivery plus `max_retries` (wrangler.toml [[queues.consumers]]). */
 const QUEUE_DELIVERIES = 1 + 5
@@ -86,6 +87,9 @@ export default {
         baseModelLimiter: (baseModelLimiter ??= createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 })),
       }),
       maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
+      ...(config.FINGERPRINT_CHECKS_PER_HOUR > 0 && {
+        fingerprintCheckLimiter: (fingerprintCheckLimiter ??= createRateLimiter({ limit: config.FINGERPRINT_CHECKS_PER_HOUR, windowSeconds: 3600 })),
+      }),
       ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: (searchCache ??= createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS })) }),
       docsAssets: { js: swaggerJs, css: swaggerCss },
     }

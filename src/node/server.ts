@@ -87,6 +87,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       baseModelLimiter: createRateLimiter({ limit: config.BASE_MODEL_REGISTRATIONS_PER_HOUR, windowSeconds: 3600 }),
     }),
     maxPendingBaseModels: config.MAX_PENDING_BASE_MODELS,
+    ...(config.FINGERPRINT_CHECKS_PER_HOUR > 0 && {
+      fingerprintCheckLimiter: createRateLimiter({ limit: config.FINGERPRINT_CHECKS_PER_HOUR, windowSeconds: 3600 }),
+    }),
     ...(config.SEARCH_CACHE_SECONDS > 0 && { searchCache: createSearchCache({ ttlSeconds: config.SEARCH_CACHE_SECONDS }) }),
     docsAssets: await loadDocsAssets(),
   }
