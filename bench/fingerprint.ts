@@ -106,7 +106,7 @@ function throughput() {
   console.log('| --- | --- | --- |')
   console.log(row('SHA-256, @noble/hashes (what validation runs, also on Workers)', noble))
   console.log(row('SHA-256, node:crypto (native, for scale)', native))
-  console.log(row('fingerprint (per-tensor SHA-256 included)', fingerprint))
+  console.log(row('fingerprint (sketch + per-tensor data hash)', fingerprint))
   console.log(row('fingerprint + whole-file SHA-256 (one validation pass without a stored checksum)', both))
 }
 
