@@ -1,6 +1,7 @@
 /**
- * Bytes read from storage to validate a stored 200 MB adapter: the weights' header must come
- * from one ranged read (header + 64 KiB at most), never from reading the file.
+ * Bytes read from storage to validate a stored 200 MB adapter: the weights' header comes from one
+ * ranged read (header + 64 KiB at most); since seller-protection fingerprints (issue 22) the file is
+ * then streamed exactly once, never buffered.
  *
  *   npx tsx bench/inspect.ts [--rank 40]
  *
@@ -36,7 +37,7 @@ try {
   const read = counted.readOf('/adapter_model.safetensors')
   console.log(`weights file:                 ${weights.bytes.length.toLocaleString('en')} bytes (${(weights.bytes.length / 1048576).toFixed(0)} MiB), rank ${version.lora.rank}`)
   console.log(`header (8 + N):               ${headerBytes.toLocaleString('en')} bytes`)
-  console.log(`read from the weights file:   ${read.toLocaleString('en')} bytes (bound: header + 64 KiB = ${(headerBytes + HEADER_PROBE_BYTES).toLocaleString('en')})`)
+  console.log(`read from the weights file:   ${read.toLocaleString('en')} bytes (bound: the 64 KiB header probe + one stream of the file for the fingerprint = ${(HEADER_PROBE_BYTES + weights.bytes.length).toLocaleString('en')})`)
   console.log(`share of the file read:       ${((read / weights.bytes.length) * 100).toFixed(3)}%`)
   console.log(`upload + validation via API:  ${seconds.toFixed(2)} s`)
 } finally {

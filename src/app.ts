@@ -12,7 +12,7 @@ import { adapterRoutes, reviewRoutes } from './catalog'
 import { commerceRoutes } from './commerce'
 import { downloadRoutes } from './downloads'
 import { compatRoutes } from './compat/api/routes'
-import { versionRoutes } from './publishing'
+import { fingerprintRoutes, versionRoutes } from './publishing'
 import { localStorageRoutes } from './storage/routes'
 import { LOCAL_STORAGE_PATH } from './storage/types'
 import { hubAuthorization, hubError, hubRoutes, isHubPath } from './hub'
@@ -21,7 +21,7 @@ import { errorPage, isStorefrontPath, webRoutes } from './web'
 import { docsRoutes } from './docs'
 
 const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
-const STREAMED_BODY_PATHS = ['/v1/compat/inspect', '/v1/storage/local/']
+const STREAMED_BODY_PATHS = ['/v1/compat/inspect', '/v1/compat/fingerprint', '/v1/storage/local/']
 const CREDENTIAL_QUERY_PARAMS = ['token', 'access_token', 'api_key', 'apikey', 'key']
 
 const healthRoute = createRoute({
@@ -52,6 +52,7 @@ function mountApi(app: ReturnType<typeof createRouter>) {
   app.route('/', apiKeyRoutes)
   app.route('/', adapterRoutes)
   app.route('/', versionRoutes)
+  app.route('/', fingerprintRoutes)
   app.route('/', reviewRoutes)
   app.route('/', compatRoutes)
   app.route('/', commerceRoutes)

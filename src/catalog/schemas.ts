@@ -170,6 +170,15 @@ export const VersionSchema = z
     createdAt: z.iso.datetime(),
     downloads: z.number().int().openapi({ description: 'Granted downloads of its files (updated within seconds)' }),
     publishedAt: z.iso.datetime().nullable(),
+    fingerprint: z
+      .object({
+        status: z.enum(['unique', 'flagged', 'duplicate', 'overruled']),
+        modules: z.number().int(),
+        reviewedAt: z.iso.datetime().nullable(),
+      })
+      .nullable()
+      .optional()
+      .openapi({ description: 'Seller protection (the seller team only, getVersion): how the function the weights compute compares with other teams’ versions; null until validated' }),
   })
   .openapi('Version')
 

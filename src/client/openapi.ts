@@ -425,6 +425,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/compat/fingerprint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Before uploading: would this safetensors file be taken for a copy of a published adapter? */
+        post: operations["checkFingerprint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/teams/{team}/fingerprint-matches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Other teams' uploads that copied (all or part of) this team's versions, newest first */
+        get: operations["listFingerprintMatches"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fingerprint-reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Versions rejected as duplicates or flagged as partial copies (platform operators only) */
+        get: operations["listFingerprintReviews"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/adapters/{team}/{slug}/versions/{version}/fingerprint/overrule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Overrule a duplicate rejection or a flag (platform operators only): a rejected version is validated again without the duplicate rule */
+        post: operations["overruleFingerprint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/adapters/{team}/{slug}/versions/{version}/reviews": {
         parameters: {
             query?: never;
@@ -1075,6 +1143,14 @@ export interface components {
             downloads: number;
             /** Format: date-time */
             publishedAt: string | null;
+            /** @description Seller protection (the seller team only, getVersion): how the function the weights compute compares with other teams’ versions; null until validated */
+            fingerprint?: {
+                /** @enum {string} */
+                status: "unique" | "flagged" | "duplicate" | "overruled";
+                modules: number;
+                /** Format: date-time */
+                reviewedAt: string | null;
+            } | null;
         };
         EvalResult: {
             /** @example C-Eval */
@@ -1133,6 +1209,86 @@ export interface components {
             expected?: unknown;
             actual?: unknown;
             message: string;
+        };
+        FingerprintCheck: {
+            fingerprintVersion: number;
+            modules: number;
+            /** @enum {string} */
+            verdict: "unique" | "duplicate" | "partial";
+            /** @description Published versions of public listings only */
+            matches: {
+                version: string;
+                /**
+                 * @description exact: the same tensor bytes; function: the same ΔW, re-saved or re-parametrised
+                 * @enum {string}
+                 */
+                kind: "exact" | "function";
+                matchedModules: number;
+                totalModules: number;
+                /** @description Matched modules over the larger of the two module sets */
+                share: number;
+                /** @description The lowest sketch similarity among matched modules (1 = identical function) */
+                similarity: number;
+            }[];
+        };
+        FingerprintMatchList: {
+            items: {
+                /** Format: uuid */
+                id: string;
+                /** @description Your version that was copied */
+                original: string;
+                /** @description The team that uploaded the copy */
+                attemptedBy: string;
+                /** @enum {string} */
+                verdict: "duplicate" | "flagged";
+                /**
+                 * @description Whether the copy stands rejected now (operators may overrule)
+                 * @enum {string}
+                 */
+                outcome: "rejected" | "not_rejected";
+                /** Format: date-time */
+                at: string;
+                /**
+                 * @description exact: the same tensor bytes; function: the same ΔW, re-saved or re-parametrised
+                 * @enum {string}
+                 */
+                kind: "exact" | "function";
+                matchedModules: number;
+                totalModules: number;
+                /** @description Matched modules over the larger of the two module sets */
+                share: number;
+                /** @description The lowest sketch similarity among matched modules (1 = identical function) */
+                similarity: number;
+            }[];
+            nextCursor: string | null;
+        };
+        FingerprintReviewList: {
+            items: {
+                version: string;
+                status: string;
+                /** @enum {string} */
+                verdict: "unique" | "flagged" | "duplicate" | "overruled";
+                /** Format: date-time */
+                at: string;
+                matches: {
+                    version: string;
+                    status: string;
+                    /** @enum {string} */
+                    verdict: "duplicate" | "flagged";
+                    /**
+                     * @description exact: the same tensor bytes; function: the same ΔW, re-saved or re-parametrised
+                     * @enum {string}
+                     */
+                    kind: "exact" | "function";
+                    matchedModules: number;
+                    totalModules: number;
+                    /** @description Matched modules over the larger of the two module sets */
+                    share: number;
+                    /** @description The lowest sketch similarity among matched modules (1 = identical function) */
+                    similarity: number;
+                }[];
+            }[];
+            nextCursor: string | null;
         };
         Review: {
             /** Format: uuid */
@@ -3563,6 +3719,257 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Version"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with existing state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    checkFingerprint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The whole file’s size (required) */
+                "x-file-size"?: number | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description The fingerprint compared with published versions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FingerprintCheck"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listFingerprintMatches: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Copy attempts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FingerprintMatchList"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listFingerprintReviews: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FingerprintReviewList"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    overruleFingerprint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+                slug: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Overruled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        version: string;
+                        /** @enum {string} */
+                        verdict: "overruled";
+                        status: string;
+                    };
                 };
             };
             /** @description Missing, invalid or expired credentials */

@@ -78,10 +78,11 @@ const LORA_ROLE = new Map<string | undefined, TensorRole>([
 ])
 const DIGITS = /^\d+$/
 
-type Parsed = { role: TensorRole; path: string; adapterName?: string }
+export type ParsedKey = { role: TensorRole; path: string; adapterName?: string }
+type Parsed = ParsedKey
 
 /** Splits a PEFT key into module path and role; undefined when it is not a PEFT adapter key. */
-function parseKey(name: string): Parsed | undefined {
+export function parseKey(name: string): Parsed | undefined {
   if (!name.startsWith(PREFIX)) return undefined
   const parts = name.slice(PREFIX.length).split('.')
   const n = parts.length

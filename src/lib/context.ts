@@ -63,6 +63,8 @@ export type Deps = {
   operators?: readonly string[]
   /** Per-team limit on base-model registrations; none in tests that do not test it. */
   baseModelLimiter?: RateLimiter
+  /** Per-user limit on fingerprint checks (`checkFingerprint` reads whole files); none in tests that do not test it. */
+  fingerprintCheckLimiter?: RateLimiter
   /** How many registrations a team may have waiting for review (default 10). */
   maxPendingBaseModels?: number
   /** Background work: validation of uploaded versions. */

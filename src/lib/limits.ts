@@ -19,6 +19,7 @@ export const LIMITS = [
   { dep: 'signupAddressLimiter', name: 'signup-address', setting: 'SIGNUPS_PER_ADDRESS_PER_HOUR', windowSeconds: 3600, binding: undefined },
   { dep: 'signupGlobalLimiter', name: 'signup-global', setting: 'SIGNUPS_GLOBAL_PER_MINUTE', windowSeconds: 60, binding: 'SIGNUP_GLOBAL_RATE_LIMITER' },
   { dep: 'baseModelLimiter', name: 'base-model-registrations', setting: 'BASE_MODEL_REGISTRATIONS_PER_HOUR', windowSeconds: 3600, binding: undefined },
+  { dep: 'fingerprintCheckLimiter', name: 'fingerprint-checks', setting: 'FINGERPRINT_CHECKS_PER_HOUR', windowSeconds: 3600, binding: undefined },
 ] as const satisfies readonly { dep: keyof Deps; name: string; setting: keyof Config; windowSeconds: number; binding: string | undefined }[]
 
 type Limit = (typeof LIMITS)[number]

@@ -8,6 +8,7 @@ import { validateVersion } from './validate'
 
 export { createInProcessQueue, type Job, type JobQueue } from './jobs'
 export { versionRoutes } from './routes'
+export { fingerprintRoutes } from './fingerprint-routes'
 export { validateVersion } from './validate'
 export { addBaseToMatrices } from './base-compatibility'
 export { markValidationStalled, runMaintenance } from './maintenance'

@@ -11,9 +11,14 @@ import {
   readSafetensorsHeader,
   type SafetensorsHeader,
 } from '../compat/index'
+import { type AdapterFingerprint, createFingerprinter } from '../compat/fingerprint'
 import type { Deps } from '../lib/context'
 import type { ObjectStore } from '../storage/types'
 import { sha256OfStream } from '../storage/types'
+import { sha256 as sha256Hasher } from '@noble/hashes/sha2.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
+import { decide, duplicateFinding, type FingerprintDecision, findMatches, storeFingerprint } from './fingerprints'
+import { versionFingerprints } from './tables'
 import type { VersionFacts } from './versions'
 
 /** The first read of a weights file; a typical LoRA header (~60 KB) fits, larger ones take a second read. */
@@ -34,8 +39,11 @@ const reject = (code: string, message: string, extra: Partial<Finding> = {}) =>
 /**
  * Validates an uploaded version: every declared file present with its size and checksum, the
  * weights a strict safetensors file, the config a PEFT config, and the tensors checked against
- * every verified base model and the team's own pending registrations. Safe to run again: it only acts on a version in `validating`,
- * and writes its verdict, the facts and the compatibility matrix in one transaction.
+ * every verified base model and the team's own pending registrations, then its fingerprint compared
+ * with other teams' versions (seller protection: a copy of a published version is rejected
+ * `duplicate_of`, a partial one flagged). The weights are streamed once, whatever their size.
+ * Safe to run again: it only acts on a version in `validating`, and writes its verdict, the facts,
+ * the compatibility matrix and the fingerprint in one transaction.
  * Store or database failures throw, leaving the version in `validating` for a retry.
  */
 export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>, versionId: string): Promise<void> {
@@ -49,11 +57,16 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
   const { version, teamId } = found
   const files = await db.select().from(versionFiles).where(eq(versionFiles.versionId, versionId))
 
-  let outcome: { facts: VersionFacts; findings: Finding[]; matrix: Awaited<ReturnType<typeof checkAll>> } | { rejected: Finding[] }
+  type Fingerprinted = { fingerprint: AdapterFingerprint; decision: FingerprintDecision }
+  let outcome:
+    | { facts: VersionFacts; findings: Finding[]; matrix: Awaited<ReturnType<typeof checkAll>>; fingerprinted: Fingerprinted }
+    | { rejected: Finding[]; fingerprinted?: Fingerprinted }
   try {
-    await verifyFiles(store, files)
     const weights = pickWeights(files)
+    // The weights are streamed once below (fingerprint and, when the store has none, the checksum).
+    const unhashed = await verifyFiles(store, files, weights)
     const header = await readHeader(store, weights)
+    const fingerprint = await fingerprintFile(store, weights, header, unhashed)
     const config = await readConfig(store, files)
     const lora = analyzeAdapter(header, config)
     const matrix = await checkAll(deps, teamId, lora, header)
@@ -78,10 +91,21 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
         },
       ])
     }
-    outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora: lora as unknown as Record<string, unknown> }, findings, matrix }
+    // Seller protection: another team's published version computing the same function.
+    const [previous] = await db.select({ verdict: versionFingerprints.verdict }).from(versionFingerprints).where(eq(versionFingerprints.versionId, versionId))
+    const decision = decide(await findMatches(db, fingerprint, { excludeTeams: { teamId }, excludeVersionId: versionId }))
+    const fingerprinted = { fingerprint, decision: previous?.verdict === 'overruled' ? { ...decision, verdict: 'overruled' as const } : decision }
+    if (fingerprinted.decision.verdict === 'duplicate' && decision.duplicateOf) {
+      outcome = { rejected: [duplicateFinding(decision.duplicateOf)], fingerprinted }
+    } else {
+      outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora: lora as unknown as Record<string, unknown> }, findings, matrix, fingerprinted }
+    }
   } catch (error) {
     if (error instanceof Rejection) outcome = { rejected: error.findings }
-    else if (error instanceof CompatInputError) outcome = { rejected: [{ code: error.code, severity: 'error', message: error.message }] }
+    else if (error instanceof CompatInputError) {
+      const tensor = typeof error.extra?.tensor === 'string' ? error.extra.tensor : undefined
+      outcome = { rejected: [{ code: error.code, severity: 'error', message: error.message, ...(tensor && { tensor }) }] }
+    }
     else throw error
   }
 
@@ -96,7 +120,9 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
       )
       .where(and(eq(adapterVersions.id, versionId), eq(adapterVersions.status, 'validating')))
       .returning({ id: adapterVersions.id })
-    if (claimed.length === 0 || 'rejected' in outcome) return
+    if (claimed.length === 0) return
+    if (outcome.fingerprinted) await storeFingerprint(tx, versionId, outcome.fingerprinted.fingerprint, outcome.fingerprinted.decision, now)
+    if ('rejected' in outcome) return
     await tx.delete(versionCompatibility).where(eq(versionCompatibility.versionId, versionId))
     await tx.insert(versionCompatibility).values(
       outcome.matrix.map((report) => ({
@@ -110,19 +136,48 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
   })
 }
 
-async function verifyFiles(store: ObjectStore, files: FileRow[]) {
+/** Checks every file's presence, size and (when the store knows it) checksum; returns the weights if their checksum is still to be computed. */
+async function verifyFiles(store: ObjectStore, files: FileRow[], weights: FileRow): Promise<boolean> {
+  let weightsUnhashed = false
   for (const file of files) {
     const head = await store.head(file.storageKey)
     if (!head) throw reject('file_missing', `${file.path} is not in storage.`, { tensor: undefined })
     if (head.size !== file.size) {
       throw reject('size_mismatch', `${file.path} has ${head.size} bytes; ${file.size} were declared.`, { expected: file.size, actual: head.size })
     }
+    if (!head.sha256 && file === weights) {
+      weightsUnhashed = true
+      continue
+    }
     // Stores that verified a whole-object SHA-256 on upload report it; others are hashed here.
     const sha256 = head.sha256 ?? (await sha256OfStream(await store.getStream(file.storageKey)))
-    if (sha256 !== file.sha256) {
-      throw reject('checksum_mismatch', `${file.path} does not match its declared SHA-256.`, { expected: file.sha256, actual: sha256 })
-    }
+    if (sha256 !== file.sha256) throw checksumMismatch(file, sha256)
   }
+  return weightsUnhashed
+}
+
+const checksumMismatch = (file: FileRow, actual: string) =>
+  reject('checksum_mismatch', `${file.path} does not match its declared SHA-256.`, { expected: file.sha256, actual })
+
+/**
+ * One pass over the weights: the fingerprint of every LoRA module (memory bounded by the module
+ * count, never by the file) and, when the store reported no checksum, the SHA-256.
+ */
+async function fingerprintFile(store: ObjectStore, file: FileRow, header: SafetensorsHeader, hash: boolean): Promise<AdapterFingerprint> {
+  const fingerprinter = createFingerprinter(header)
+  const hasher = hash ? sha256Hasher.create() : undefined
+  let size = 0
+  for await (const chunk of (await store.getStream(file.storageKey)) as unknown as AsyncIterable<Uint8Array>) {
+    fingerprinter.update(chunk)
+    hasher?.update(chunk)
+    size += chunk.length
+  }
+  if (size !== file.size) throw reject('size_mismatch', `${file.path} streamed ${size} bytes; ${file.size} were declared.`, { expected: file.size, actual: size })
+  if (hasher) {
+    const actual = bytesToHex(hasher.digest())
+    if (actual !== file.sha256) throw checksumMismatch(file, actual)
+  }
+  return fingerprinter.finish()
 }
 
 function pickWeights(files: FileRow[]): FileRow {

@@ -16,6 +16,7 @@ import { uniqueViolation } from '../db/types'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import type { UploadPlan } from '../storage/types'
+import { fingerprintStatusOf } from './fingerprints'
 import { assertDeclaredFilesWithin, assertStorageWithin, DEFAULT_UPLOAD_LIMITS } from './quotas'
 
 /** Upload URLs stay valid this long: long enough for a 10 GB file on a slow link. */
@@ -189,8 +190,13 @@ async function compatibleBasesOf(ctx: ServiceContext, versionId: string, isMembe
 
 export async function getVersion(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
-  const [files, bases] = await Promise.all([filesOf(ctx, loaded.version.id), compatibleBasesOf(ctx, loaded.version.id, loaded.isMember)])
-  return toVersionView(loaded.version, files, bases)
+  const [files, bases, fingerprint] = await Promise.all([
+    filesOf(ctx, loaded.version.id),
+    compatibleBasesOf(ctx, loaded.version.id, loaded.isMember),
+    loaded.isMember ? fingerprintStatusOf(ctx.db, loaded.version.id) : null,
+  ])
+  // The fingerprint verdict (flags are for operators) is the seller team's to see.
+  return { ...toVersionView(loaded.version, files, bases), ...(loaded.isMember && { fingerprint }) }
 }
 
 /** The versions of a listing the caller may see (all of them for the seller team), highest first. */

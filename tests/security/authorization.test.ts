@@ -31,10 +31,11 @@ const SELF_SERVICE: Record<string, string> = {
   registerBaseModel: "registers a pending base for the caller's own team (publish scope)",
   listMyInvitations: 'lists the invitations addressed to the caller',
   logout: "revokes the caller's own access tokens",
+  checkFingerprint: "checks the caller's own file against published listings (publish scope)",
 }
 
 /** Operations only a platform operator (OPERATOR_EMAILS) may call: every ordinary user gets 403 not_operator. */
-const OPERATOR_ONLY = new Set(['listPendingBaseModels', 'reviewBaseModel', 'listRejectedPayments'])
+const OPERATOR_ONLY = new Set(['listPendingBaseModels', 'reviewBaseModel', 'listRejectedPayments', 'listFingerprintReviews', 'overruleFingerprint'])
 
 describe('authorization matrix over every operation', () => {
   let h: Harness
@@ -147,7 +148,7 @@ describe('authorization matrix over every operation', () => {
       stripeWebhook: '{}',
     }
     // Operations that take raw file bytes.
-    if (['inspectSafetensors', 'putLocalObject'].includes(operation.operationId)) return { path, body: new Uint8Array(16), headers: { 'Content-Type': 'application/octet-stream' } }
+    if (['inspectSafetensors', 'putLocalObject', 'checkFingerprint'].includes(operation.operationId)) return { path, body: new Uint8Array(16), headers: { 'Content-Type': 'application/octet-stream', 'X-File-Size': '16' } }
     if (!operation.hasBody) return { path }
     if (!(operation.operationId in bodies)) throw new Error(`No request body for ${operation.operationId}: add one to the authorization matrix.`)
     return { path, body: bodies[operation.operationId] }

@@ -1,0 +1,82 @@
+import { sql } from 'drizzle-orm'
+import { bigint, check, customType, index, integer, pgTable, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { adapterVersions } from '../catalog/tables'
+import { id, timestamps } from '../db/columns'
+import { users } from '../identity/tables'
+
+/** Raw bytes: both drivers (postgres.js, PGlite) send a Uint8Array as bytea; they read back a Buffer or a Uint8Array. */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array | string }>({
+  dataType: () => 'bytea',
+  toDriver: (value) => value,
+  fromDriver: (value) => {
+    if (typeof value !== 'string') return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+    const hex = value.startsWith('\\x') ? value.slice(2) : value
+    const out = new Uint8Array(hex.length / 2)
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16)
+    return out
+  },
+})
+
+export const fingerprintVerdicts = ['unique', 'flagged', 'duplicate', 'overruled'] as const
+export type FingerprintVerdict = (typeof fingerprintVerdicts)[number]
+
+/**
+ * The function a validated version computes (docs/fingerprints.md): per LoRA module a quantised
+ * sketch (`modules[i]` ↔ bytes i·64…), an LSH key per module and the data hashes of its tensors, each
+ * in a GIN-indexed array so the duplicate lookup probes an index instead of scanning fingerprints.
+ */
+export const versionFingerprints = pgTable(
+  'version_fingerprints',
+  {
+    versionId: uuid('version_id')
+      .primaryKey()
+      .references(() => adapterVersions.id, { onDelete: 'cascade' }),
+    fingerprintVersion: smallint('fingerprint_version').notNull(),
+    modules: text('modules').array().notNull(),
+    sketches: bytea('sketches').notNull(),
+    moduleKeys: bigint('module_keys', { mode: 'number' }).array().notNull(),
+    exactKeys: bigint('exact_keys', { mode: 'number' }).array().notNull(),
+    verdict: text('verdict', { enum: fingerprintVerdicts }).notNull(),
+    /** The published version this one copies (verdict `duplicate`, or `overruled` afterwards). */
+    duplicateOfVersionId: uuid('duplicate_of_version_id').references(() => adapterVersions.id, { onDelete: 'set null' }),
+    reviewedBy: uuid('reviewed_by').references(() => users.id, { onDelete: 'set null' }),
+    reviewedAt: timestamp('reviewed_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (table) => [
+    index('version_fingerprints_module_keys_idx').using('gin', table.moduleKeys),
+    index('version_fingerprints_exact_keys_idx').using('gin', table.exactKeys),
+    index('version_fingerprints_review_idx').on(table.verdict, table.createdAt).where(sql`${table.verdict} in ('flagged', 'duplicate')`),
+    check('version_fingerprints_verdict_check', sql`${table.verdict} in ('unique', 'flagged', 'duplicate', 'overruled')`),
+  ],
+)
+
+/**
+ * A version that matched another team's version at validation: what the original's seller sees
+ * (`listFingerprintMatches`) and what operators review.
+ */
+export const fingerprintMatches = pgTable(
+  'fingerprint_matches',
+  {
+    id: id(),
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => adapterVersions.id, { onDelete: 'cascade' }),
+    matchedVersionId: uuid('matched_version_id')
+      .notNull()
+      .references(() => adapterVersions.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['exact', 'function'] }).notNull(),
+    matchedModules: integer('matched_modules').notNull(),
+    totalModules: integer('total_modules').notNull(),
+    /** Matched modules over the larger of the two module sets. */
+    share: real('share').notNull(),
+    /** The lowest sketch similarity among the matched modules. */
+    similarity: real('similarity').notNull(),
+    verdict: text('verdict', { enum: ['duplicate', 'flagged'] }).notNull(),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('fingerprint_matches_pair_key').on(table.versionId, table.matchedVersionId),
+    index('fingerprint_matches_matched_idx').on(table.matchedVersionId, table.createdAt),
+  ],
+)
