@@ -53,7 +53,9 @@ const child = spawn('npx', args, {
   stdio: 'inherit',
   env: {
     ...process.env,
+    // Both bindings reach the same database locally; wrangler dev's Hyperdrive does not cache.
     CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: url.toString(),
+    CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE_CACHED: url.toString(),
     WRANGLER_SEND_METRICS: 'false',
     CLOUDFLARE_CF_FETCH_ENABLED: 'false',
     WRANGLER_LOG_PATH: process.env.WRANGLER_LOG_PATH ?? '.wrangler/logs',

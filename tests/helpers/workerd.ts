@@ -21,6 +21,7 @@ export function wranglerEnv(options: { configHome: string; hyperdriveUrl?: strin
     const url = new URL(options.hyperdriveUrl)
     if (!url.password) url.password = 'local'
     env.CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE = url.toString()
+    env.CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE_CACHED = url.toString()
   }
   return env
 }
