@@ -49,9 +49,12 @@ const USAGE = `refinery — the Refinery marketplace from a terminal
   refinery buy <team/slug> [--offer <id>] [--team <team>] [--message <text>]
       Claims a free offer, files an access request, or prints the checkout URL to pay at.
 
-  refinery pull <team/slug@version> [--dir <folder>]
-      Downloads every file of a version you are entitled to: resumes after an interruption,
-      verifies each sha256, and only then puts the file under its name.
+  refinery pull <team/slug[@version]> [--dir <folder>] [--force]
+      Downloads every file of a version you are entitled to (without @version: the newest
+      published one) into ./<slug>-<version>/ or --dir: resumes after an interruption, skips
+      files already there with the same sha256, verifies each sha256, and only then puts the
+      file under its name. A different file already under that name is never replaced
+      without --force.
 
   refinery serve      the embedded API server (as npm start; configured by the environment)
   refinery migrate    applies database migrations (as npm run migrate)
@@ -60,7 +63,7 @@ The API is REFINERY_URL (default http://localhost:8787, or the one you logged in
 credential is REFINERY_API_KEY, or the one login stored.
 `
 
-export type Io = { out: Output; err: Output; fetch: typeof fetch; env: Env; stdin: Input }
+export type Io = { out: Output; err: Output; fetch: typeof fetch; env: Env; stdin: Input; cwd: string }
 
 const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']>; run(args: Args, io: Io): Promise<number> }> = {
   login: {
@@ -269,10 +272,13 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
     },
   },
   pull: {
-    options: { dir: { type: 'string' } },
+    options: { dir: { type: 'string' }, force: { type: 'boolean' } },
     async run({ values, positionals }, io) {
-      if (!positionals[0]) throw new CliError('Usage: refinery pull <team/slug@version> [--dir <folder>]')
-      for (const path of await pull(await remoteFrom(io.env, io.fetch), positionals[0], str(values.dir) ?? '.', { log: io.err })) io.out.write(`✔ ${path}\n`)
+      if (!positionals[0]) throw new CliError('Usage: refinery pull <team/slug[@version]> [--dir <folder>] [--force]')
+      const options = { dir: str(values.dir), cwd: io.cwd, force: values.force === true, log: io.err }
+      for (const file of await pull(await remoteFrom(io.env, io.fetch), positionals[0], options)) {
+        io.out.write(`✔ ${file.path}${file.skipped ? ' (already complete)' : ''}\n`)
+      }
       return 0
     },
   },
@@ -302,7 +308,7 @@ function number(value: Args['values'][string], flag: string) {
 
 /** Runs the CLI; returns the exit code. Output, input, the network and the environment are injectable for tests. */
 export async function main(argv: string[], io: Partial<Io> = {}): Promise<number> {
-  const full: Io = { out: process.stdout, err: process.stderr, fetch: (...args) => fetch(...args), env: {}, stdin: process.stdin, ...io }
+  const full: Io = { out: process.stdout, err: process.stderr, fetch: (...args) => fetch(...args), env: {}, stdin: process.stdin, cwd: process.cwd(), ...io }
   const [name, ...rest] = argv
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     full.out.write(USAGE)

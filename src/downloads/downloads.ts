@@ -37,7 +37,8 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
   }
 
   const ttl = ctx.downloadUrlTtlSeconds ?? DEFAULT_DOWNLOAD_URL_TTL_SECONDS
-  const filename = `${ref.slug}-${ref.version}-${ref.path.replaceAll('/', '_')}`
+  // The name engines load (adapter_model.safetensors); the version belongs to the folder, not the file.
+  const filename = ref.path.split('/').at(-1) ?? ref.path
   const url = await ctx.store.presignGet(access.storageKey, { expiresInSeconds: ttl, filename, subject: caller.userId })
   const audit = {
     adapterId: access.adapterId,
