@@ -251,7 +251,7 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
         runtime: str(values.runtime) as SearchQuery['runtime'],
         tag: str(values.tag),
         license: str(values.license),
-        commercial: values.commercial === true ? ('true' as const) : undefined,
+        commercial: values.commercial === true ? true : undefined,
         maxPrice: values['max-price'] === undefined ? undefined : number(values['max-price'], '--max-price'),
         currency: str(values.currency),
         sort: str(values.sort) as SearchQuery['sort'],

@@ -67,10 +67,7 @@ async function pullFile(remote: Remote, ref: VersionRef, file: FileEntry, target
     if (have < file.size) {
       // A fresh short-lived URL every attempt: an interrupted download may outlive the last one.
       const link = await call(
-        remote.client.GET('/v1/adapters/{team}/{slug}/versions/{version}/files/{path}', {
-          params: { path: { ...ref, path: file.path } },
-          headers: { Accept: 'application/json' },
-        }),
+        remote.client.GET('/v1/adapters/{team}/{slug}/versions/{version}/files/{path}/link', { params: { path: { ...ref, path: file.path } } }),
       )
       try {
         const response = await remote.fetch(link.url, { headers: have > 0 ? { Range: `bytes=${have}-` } : {} })

@@ -767,6 +767,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/adapters/{team}/{slug}/versions/{version}/files/{path}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The short-lived signed URL of a file as JSON, with its expiry, sha256 and size (to resume, or to hand to a serving platform) */
+        get: operations["getDownloadLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/adapters/{team}/{slug}/versions/{version}/files/{path}": {
         parameters: {
             query?: never;
@@ -774,7 +791,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a file: 302 to a short-lived signed URL (or the link as JSON with Accept: application/json) */
+        /**
+         * Download a file: 302 to a short-lived signed URL (getDownloadLink gives the link as JSON)
+         * @description Answers 302 to a short-lived signed URL; a client that follows it receives the bytes (200, or 206 to a Range). Sent with `Accept: application/json`, it answers the link as JSON instead, as getDownloadLink does (kept for older clients).
+         */
         get: operations["downloadFile"];
         put?: never;
         post?: never;
@@ -1330,11 +1350,16 @@ export interface components {
             /** @description false withdraws the offer (new checkouts get 409 offer_inactive; entitlements it granted stay); true puts it back */
             active: boolean;
         };
-        CheckoutResult: {
-            entitlement?: components["schemas"]["Entitlement"];
-            order?: components["schemas"]["Order"];
-            checkoutUrl?: string;
-            accessRequest?: components["schemas"]["AccessRequest"];
+        CheckoutResult: components["schemas"]["CheckoutEntitlement"] | components["schemas"]["CheckoutAccessRequest"] | components["schemas"]["CheckoutPayment"];
+        CheckoutEntitlement: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "entitlement";
+            entitlement: components["schemas"]["Entitlement"];
+            /** @description true: an entitlement the buyer already held */
+            existing?: boolean;
         };
         Entitlement: {
             /** Format: uuid */
@@ -1357,17 +1382,13 @@ export interface components {
             revokedAt: string | null;
             revokeReason: string | null;
         };
-        Order: {
-            /** Format: uuid */
-            id: string;
-            adapter: string;
-            /** @enum {string} */
-            status: "pending" | "paid" | "refunded" | "disputed" | "expired";
-            amount: number;
-            currency: string;
-            checkoutUrl: string | null;
-            /** Format: date-time */
-            createdAt: string;
+        CheckoutAccessRequest: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "access_request";
+            accessRequest: components["schemas"]["AccessRequest"];
         };
         AccessRequest: {
             /** Format: uuid */
@@ -1390,6 +1411,27 @@ export interface components {
             decisionNote: string | null;
             /** Format: date-time */
             decidedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        CheckoutPayment: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "checkout";
+            order: components["schemas"]["Order"];
+            checkoutUrl: string;
+        };
+        Order: {
+            /** Format: uuid */
+            id: string;
+            adapter: string;
+            /** @enum {string} */
+            status: "pending" | "paid" | "refunded" | "disputed" | "expired";
+            amount: number;
+            currency: string;
+            checkoutUrl: string | null;
             /** Format: date-time */
             createdAt: string;
         };
@@ -2731,7 +2773,8 @@ export interface operations {
                 tag?: string;
                 /** @description An SPDX id, e.g. Apache-2.0 */
                 license?: string;
-                commercial?: "true" | "false";
+                /** @description Only adapters whose licence allows commercial use (true) or does not (false) */
+                commercial?: boolean;
                 /** @description Only adapters with a free offer or a one-time price at most this many minor units (cents) */
                 maxPrice?: number | null;
                 /** @description With maxPrice: the price’s currency (any when omitted) */
@@ -4145,7 +4188,8 @@ export interface operations {
                 tag?: string;
                 /** @description An SPDX id, e.g. Apache-2.0 */
                 license?: string;
-                commercial?: "true" | "false";
+                /** @description Only adapters whose licence allows commercial use (true) or does not (false) */
+                commercial?: boolean;
                 /** @description Only adapters with a free offer or a one-time price at most this many minor units (cents) */
                 maxPrice?: number | null;
                 /** @description With maxPrice: the price’s currency (any when omitted) */
@@ -5153,7 +5197,7 @@ export interface operations {
             };
         };
     };
-    downloadFile: {
+    getDownloadLink: {
         parameters: {
             query?: never;
             header?: never;
@@ -5175,6 +5219,77 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DownloadLink"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone: withdrawn by its seller */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+                slug: string;
+                version: string;
+                /** @description The file’s path in the version; a nested path is sent with its / encoded as %2F */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file’s bytes, once the redirect is followed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
                 };
             };
             /** @description Redirect to the file; X-Checksum-SHA256 and X-File-Size describe it */
@@ -5214,18 +5329,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The listing was withdrawn */
+            /** @description Gone: withdrawn by its seller */
             410: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /** @enum {string} */
-                        code: "unavailable";
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Rate limited */

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { AdapterParamsSchema } from '../catalog/schemas'
 import { TeamParamSchema } from '../identity/schemas'
 import { serviceContext } from '../lib/context'
-import { bearer, createRouter, json, jsonBody, problems } from '../lib/openapi'
+import { bearer, createRouter, json, jsonBody, noCredential, optionalBearer, problems } from '../lib/openapi'
 import { decideAccessRequest, listAccessRequests } from './access-requests'
 import { checkout } from './checkout'
 import { listEntitlements } from './entitlements'
@@ -57,6 +57,7 @@ const listOffersRoute = createRoute({
   method: 'get',
   path: '/v1/adapters/{team}/{slug}/offers',
   operationId: 'listOffers',
+  security: optionalBearer,
   tags,
   summary: 'The ways to get this adapter',
   request: { params: AdapterParamsSchema },
@@ -93,6 +94,7 @@ const webhookRoute = createRoute({
   method: 'post',
   path: '/v1/stripe/webhook',
   operationId: 'stripeWebhook',
+  security: noCredential,
   tags,
   summary: 'Stripe events (signed); each is processed exactly once',
   request: { headers: z.object({ 'stripe-signature': z.string().optional() }) },
