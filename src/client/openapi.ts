@@ -459,6 +459,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reviews/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Withdraw your review (you may then post a new one for that version) */
+        delete: operations["deleteReview"];
+        options?: never;
+        head?: never;
+        /** Change your review: its rating, its text, or both */
+        patch: operations["updateReview"];
+        trace?: never;
+    };
     "/v1/base-models": {
         parameters: {
             query?: never;
@@ -589,7 +607,7 @@ export interface paths {
         /** The ways to get this adapter */
         get: operations["listOffers"];
         put?: never;
-        /** Offer the adapter free, for a one-time price, or on request */
+        /** Offer the adapter free, for a one-time price, or on request (409 offer_exists for a second active offer on the same terms) */
         post: operations["createOffer"];
         delete?: never;
         options?: never;
@@ -610,7 +628,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Withdraw an offer or put it back (team owners and admins) */
+        /** Withdraw an offer, put it back, or change a one-time price (team owners and admins; licences already granted stay) */
         patch: operations["updateOffer"];
         trace?: never;
     };
@@ -1169,6 +1187,10 @@ export interface components {
             ratingCount: number;
             nextCursor: string | null;
         };
+        UpdateReview: {
+            rating?: number;
+            text?: string;
+        };
         BaseModel: {
             id: string;
             /** @enum {string} */
@@ -1348,7 +1370,14 @@ export interface components {
         };
         UpdateOffer: {
             /** @description false withdraws the offer (new checkouts get 409 offer_inactive; entitlements it granted stay); true puts it back */
-            active: boolean;
+            active?: boolean;
+            /**
+             * @description A one_time offer’s new price in minor units (cents): new checkouts pay it; licences already granted stay, and a checkout already opened keeps its price
+             * @example 5900
+             */
+            amount?: number;
+            /** @example usd */
+            currency?: string;
         };
         CheckoutResult: components["schemas"]["CheckoutEntitlement"] | components["schemas"]["CheckoutAccessRequest"] | components["schemas"]["CheckoutPayment"];
         CheckoutEntitlement: {
@@ -3812,6 +3841,144 @@ export interface operations {
             };
         };
     };
+    deleteReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The review that was withdrawn */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateReview"];
+            };
+        };
+        responses: {
+            /** @description The review as it now reads */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listBaseModels: {
         parameters: {
             query?: {
@@ -4574,6 +4741,15 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with existing state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -52,7 +52,20 @@ export const OfferSchema = z
   .openapi('Offer')
 
 export const UpdateOfferSchema = z
-  .strictObject({ active: z.boolean().openapi({ description: 'false withdraws the offer (new checkouts get 409 offer_inactive; entitlements it granted stay); true puts it back' }) })
+  .strictObject({
+    active: z.boolean().openapi({ description: 'false withdraws the offer (new checkouts get 409 offer_inactive; entitlements it granted stay); true puts it back' }),
+    amount: z.number().int().positive().max(100_000_000).openapi({
+      description: 'A one_time offer’s new price in minor units (cents): new checkouts pay it; licences already granted stay, and a checkout already opened keeps its price',
+      example: 5900,
+    }),
+    currency: z
+      .string()
+      .transform((value) => value.toLowerCase())
+      .pipe(z.enum(currencies))
+      .openapi({ example: 'usd' }),
+  })
+  .partial()
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'change active, amount or currency' })
   .openapi('UpdateOffer')
 
 export const OfferParamsSchema = AdapterParamsSchema.extend({
