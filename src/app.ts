@@ -7,7 +7,7 @@ import type { SharedDeps } from './deps'
 import type { AppEnv, Deps } from './lib/context'
 import { isDatabaseUnavailable } from './db/connection'
 import { ApiError, databaseUnavailable, toProblem } from './lib/errors'
-import { createRouter, json } from './lib/openapi'
+import { createRouter, json, noCredential } from './lib/openapi'
 import { adapterRoutes, reviewRoutes } from './catalog'
 import { commerceRoutes } from './commerce'
 import { downloadRoutes } from './downloads'
@@ -28,6 +28,7 @@ const healthRoute = createRoute({
   method: 'get',
   path: '/health',
   operationId: 'getHealth',
+  security: noCredential,
   tags: ['meta'],
   summary: 'Liveness check',
   responses: { 200: json(z.object({ status: z.literal('ok') }), 'The API is up') },
@@ -39,6 +40,7 @@ const openApiConfig = (serverUrl: string) => ({
     title: 'Refinery API',
     version: '0.1.0',
     description: 'Publish, verify, price and trade LoRA adapters. Errors are RFC 9457 problem+json with a stable `code`.',
+    license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
   },
   servers: [{ url: serverUrl }],
 })

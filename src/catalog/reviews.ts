@@ -1,15 +1,15 @@
-import { and, desc, eq, sql } from 'drizzle-orm'
+import { and, desc, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { findCoveringEntitlement } from '../commerce/entitlements'
 import { uniqueViolation } from '../db/types'
-import { requireScope } from '../identity/principal'
+import { type Principal, requireScope } from '../identity/principal'
 import { users } from '../identity/tables'
 import { belongsTo, loadHolder } from '../identity/teams'
 import type { Deps, ServiceContext } from '../lib/context'
 import { CursorTimestamp, CursorUuid, decodeCursor, encodeCursor } from '../lib/cursor'
-import { ApiError } from '../lib/errors'
+import { ApiError, notFound } from '../lib/errors'
 import { loadVersion } from '../publishing/versions'
-import type { CreateReviewSchema } from './schemas'
+import type { CreateReviewSchema, UpdateReviewSchema } from './schemas'
 import { loadAdapter } from './adapters'
 import { adapters, adapterVersions, reviews } from './tables'
 
@@ -83,6 +83,63 @@ export async function createReview(
     }
     throw error
   }
+}
+
+/**
+ * The caller's own review, locked for a change: written by them and, for a team-bound key, for
+ * its team (a key acts only as its team). Anyone else's review is not found.
+ */
+async function loadOwnReview(tx: Parameters<Parameters<ServiceContext['db']['transaction']>[0]>[0], caller: Principal, id: string) {
+  const [row] = await tx
+    .select({ review: reviews, version: adapterVersions.version, author: users.name, team: sql<string | null>`(select slug from teams where id = ${reviews.teamId})` })
+    .from(reviews)
+    .innerJoin(users, eq(users.id, reviews.userId))
+    .innerJoin(adapterVersions, eq(adapterVersions.id, reviews.versionId))
+    .where(and(eq(reviews.id, id), eq(reviews.userId, caller.userId), caller.teamId ? eq(reviews.teamId, caller.teamId) : undefined))
+    .for('update', { of: reviews })
+  if (!row) throw notFound(`The review ${id}`)
+  return row
+}
+
+/** The listing's rating from its reviews as they now are, in the same transaction as the change. */
+async function recountRating(tx: Parameters<Parameters<ServiceContext['db']['transaction']>[0]>[0], adapterId: string) {
+  await tx
+    .update(adapters)
+    .set({
+      ratingAverage: sql`coalesce((select avg(${reviews.rating}) from ${reviews} where ${reviews.adapterId} = ${adapterId}), 0)`,
+      ratingCount: sql`(select count(*) from ${reviews} where ${reviews.adapterId} = ${adapterId})`,
+    })
+    .where(eq(adapters.id, adapterId))
+}
+
+/** `updateReview`: its author changes the rating or the text; the listing's rating follows. */
+export async function updateReview(ctx: ServiceContext & Pick<Deps, 'searchCache'>, id: string, patch: z.infer<typeof UpdateReviewSchema>) {
+  const caller = requireScope(ctx.principal, 'purchase')
+  const view = await ctx.db.transaction(async (tx) => {
+    const row = await loadOwnReview(tx, caller, id)
+    const [updated] = await tx
+      .update(reviews)
+      .set({ ...patch, updatedAt: sql`now()` })
+      .where(eq(reviews.id, id))
+      .returning()
+    if (patch.rating !== undefined) await recountRating(tx, row.review.adapterId)
+    return toReviewView(updated!, row.author, row.version, row.team)
+  })
+  ctx.searchCache?.clear()
+  return view
+}
+
+/** `deleteReview`: its author withdraws it; they may write a new one for that version. */
+export async function deleteReview(ctx: ServiceContext & Pick<Deps, 'searchCache'>, id: string) {
+  const caller = requireScope(ctx.principal, 'purchase')
+  const view = await ctx.db.transaction(async (tx) => {
+    const row = await loadOwnReview(tx, caller, id)
+    await tx.delete(reviews).where(eq(reviews.id, id))
+    await recountRating(tx, row.review.adapterId)
+    return toReviewView(row.review, row.author, row.version, row.team)
+  })
+  ctx.searchCache?.clear()
+  return view
 }
 
 /** A reviews cursor: the last review's creation time and id. */

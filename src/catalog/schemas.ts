@@ -3,21 +3,21 @@ import { FindingSchema, RuntimesSchema } from '../compat/api/schemas'
 import { SlugSchema } from '../identity/schemas'
 import { versionStatuses, visibilities } from './tables'
 
-const TagSchema = z
-  .string()
-  .min(1)
-  .max(40)
-  .regex(/^[\p{Ll}\p{Lo}\p{N}][\p{Ll}\p{Lo}\p{N}+.-]*$/u, 'lower-case words, digits, + . - only')
+const TAG = /^[\p{Ll}\p{Lo}\p{N}][\p{Ll}\p{Lo}\p{N}+.-]*$/u
+
+// The document states the pattern as its source: JSON Schema patterns are ECMA-262 (Unicode
+// mode), while zod writes a flagged RegExp as `/…/u`, which matches nothing.
+const TagSchema = z.string().min(1).max(40).regex(TAG, 'lower-case words, digits, + . - only').openapi({ pattern: TAG.source })
 
 const TagListSchema = z.array(TagSchema).max(10)
 
 export const TagsSchema = z
-  .object({ task: TagListSchema.default([]), domain: TagListSchema.default([]), language: TagListSchema.default([]) })
+  .strictObject({ task: TagListSchema.default([]), domain: TagListSchema.default([]), language: TagListSchema.default([]) })
   .openapi('AdapterTags', { example: { task: ['chat'], domain: ['legal'], language: ['zh', 'en'] } })
 
 // An SPDX license id or expression (e.g. "Apache-2.0", "llama2"), or custom text, or both.
 export const LicenseSchema = z
-  .object({
+  .strictObject({
     spdx: z
       .string()
       .max(100)
@@ -47,7 +47,7 @@ const listingFields = {
   license: LicenseSchema,
 }
 
-export const CreateAdapterSchema = z.object({
+export const CreateAdapterSchema = z.strictObject({
   team: SlugSchema,
   slug: SlugSchema,
   ...listingFields,
@@ -58,7 +58,7 @@ export const CreateAdapterSchema = z.object({
 })
 
 export const UpdateAdapterSchema = z
-  .object({ ...listingFields, visibility: VisibilitySchema })
+  .strictObject({ ...listingFields, visibility: VisibilitySchema })
   .partial()
   .refine((patch) => Object.keys(patch).length > 0, { message: 'change at least one field' })
 
@@ -108,14 +108,14 @@ export const FilePathSchema = z
   .max(200)
   .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/, 'a relative path of letters, digits, . _ - and /')
 
-export const DeclaredFileSchema = z.object({
+export const DeclaredFileSchema = z.strictObject({
   path: FilePathSchema,
   size: z.number().int().min(1).max(MAX_FILE_BYTES),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256'),
 })
 
 export const EvalSchema = z
-  .object({
+  .strictObject({
     benchmark: z.string().min(1).max(100).openapi({ example: 'C-Eval' }),
     score: z.number().finite(),
     baseScore: z.number().finite().optional().openapi({ description: "The base model's score on the same benchmark" }),
@@ -123,7 +123,7 @@ export const EvalSchema = z
   })
   .openapi('EvalResult')
 
-export const CreateVersionSchema = z.object({
+export const CreateVersionSchema = z.strictObject({
   version: SemverSchema,
   baseModel: z.string().min(1).max(200).openapi({ example: 'baichuan-inc/Baichuan2-7B-Base' }),
   changelog: z.string().max(20_000).default(''),
@@ -139,15 +139,15 @@ export const CreateVersionSchema = z.object({
 })
 
 export const CompleteVersionSchema = z
-  .object({
+  .strictObject({
     parts: z
-      .record(FilePathSchema, z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1).max(512) })))
+      .record(FilePathSchema, z.array(z.strictObject({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1).max(512) })))
       .default({}),
   })
   .default({ parts: {} })
 
 export const UpdateVersionSchema = z
-  .object({ changelog: z.string().max(20_000), evals: z.array(EvalSchema).max(50) })
+  .strictObject({ changelog: z.string().max(20_000), evals: z.array(EvalSchema).max(50) })
   .partial()
   .refine((patch) => Object.keys(patch).length > 0, { message: 'change at least one field' })
 
@@ -228,7 +228,11 @@ const pagingFields = {
   runtime: query(z.enum(runtimes).optional(), 'runtime').openapi({ description: 'Only adapters a serving engine can load (on `base` when given)' }),
   tag: query(TagSchema.optional(), 'tag'),
   license: query(z.string().max(100).optional(), 'license').openapi({ description: 'An SPDX id, e.g. Apache-2.0' }),
-  commercial: query(z.enum(['true', 'false']).transform((value) => value === 'true').optional(), 'commercial'),
+  // A query string carries text: `true`/`false` on the wire, a boolean in the document so generated clients take one.
+  commercial: query(z.enum(['true', 'false']).transform((value) => value === 'true').optional(), 'commercial').openapi({
+    type: 'boolean',
+    description: 'Only adapters whose licence allows commercial use (true) or does not (false)',
+  }),
   maxPrice: query(z.coerce.number().int().min(0).max(100_000_000).optional(), 'maxPrice').openapi({
     description: 'Only adapters with a free offer or a one-time price at most this many minor units (cents)',
   }),
@@ -270,11 +274,19 @@ export const SearchResultsSchema = z
 
 export const CompatibleAdaptersSchema = SearchResultsSchema
 
-export const CreateReviewSchema = z.object({
+export const CreateReviewSchema = z.strictObject({
   rating: z.number().int().min(1).max(5),
   text: z.string().trim().max(10_000).default(''),
   team: SlugSchema.optional().openapi({ description: 'Review for a team that holds the entitlement' }),
 })
+
+export const UpdateReviewSchema = z
+  .strictObject({ rating: z.number().int().min(1).max(5), text: z.string().trim().max(10_000) })
+  .partial()
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'change the rating, the text, or both' })
+  .openapi('UpdateReview')
+
+export const ReviewParamsSchema = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) })
 
 export const ReviewSchema = z
   .object({

@@ -6,7 +6,7 @@ import { type Input, login, logout } from './login'
 import { buy, type SearchQuery, search } from './market'
 import type { Output } from './progress'
 import { publish } from './publish'
-import { createAdapter, createOffer, createTeam, decideInvitation, inviteMember, listInvitations } from './seller'
+import { createAdapter, createOffer, createTeam, decideInvitation, inviteMember, listInvitations, listOffers, minorUnits, updateOffer } from './seller'
 import { pull } from './pull'
 import { asCliError, type Env, remoteFrom } from './remote'
 
@@ -26,6 +26,10 @@ const USAGE = `refinery — the Refinery marketplace from a terminal
                   [--task chat,…] [--domain legal,…] [--language zh,…] [--visibility draft|published|unlisted]
   refinery offer create <team/slug> (--free | --on-request | --price 49.00 --currency usd)
                   --license research|commercial
+  refinery offer list <team/slug>
+  refinery offer update <team/slug> <offer id> [--price 59.00 [--currency usd]] [--withdraw | --restore]
+      A new one-time price applies to new checkouts; buyers who hold a licence keep it.
+      Prices are in the currency's major unit (49.90 is $49.90), here and in search --max-price.
 
   refinery base register <owner/name> --config <config.json> [--team <team>] [--revision <rev>]
       Registers a base model for your team: pending (usable by the team only) until reviewed.
@@ -43,15 +47,18 @@ const USAGE = `refinery — the Refinery marketplace from a terminal
       --publish makes a ready version visible. Exit code 0 ready, 1 rejected, 2 error.
 
   refinery search [words…] [--base <id>] [--runtime vllm|lorax|tgi|llamacpp] [--tag <tag>]
-                  [--license <spdx>] [--commercial] [--max-price <cents> [--currency usd]]
+                  [--license <spdx>] [--commercial] [--max-price 50.00 [--currency usd]]
                   [--sort relevance|newest|downloads|rating] [--limit <n>] [--cursor <c>] [--json]
 
   refinery buy <team/slug> [--offer <id>] [--team <team>] [--message <text>]
       Claims a free offer, files an access request, or prints the checkout URL to pay at.
 
-  refinery pull <team/slug@version> [--dir <folder>]
-      Downloads every file of a version you are entitled to: resumes after an interruption,
-      verifies each sha256, and only then puts the file under its name.
+  refinery pull <team/slug[@version]> [--dir <folder>] [--force]
+      Downloads every file of a version you are entitled to (without @version: the newest
+      published one) into ./<slug>-<version>/ or --dir: resumes after an interruption, skips
+      files already there with the same sha256, verifies each sha256, and only then puts the
+      file under its name. A different file already under that name is never replaced
+      without --force.
 
   refinery serve      the embedded API server (as npm start; configured by the environment)
   refinery migrate    applies database migrations (as npm run migrate)
@@ -60,7 +67,7 @@ The API is REFINERY_URL (default http://localhost:8787, or the one you logged in
 credential is REFINERY_API_KEY, or the one login stored.
 `
 
-export type Io = { out: Output; err: Output; fetch: typeof fetch; env: Env; stdin: Input }
+export type Io = { out: Output; err: Output; fetch: typeof fetch; env: Env; stdin: Input; cwd: string }
 
 const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']>; run(args: Args, io: Io): Promise<number> }> = {
   login: {
@@ -215,10 +222,28 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
     },
   },
   offer: {
-    options: { free: { type: 'boolean' }, 'on-request': { type: 'boolean' }, price: { type: 'string' }, currency: { type: 'string' }, license: { type: 'string' } },
+    options: {
+      free: { type: 'boolean' },
+      'on-request': { type: 'boolean' },
+      price: { type: 'string' },
+      currency: { type: 'string' },
+      license: { type: 'string' },
+      withdraw: { type: 'boolean' },
+      restore: { type: 'boolean' },
+    },
     async run({ values, positionals }, io) {
+      const [action, ref, offerId] = positionals
+      if (action === 'list' && ref) {
+        await listOffers(await remoteFrom(io.env, io.fetch, { auth: false }), ref, io.out)
+        return 0
+      }
+      if (action === 'update' && ref && offerId && !(values.withdraw && values.restore)) {
+        const active = values.withdraw ? false : values.restore ? true : undefined
+        await updateOffer(await remoteFrom(io.env, io.fetch), ref, offerId, { price: str(values.price), currency: str(values.currency), active }, io.out)
+        return 0
+      }
       const license = str(values.license) as 'research' | 'commercial' | undefined
-      if (positionals[0] !== 'create' || !positionals[1] || (license !== 'research' && license !== 'commercial')) {
+      if (action !== 'create' || !positionals[1] || (license !== 'research' && license !== 'commercial')) {
         throw new CliError('Usage: refinery offer create <team/slug> (--free | --on-request | --price <amount> --currency <code>) --license research|commercial')
       }
       const options = { free: values.free === true, onRequest: values['on-request'] === true, price: str(values.price), currency: str(values.currency), license }
@@ -248,8 +273,8 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
         runtime: str(values.runtime) as SearchQuery['runtime'],
         tag: str(values.tag),
         license: str(values.license),
-        commercial: values.commercial === true ? ('true' as const) : undefined,
-        maxPrice: values['max-price'] === undefined ? undefined : number(values['max-price'], '--max-price'),
+        commercial: values.commercial === true ? true : undefined,
+        maxPrice: str(values['max-price']) === undefined ? undefined : minorUnits(str(values['max-price'])!, '--max-price'),
         currency: str(values.currency),
         sort: str(values.sort) as SearchQuery['sort'],
         limit: values.limit === undefined ? undefined : number(values.limit, '--limit'),
@@ -269,10 +294,13 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
     },
   },
   pull: {
-    options: { dir: { type: 'string' } },
+    options: { dir: { type: 'string' }, force: { type: 'boolean' } },
     async run({ values, positionals }, io) {
-      if (!positionals[0]) throw new CliError('Usage: refinery pull <team/slug@version> [--dir <folder>]')
-      for (const path of await pull(await remoteFrom(io.env, io.fetch), positionals[0], str(values.dir) ?? '.', { log: io.err })) io.out.write(`✔ ${path}\n`)
+      if (!positionals[0]) throw new CliError('Usage: refinery pull <team/slug[@version]> [--dir <folder>] [--force]')
+      const options = { dir: str(values.dir), cwd: io.cwd, force: values.force === true, log: io.err }
+      for (const file of await pull(await remoteFrom(io.env, io.fetch), positionals[0], options)) {
+        io.out.write(`✔ ${file.path}${file.skipped ? ' (already complete)' : ''}\n`)
+      }
       return 0
     },
   },
@@ -302,7 +330,7 @@ function number(value: Args['values'][string], flag: string) {
 
 /** Runs the CLI; returns the exit code. Output, input, the network and the environment are injectable for tests. */
 export async function main(argv: string[], io: Partial<Io> = {}): Promise<number> {
-  const full: Io = { out: process.stdout, err: process.stderr, fetch: (...args) => fetch(...args), env: {}, stdin: process.stdin, ...io }
+  const full: Io = { out: process.stdout, err: process.stderr, fetch: (...args) => fetch(...args), env: {}, stdin: process.stdin, cwd: process.cwd(), ...io }
   const [name, ...rest] = argv
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     full.out.write(USAGE)
@@ -316,7 +344,12 @@ export async function main(argv: string[], io: Partial<Io> = {}): Promise<number
   try {
     return await command.run(parseArgs({ args: rest, allowPositionals: true, options: command.options, strict: true }), full)
   } catch (caught) {
-    const error = asCliError(caught)
+    const where = rest.some((arg) => arg === '--url' || arg.startsWith('--url='))
+      ? '--url'
+      : full.env.REFINERY_URL
+        ? 'REFINERY_URL'
+        : 'the URL you logged in to (refinery login --url), or REFINERY_URL'
+    const error = asCliError(caught, where)
     const code = (error as { code?: unknown }).code
     if (isInputError(error) || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       full.err.write(`error${typeof code === 'string' && !code.startsWith('ERR_') ? ` (${code})` : ''}: ${(error as Error).message}\n`)

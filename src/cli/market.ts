@@ -53,11 +53,11 @@ export async function buy(remote: Remote, ref: string, options: { offer?: string
       body: { offerId: offer.id, ...(options.team && { team: options.team }), ...(options.message && { message: options.message }) },
     }),
   )
-  if (result.entitlement && !result.checkoutUrl) {
-    out.write(`✔ entitled to ${result.entitlement.adapter} (${result.entitlement.license} licence); refinery pull ${team}/${slug}@<version> downloads it\n`)
-  } else if (result.accessRequest) {
+  if (result.kind === 'entitlement') {
+    out.write(`✔ entitled to ${result.entitlement.adapter} (${result.entitlement.license} licence); refinery pull ${team}/${slug} downloads it\n`)
+  } else if (result.kind === 'access_request') {
     out.write(`… access requested (${result.accessRequest.status}); ${team} decides, then refinery pull works\n`)
-  } else if (result.checkoutUrl) {
+  } else {
     out.write(`Pay ${price(offer)} for ${team}/${slug} (${offer.license} licence) at:\n${result.checkoutUrl}\n`)
   }
   return result

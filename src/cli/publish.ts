@@ -3,8 +3,9 @@ import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
+import semverValid from 'semver/functions/valid.js'
 import type { Schemas } from '../client'
-import { CliError } from './check'
+import { CliError, checkFolder, resolveBase } from './check'
 import { sha256File } from './files'
 import { formatBytes } from '../lib/format'
 import { type Output, progressBar, type Progress } from './progress'
@@ -45,9 +46,11 @@ type Version = Schemas['Version']
  */
 export async function publish(remote: Remote, options: PublishOptions): Promise<Version> {
   const { team, slug } = parseRef(options.adapter, { version: 'optional' })
+  if (!semverValid(options.version)) throw new CliError(`--version ${options.version} is not a semantic version such as 1.0.0.`)
   const { files: found, skipped } = await listFolder(options.folder)
   for (const name of skipped) options.log.write(`skipping ${name}: pickle files are not published (save with safe_serialization=True)\n`)
   const baseModel = options.base ?? (await declaredBase(options.folder))
+  await checkBeforeUpload(options.folder, baseModel)
   const evals = options.evals ? await readEvals(options.evals) : []
 
   const files: LocalFile[] = []
@@ -91,6 +94,26 @@ export async function publish(remote: Remote, options: PublishOptions): Promise<
     options.out.write(`✔ published ${team}/${slug}@${options.version}\n`)
   }
   return version
+}
+
+/**
+ * The check `refinery check` runs, before anything is hashed or sent: a folder that does not
+ * load on the base it declares would only come back rejected. A base this CLI does not know
+ * offline (a team's own registration) is left to the server's validation.
+ */
+async function checkBeforeUpload(folder: string, baseModel: string) {
+  const known = await resolveBase(baseModel).then(
+    () => true,
+    () => false,
+  )
+  if (!known) return
+  const report = await checkFolder(folder, baseModel)
+  if (report.compatible) return
+  const errors = report.checks.filter((check) => check.severity === 'error').slice(0, 5)
+  const lines = errors.map((check) => `  ${check.code}${check.tensor ? ` ${check.tensor}` : ''}: ${check.message}`)
+  throw new CliError(
+    `${folder} does not load on ${report.base}; nothing was uploaded (refinery check ${folder} --base ${baseModel} shows the details):\n${lines.join('\n')}`,
+  )
 }
 
 /** Every file of the folder but hidden ones, training leftovers and pickles (returned as skipped). */

@@ -54,18 +54,20 @@ export async function call<T>(request: Promise<{ data?: T; error?: unknown; resp
   try {
     return await data(request)
   } catch (error) {
-    throw asCliError(error)
+    // A network failure is left for main, which knows where the URL came from.
+    throw error instanceof RefineryError ? asCliError(error) : error
   }
 }
 
-export function asCliError(error: unknown) {
+/** `where` names what set the API's URL (`--url`, `REFINERY_URL`…), for the connection error. */
+export function asCliError(error: unknown, where = 'REFINERY_URL') {
   if (error instanceof RefineryError) {
     const { title, detail } = error.problem
     return new CliError(`${title ?? `HTTP ${error.status}`} (${error.code})${detail ? `: ${detail}` : ''}`, { cause: error })
   }
   if (error instanceof TypeError && /fetch failed/.test(error.message)) {
     const reason = (error.cause as { code?: string } | undefined)?.code
-    return new CliError(`Could not reach the API${reason ? ` (${reason})` : ''}; is REFINERY_URL right and the server up?`, { cause: error })
+    return new CliError(`Could not reach the API${reason ? ` (${reason})` : ''}; is ${where} right and the server up?`, { cause: error })
   }
   return error
 }

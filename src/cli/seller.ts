@@ -96,12 +96,53 @@ export async function createOffer(
   const kinds = [options.free && 'free', options.onRequest && 'on_request', options.price !== undefined && 'one_time'].filter(Boolean)
   if (kinds.length !== 1) throw new CliError('Choose one: --free, --on-request, or --price <amount> --currency <code>.')
   let body: Schemas['CreateOffer'] = { kind: kinds[0] as Schemas['CreateOffer']['kind'], license: options.license }
-  if (options.price !== undefined) {
-    if (!/^\d+(\.\d{1,2})?$/.test(options.price)) throw new CliError(`--price ${options.price}: give an amount like 49 or 49.90.`)
-    const [whole, cents = ''] = options.price.split('.')
-    body = { ...body, amount: Number(whole) * 100 + Number(cents.padEnd(2, '0')), ...(options.currency && { currency: options.currency }) }
-  }
+  if (options.price !== undefined) body = { ...body, amount: minorUnits(options.price, '--price'), ...(options.currency && { currency: options.currency }) }
   const offer = await call(remote.client.POST('/v1/adapters/{team}/{slug}/offers', { params: { path: { team, slug } }, body }))
-  out.write(`✔ offer ${offer.id}: ${offer.kind}${offer.amount ? ` ${formatPrice(offer.amount, offer.currency ?? 'usd')}` : ''}, ${offer.license} licence\n`)
+  out.write(`✔ offer ${describeOffer(offer)}\n`)
+  return offer
+}
+
+/**
+ * An amount in the currency's major unit, as every price flag takes it (`--price 49.90`,
+ * `--max-price 50`), in the minor units (cents) the API counts in.
+ */
+export function minorUnits(text: string, flag: string) {
+  if (!/^\d+(\.\d{1,2})?$/.test(text)) throw new CliError(`${flag} ${text}: give an amount like 49 or 49.90 (in dollars, euros…, not cents).`)
+  const [whole, cents = ''] = text.split('.')
+  return Number(whole) * 100 + Number(cents.padEnd(2, '0'))
+}
+
+const describeOffer = (offer: Schemas['Offer']) =>
+  `${offer.id}: ${offer.kind}${offer.amount ? ` ${formatPrice(offer.amount, offer.currency ?? 'usd')}` : ''}, ${offer.license} licence${offer.active ? '' : ' (withdrawn)'}`
+
+/** `refinery offer list <team/slug>`: the listing's offers; its own team sees withdrawn ones too. */
+export async function listOffers(remote: Remote, ref: string, out: Output) {
+  const { team, slug } = parseRef(ref, { version: 'optional' })
+  const { items } = await call(remote.client.GET('/v1/adapters/{team}/{slug}/offers', { params: { path: { team, slug } } }))
+  if (items.length === 0) out.write(`${team}/${slug} has no offers.\n`)
+  for (const offer of items) out.write(`${describeOffer(offer)}\n`)
+  return items
+}
+
+/**
+ * `refinery offer update <team/slug> <offer id>`: a new one-time price (`--price 59.00`), or
+ * `--withdraw` / `--restore`. Buyers who hold a licence keep it either way.
+ */
+export async function updateOffer(
+  remote: Remote,
+  ref: string,
+  offerId: string,
+  options: { price?: string; currency?: string; active?: boolean },
+  out: Output,
+) {
+  const { team, slug } = parseRef(ref, { version: 'optional' })
+  const body: Schemas['UpdateOffer'] = {
+    ...(options.price !== undefined && { amount: minorUnits(options.price, '--price') }),
+    ...(options.currency !== undefined && { currency: options.currency }),
+    ...(options.active !== undefined && { active: options.active }),
+  }
+  if (Object.keys(body).length === 0) throw new CliError('Say what changes: --price <amount> [--currency <code>], --withdraw or --restore.')
+  const offer = await call(remote.client.PATCH('/v1/adapters/{team}/{slug}/offers/{offerId}', { params: { path: { team, slug, offerId } }, body }))
+  out.write(`✔ offer ${describeOffer(offer)}; licences already granted stay\n`)
   return offer
 }

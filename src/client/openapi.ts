@@ -527,6 +527,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reviews/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Withdraw your review (you may then post a new one for that version) */
+        delete: operations["deleteReview"];
+        options?: never;
+        head?: never;
+        /** Change your review: its rating, its text, or both */
+        patch: operations["updateReview"];
+        trace?: never;
+    };
     "/v1/base-models": {
         parameters: {
             query?: never;
@@ -657,7 +675,7 @@ export interface paths {
         /** The ways to get this adapter */
         get: operations["listOffers"];
         put?: never;
-        /** Offer the adapter free, for a one-time price, or on request */
+        /** Offer the adapter free, for a one-time price, or on request (409 offer_exists for a second active offer on the same terms) */
         post: operations["createOffer"];
         delete?: never;
         options?: never;
@@ -678,7 +696,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Withdraw an offer or put it back (team owners and admins) */
+        /** Withdraw an offer, put it back, or change a one-time price (team owners and admins; licences already granted stay) */
         patch: operations["updateOffer"];
         trace?: never;
     };
@@ -835,6 +853,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/adapters/{team}/{slug}/versions/{version}/files/{path}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The short-lived signed URL of a file as JSON, with its expiry, sha256 and size (to resume, or to hand to a serving platform) */
+        get: operations["getDownloadLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/adapters/{team}/{slug}/versions/{version}/files/{path}": {
         parameters: {
             query?: never;
@@ -842,7 +877,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a file: 302 to a short-lived signed URL (or the link as JSON with Accept: application/json) */
+        /**
+         * Download a file: 302 to a short-lived signed URL (getDownloadLink gives the link as JSON)
+         * @description Answers 302 to a short-lived signed URL; a client that follows it receives the bytes (200, or 206 to a Range). Sent with `Accept: application/json`, it answers the link as JSON instead, as getDownloadLink does (kept for older clients).
+         */
         get: operations["downloadFile"];
         put?: never;
         post?: never;
@@ -1307,6 +1345,10 @@ export interface components {
             ratingCount: number;
             nextCursor: string | null;
         };
+        UpdateReview: {
+            rating?: number;
+            text?: string;
+        };
         BaseModel: {
             id: string;
             /** @enum {string} */
@@ -1486,13 +1528,25 @@ export interface components {
         };
         UpdateOffer: {
             /** @description false withdraws the offer (new checkouts get 409 offer_inactive; entitlements it granted stay); true puts it back */
-            active: boolean;
+            active?: boolean;
+            /**
+             * @description A one_time offer’s new price in minor units (cents): new checkouts pay it; licences already granted stay, and a checkout already opened keeps its price
+             * @example 5900
+             */
+            amount?: number;
+            /** @example usd */
+            currency?: string;
         };
-        CheckoutResult: {
-            entitlement?: components["schemas"]["Entitlement"];
-            order?: components["schemas"]["Order"];
-            checkoutUrl?: string;
-            accessRequest?: components["schemas"]["AccessRequest"];
+        CheckoutResult: components["schemas"]["CheckoutEntitlement"] | components["schemas"]["CheckoutAccessRequest"] | components["schemas"]["CheckoutPayment"];
+        CheckoutEntitlement: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "entitlement";
+            entitlement: components["schemas"]["Entitlement"];
+            /** @description true: an entitlement the buyer already held */
+            existing?: boolean;
         };
         Entitlement: {
             /** Format: uuid */
@@ -1515,17 +1569,13 @@ export interface components {
             revokedAt: string | null;
             revokeReason: string | null;
         };
-        Order: {
-            /** Format: uuid */
-            id: string;
-            adapter: string;
-            /** @enum {string} */
-            status: "pending" | "paid" | "refunded" | "disputed" | "expired";
-            amount: number;
-            currency: string;
-            checkoutUrl: string | null;
-            /** Format: date-time */
-            createdAt: string;
+        CheckoutAccessRequest: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "access_request";
+            accessRequest: components["schemas"]["AccessRequest"];
         };
         AccessRequest: {
             /** Format: uuid */
@@ -1548,6 +1598,27 @@ export interface components {
             decisionNote: string | null;
             /** Format: date-time */
             decidedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        CheckoutPayment: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "checkout";
+            order: components["schemas"]["Order"];
+            checkoutUrl: string;
+        };
+        Order: {
+            /** Format: uuid */
+            id: string;
+            adapter: string;
+            /** @enum {string} */
+            status: "pending" | "paid" | "refunded" | "disputed" | "expired";
+            amount: number;
+            currency: string;
+            checkoutUrl: string | null;
             /** Format: date-time */
             createdAt: string;
         };
@@ -2892,7 +2963,8 @@ export interface operations {
                 tag?: string;
                 /** @description An SPDX id, e.g. Apache-2.0 */
                 license?: string;
-                commercial?: "true" | "false";
+                /** @description Only adapters whose licence allows commercial use (true) or does not (false) */
+                commercial?: boolean;
                 /** @description Only adapters with a free offer or a one-time price at most this many minor units (cents) */
                 maxPrice?: number | null;
                 /** @description With maxPrice: the price’s currency (any when omitted) */
@@ -4181,6 +4253,144 @@ export interface operations {
             };
         };
     };
+    deleteReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The review that was withdrawn */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateReview"];
+            };
+        };
+        responses: {
+            /** @description The review as it now reads */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listBaseModels: {
         parameters: {
             query?: {
@@ -4557,7 +4767,8 @@ export interface operations {
                 tag?: string;
                 /** @description An SPDX id, e.g. Apache-2.0 */
                 license?: string;
-                commercial?: "true" | "false";
+                /** @description Only adapters whose licence allows commercial use (true) or does not (false) */
+                commercial?: boolean;
                 /** @description Only adapters with a free offer or a one-time price at most this many minor units (cents) */
                 maxPrice?: number | null;
                 /** @description With maxPrice: the price’s currency (any when omitted) */
@@ -4942,6 +5153,15 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with existing state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5565,7 +5785,7 @@ export interface operations {
             };
         };
     };
-    downloadFile: {
+    getDownloadLink: {
         parameters: {
             query?: never;
             header?: never;
@@ -5587,6 +5807,77 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DownloadLink"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone: withdrawn by its seller */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+                slug: string;
+                version: string;
+                /** @description The file’s path in the version; a nested path is sent with its / encoded as %2F */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file’s bytes, once the redirect is followed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
                 };
             };
             /** @description Redirect to the file; X-Checksum-SHA256 and X-File-Size describe it */
@@ -5626,18 +5917,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The listing was withdrawn */
+            /** @description Gone: withdrawn by its seller */
             410: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /** @enum {string} */
-                        code: "unavailable";
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Rate limited */

@@ -57,11 +57,11 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
   if (buyerTeam?.id === sellerTeam.id) throw new ApiError(403, 'own_adapter', 'A team cannot buy its own adapter.')
 
   const covering = await findCoveringEntitlement(ctx.db, holder, adapter.id, offer.license)
-  if (covering) return { status: 200 as const, body: { entitlement: await entitlementView(ctx.db, covering, adapterName), existing: true } }
+  if (covering) return { status: 200 as const, body: { kind: 'entitlement' as const, entitlement: await entitlementView(ctx.db, covering, adapterName), existing: true } }
 
   if (offer.kind === 'free') {
     const entitlement = await grantEntitlement(ctx.db, { adapterId: adapter.id, holder, license: offer.license, source: 'free', sourceId: `${offer.id}:${holderKey(holder)}` })
-    return { status: 201 as const, body: { entitlement: await entitlementView(ctx.db, entitlement, adapterName) } }
+    return { status: 201 as const, body: { kind: 'entitlement' as const, entitlement: await entitlementView(ctx.db, entitlement, adapterName) } }
   }
 
   if (offer.kind === 'on_request') {
@@ -82,7 +82,7 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
         .returning()
       if (!request) throw new Error('insert returned no access request')
       const [requester] = await ctx.db.select().from(users).where(eq(users.id, caller.userId))
-      return { status: 201 as const, body: { accessRequest: accessRequestView(request, adapterName, requester!, buyerTeam?.slug ?? null) } }
+      return { status: 201 as const, body: { kind: 'access_request' as const, accessRequest: accessRequestView(request, adapterName, requester!, buyerTeam?.slug ?? null) } }
     } catch (error) {
       if (uniqueViolation(error) === 'access_requests_open_key') {
         throw new ApiError(409, 'access_request_pending', 'You already have a pending request for this offer; the seller will decide on it.')
@@ -107,7 +107,7 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
     currency: offer.currency!,
     feeAmount: Math.floor((offer.amount! * payments.feeBps) / 10_000),
   })
-  if (order.checkoutUrl) return { status: 200 as const, body: { order: toOrderView(order, adapterName), checkoutUrl: order.checkoutUrl } }
+  if (order.checkoutUrl) return { status: 200 as const, body: { kind: 'checkout' as const, order: toOrderView(order, adapterName), checkoutUrl: order.checkoutUrl } }
 
   // A failure leaves the order pending without a session; the next checkout reuses it and its key.
   const session = await callStripe(() =>
@@ -146,7 +146,7 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
     .where(eq(orders.id, order.id))
     .returning()
   await applyEventsWaitingFor(ctx, order.id).catch((error: unknown) => (ctx.logger ?? console).error(`order ${order.id}: applying its waiting Stripe events failed`, error))
-  return { status: 201 as const, body: { order: toOrderView(linked!, adapterName), checkoutUrl: session.url! } }
+  return { status: 201 as const, body: { kind: 'checkout' as const, order: toOrderView(linked!, adapterName), checkoutUrl: session.url! } }
 }
 
 /** The holder's pending order for the offer, or a new one (one open order per offer and holder). */

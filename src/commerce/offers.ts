@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNull, ne } from 'drizzle-orm'
 import type { z } from 'zod'
 import { loadAdapter } from '../catalog/adapters'
 import { requireScope } from '../identity/principal'
@@ -8,6 +8,8 @@ import { ApiError, notFound } from '../lib/errors'
 import { formatPrice } from '../lib/format'
 import { requirePayments } from './payments'
 import { type Currency, type CreateOfferSchema, minimumCharge, type UpdateOfferSchema } from './schemas'
+import { adapters } from '../catalog/tables'
+import type { Database } from '../db/types'
 import { offers, payoutAccounts } from './tables'
 
 type OfferRow = typeof offers.$inferSelect
@@ -40,12 +42,44 @@ export async function createOffer(
       throw new ApiError(409, 'payouts_not_enabled', `Finish payout onboarding for '${teamSlug}' (startPayoutOnboarding) before selling for a price.`)
     }
   }
-  const [offer] = await ctx.db
-    .insert(offers)
-    .values({ adapterId: adapter.id, kind: input.kind, license: input.license, amount: input.amount ?? null, currency: input.currency ?? null })
-    .returning()
+  const terms = { kind: input.kind, license: input.license, amount: input.amount ?? null, currency: input.currency ?? null }
+  const offer = await ctx.db.transaction(async (tx) => {
+    await lockListing(tx, adapter.id)
+    await refuseDuplicate(tx, adapter.id, terms, `${teamSlug}/${slug}`)
+    const [offer] = await tx.insert(offers).values({ adapterId: adapter.id, ...terms }).returning()
+    return offer
+  })
   if (!offer) throw new Error('insert returned no offer')
   return toOfferView(offer, `${teamSlug}/${slug}`)
+}
+
+type Terms = Pick<OfferRow, 'kind' | 'license' | 'amount' | 'currency'>
+
+/** Offers of a listing change one at a time: the duplicate check below sees every committed one. */
+async function lockListing(tx: Database, adapterId: string) {
+  await tx.select({ id: adapters.id }).from(adapters).where(eq(adapters.id, adapterId)).for('update')
+}
+
+/** Two active offers on the same terms leave a buyer (and `refinery buy`) a choice without a difference. */
+async function refuseDuplicate(tx: Database, adapterId: string, terms: Terms, name: string, except?: string) {
+  const [same] = await tx
+    .select({ id: offers.id })
+    .from(offers)
+    .where(
+      and(
+        eq(offers.adapterId, adapterId),
+        eq(offers.active, true),
+        eq(offers.kind, terms.kind),
+        eq(offers.license, terms.license),
+        terms.amount === null ? isNull(offers.amount) : eq(offers.amount, terms.amount),
+        terms.currency === null ? isNull(offers.currency) : eq(offers.currency, terms.currency),
+        except ? ne(offers.id, except) : undefined,
+      ),
+    )
+    .limit(1)
+  if (same) {
+    throw new ApiError(409, 'offer_exists', `${name} already has an active offer on these terms (${same.id}); change or withdraw that one instead.`, { extra: { offerId: same.id } })
+  }
 }
 
 /** Stripe refuses a charge below its minimum for the currency; better said now than at the buyer's checkout. */
@@ -59,24 +93,46 @@ function assertChargeable(amount: number, currency: Currency) {
 }
 
 /**
- * Withdraws an offer (`active: false`: no new checkouts, 409 `offer_inactive`) or puts it back.
- * Entitlements it already granted are untouched. Team owners and admins only.
+ * Withdraws an offer (`active: false`: no new checkouts, 409 `offer_inactive`), puts it back, or
+ * changes a one-time offer's price. Entitlements it already granted are untouched, and a checkout
+ * already opened keeps the price it was opened at (its order holds the amount the payment must
+ * match); new checkouts pay the new price. Team owners and admins only.
  */
 export async function updateOffer(
   ctx: ServiceContext & Pick<Deps, 'searchCache'>,
-  teamSlug: string, slug: string, offerId: string, patch: z.infer<typeof UpdateOfferSchema>) {
+  teamSlug: string,
+  slug: string,
+  offerId: string,
+  patch: z.infer<typeof UpdateOfferSchema>,
+) {
   const caller = requireScope(ctx.principal, 'publish')
   const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'write')
   const { role } = await loadTeamAs(ctx.db, caller, teamSlug)
   requireRole(role, ['owner', 'admin'], 'change offers')
-  const [offer] = await ctx.db
-    .update(offers)
-    .set({ active: patch.active, updatedAt: ctx.clock() })
-    .where(and(eq(offers.id, offerId), eq(offers.adapterId, adapter.id)))
-    .returning()
-  if (!offer) throw notFound(`The offer ${offerId} of '${teamSlug}/${slug}'`)
+  const name = `${teamSlug}/${slug}`
+  const offer = await ctx.db.transaction(async (tx) => {
+    await lockListing(tx, adapter.id)
+    const [current] = await tx
+      .select()
+      .from(offers)
+      .where(and(eq(offers.id, offerId), eq(offers.adapterId, adapter.id)))
+    if (!current) throw notFound(`The offer ${offerId} of '${name}'`)
+    const repriced = patch.amount !== undefined || patch.currency !== undefined
+    if (repriced && current.kind !== 'one_time') {
+      throw new ApiError(422, 'offer_not_priced', `A ${current.kind} offer has no price; create a one_time offer to sell for one.`)
+    }
+    const next = { ...current, active: patch.active ?? current.active, amount: patch.amount ?? current.amount, currency: patch.currency ?? current.currency }
+    if (repriced) assertChargeable(next.amount!, next.currency as Currency)
+    if (next.active) await refuseDuplicate(tx, adapter.id, next, name, current.id)
+    const [updated] = await tx
+      .update(offers)
+      .set({ active: next.active, amount: next.amount, currency: next.currency, updatedAt: ctx.clock() })
+      .where(eq(offers.id, current.id))
+      .returning()
+    return updated!
+  })
   ctx.searchCache?.clear() // search shows prices (and filters by them)
-  return toOfferView(offer, `${teamSlug}/${slug}`)
+  return toOfferView(offer, name)
 }
 
 /** Buyers see the active offers; the seller team sees withdrawn ones too (`active: false`), to put them back. */

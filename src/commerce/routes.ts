@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { AdapterParamsSchema } from '../catalog/schemas'
 import { TeamParamSchema } from '../identity/schemas'
 import { serviceContext } from '../lib/context'
-import { bearer, createRouter, json, jsonBody, problems } from '../lib/openapi'
+import { bearer, createRouter, json, jsonBody, noCredential, optionalBearer, problems } from '../lib/openapi'
 import { decideAccessRequest, listAccessRequests } from './access-requests'
 import { checkout } from './checkout'
 import { listEntitlements } from './entitlements'
@@ -36,7 +36,7 @@ const createOfferRoute = createRoute({
   path: '/v1/adapters/{team}/{slug}/offers',
   operationId: 'createOffer',
   tags,
-  summary: 'Offer the adapter free, for a one-time price, or on request',
+  summary: 'Offer the adapter free, for a one-time price, or on request (409 offer_exists for a second active offer on the same terms)',
   security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(CreateOfferSchema) },
   responses: { 201: json(OfferSchema, 'Offer created'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
@@ -47,16 +47,17 @@ const updateOfferRoute = createRoute({
   path: '/v1/adapters/{team}/{slug}/offers/{offerId}',
   operationId: 'updateOffer',
   tags,
-  summary: 'Withdraw an offer or put it back (team owners and admins)',
+  summary: 'Withdraw an offer, put it back, or change a one-time price (team owners and admins; licences already granted stay)',
   security: bearer('publish'),
   request: { params: OfferParamsSchema, body: jsonBody(UpdateOfferSchema) },
-  responses: { 200: json(OfferSchema, 'The offer as it is now'), ...problems(400, 401, 403, 404, 413, 422) },
+  responses: { 200: json(OfferSchema, 'The offer as it is now'), ...problems(400, 401, 403, 404, 409, 413, 422) },
 })
 
 const listOffersRoute = createRoute({
   method: 'get',
   path: '/v1/adapters/{team}/{slug}/offers',
   operationId: 'listOffers',
+  security: optionalBearer,
   tags,
   summary: 'The ways to get this adapter',
   request: { params: AdapterParamsSchema },
@@ -93,6 +94,7 @@ const webhookRoute = createRoute({
   method: 'post',
   path: '/v1/stripe/webhook',
   operationId: 'stripeWebhook',
+  security: noCredential,
   tags,
   summary: 'Stripe events (signed); each is processed exactly once',
   request: { headers: z.object({ 'stripe-signature': z.string().optional() }) },

@@ -17,7 +17,7 @@ export type Currency = (typeof currencies)[number]
 export const minimumCharge = { usd: 50, eur: 50, gbp: 30, cny: 500, cad: 50, aud: 50, chf: 50, sgd: 50, hkd: 400 } as const satisfies Record<Currency, number>
 
 export const CreateOfferSchema = z
-  .object({
+  .strictObject({
     kind: z.enum(offerKinds),
     license: z.enum(licenseTiers),
     amount: z.number().int().positive().max(100_000_000).optional().openapi({ description: 'Price in minor units (cents); one_time only', example: 4900 }),
@@ -52,7 +52,20 @@ export const OfferSchema = z
   .openapi('Offer')
 
 export const UpdateOfferSchema = z
-  .object({ active: z.boolean().openapi({ description: 'false withdraws the offer (new checkouts get 409 offer_inactive; entitlements it granted stay); true puts it back' }) })
+  .strictObject({
+    active: z.boolean().openapi({ description: 'false withdraws the offer (new checkouts get 409 offer_inactive; entitlements it granted stay); true puts it back' }),
+    amount: z.number().int().positive().max(100_000_000).openapi({
+      description: 'A one_time offer’s new price in minor units (cents): new checkouts pay it; licences already granted stay, and a checkout already opened keeps its price',
+      example: 5900,
+    }),
+    currency: z
+      .string()
+      .transform((value) => value.toLowerCase())
+      .pipe(z.enum(currencies))
+      .openapi({ example: 'usd' }),
+  })
+  .partial()
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'change active, amount or currency' })
   .openapi('UpdateOffer')
 
 export const OfferParamsSchema = AdapterParamsSchema.extend({
@@ -60,7 +73,7 @@ export const OfferParamsSchema = AdapterParamsSchema.extend({
 })
 
 export const CheckoutSchema = z
-  .object({
+  .strictObject({
     offerId: z.uuid(),
     team: SlugSchema.optional().openapi({ description: 'Buy for this team: every member is entitled' }),
     message: z.string().trim().min(10).max(5000).optional().openapi({ description: 'For on_request offers: who you are and what you will use it for' }),
@@ -107,16 +120,19 @@ export const AccessRequestSchema = z
   })
   .openapi('AccessRequest')
 
+// What checkout did, told by `kind`: a licence at once (free, or one the buyer already holds),
+// an access request for the seller to decide, or a Stripe Checkout to pay at.
 export const CheckoutResultSchema = z
-  .object({
-    entitlement: EntitlementSchema.optional(),
-    order: OrderSchema.optional(),
-    checkoutUrl: z.string().optional(),
-    accessRequest: AccessRequestSchema.optional(),
-  })
+  .discriminatedUnion('kind', [
+    z
+      .object({ kind: z.literal('entitlement'), entitlement: EntitlementSchema, existing: z.boolean().optional().openapi({ description: 'true: an entitlement the buyer already held' }) })
+      .openapi('CheckoutEntitlement'),
+    z.object({ kind: z.literal('access_request'), accessRequest: AccessRequestSchema }).openapi('CheckoutAccessRequest'),
+    z.object({ kind: z.literal('checkout'), order: OrderSchema, checkoutUrl: z.string() }).openapi('CheckoutPayment'),
+  ])
   .openapi('CheckoutResult')
 
-export const DecisionSchema = z.object({ note: z.string().trim().max(2000).optional() }).default({})
+export const DecisionSchema = z.strictObject({ note: z.string().trim().max(2000).optional() }).default({})
 export const AccessRequestListQuerySchema = z.object({ status: z.enum(['pending', 'approved', 'rejected']).optional() })
 export const IdParamSchema = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) })
 

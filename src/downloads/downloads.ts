@@ -40,7 +40,8 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
   }
 
   const ttl = ctx.downloadUrlTtlSeconds ?? DEFAULT_DOWNLOAD_URL_TTL_SECONDS
-  const filename = `${ref.slug}-${access.version}-${ref.path.replaceAll('/', '_')}`
+  // The name engines load (adapter_model.safetensors); the version belongs to the folder, not the file.
+  const filename = ref.path.split('/').at(-1) ?? ref.path
   // What the file's own response carries where the store can add headers (the local store): Hub
   // clients that follow a redirect to the API's own host read the commit and checksum there.
   const headers = { 'X-Repo-Commit': access.commit, ETag: `"${access.sha256}"` }

@@ -24,31 +24,51 @@ const DownloadLinkSchema = z
   })
   .openapi('DownloadLink')
 
+const filePath = '/v1/adapters/{team}/{slug}/versions/{version}/files/{path}'
+
 const downloadRoute = createRoute({
   method: 'get',
-  path: '/v1/adapters/{team}/{slug}/versions/{version}/files/{path}',
+  path: filePath,
   operationId: 'downloadFile',
   tags: ['downloads'],
-  summary: 'Download a file: 302 to a short-lived signed URL (or the link as JSON with Accept: application/json)',
+  summary: 'Download a file: 302 to a short-lived signed URL (getDownloadLink gives the link as JSON)',
+  description:
+    'Answers 302 to a short-lived signed URL; a client that follows it receives the bytes (200, or 206 to a Range). ' +
+    'Sent with `Accept: application/json`, it answers the link as JSON instead, as getDownloadLink does (kept for older clients).',
   security: bearer('read'),
   request: { params: DownloadParamsSchema },
   responses: {
-    200: json(DownloadLinkSchema, 'The link, its expiry and the file’s checksum'),
+    200: { description: 'The file’s bytes, once the redirect is followed', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
     302: {
       description: 'Redirect to the file; X-Checksum-SHA256 and X-File-Size describe it',
       headers: z.object({ Location: z.string(), 'X-Checksum-SHA256': z.string(), 'X-File-Size': z.string() }),
     },
-    ...problems(401, 403, 404, 429),
-    410: { description: 'The listing was withdrawn', content: { 'application/problem+json': { schema: z.object({ code: z.literal('unavailable') }).loose() } } },
+    ...problems(401, 403, 404, 410, 429),
   },
 })
 
-export const downloadRoutes = createRouter().openapi(downloadRoute, async (c) => {
-  const link = await downloadFile(serviceContext(c), c.req.valid('param'), downloadClientOf(c))
-  const headers = linkHeaders(link)
-  if ((c.req.header('Accept') ?? '').includes('application/json')) return c.json(link, 200, headers)
-  return c.body(null, 302, { ...headers, Location: link.url })
+const downloadLinkRoute = createRoute({
+  method: 'get',
+  path: `${filePath}/link`,
+  operationId: 'getDownloadLink',
+  tags: ['downloads'],
+  summary: 'The short-lived signed URL of a file as JSON, with its expiry, sha256 and size (to resume, or to hand to a serving platform)',
+  security: bearer('read'),
+  request: { params: DownloadParamsSchema },
+  responses: { 200: json(DownloadLinkSchema, 'The link, its expiry and the file’s checksum'), ...problems(401, 403, 404, 410, 429) },
 })
+
+export const downloadRoutes = createRouter()
+  .openapi(downloadLinkRoute, async (c) => {
+    const link = await downloadFile(serviceContext(c), c.req.valid('param'), downloadClientOf(c))
+    return c.json(link, 200, linkHeaders(link))
+  })
+  .openapi(downloadRoute, async (c) => {
+    const link = await downloadFile(serviceContext(c), c.req.valid('param'), downloadClientOf(c))
+    const headers = linkHeaders(link)
+    if ((c.req.header('Accept') ?? '').includes('application/json')) return c.json(link, 200, headers) as never
+    return c.body(null, 302, { ...headers, Location: link.url })
+  })
 
 /** Who downloads, for the audit row: Cloudflare's CF-Connecting-IP on Workers, the socket's peer on Node (X-Forwarded-For is the client's to forge). */
 export function downloadClientOf(c: Context) {

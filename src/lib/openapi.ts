@@ -26,6 +26,7 @@ const problemDescriptions = {
   403: 'Authenticated but not allowed',
   404: 'Not found',
   409: 'Conflicts with existing state',
+  410: 'Gone: withdrawn by its seller',
   413: 'Body too large',
   415: 'Unsupported content type',
   422: 'The body or parameters failed validation',
@@ -70,6 +71,15 @@ export const sendJson = <T, S extends ContentfulStatusCode>(c: Context, body: Se
 
 export const bearer = (scope: Scope) => [{ bearerAuth: [scope] }]
 
+/**
+ * Anyone may call, and a credential, when sent, is checked (a bad one is a 401) and shows the
+ * caller's own drafts: OpenAPI's "no requirement, or bearerAuth".
+ */
+export const optionalBearer: Record<string, string[]>[] = [{}, { bearerAuth: [] }]
+
+/** No credential is read: the request carries its own proof (a password, a signed URL, Stripe's signature) or needs none. */
+export const noCredential: Record<string, string[]>[] = []
+
 /** The first key or string in `value` that Postgres could not store, with its path. */
 function unstorablePath(value: unknown): { path: string; message: string } | undefined {
   const pending: [unknown, string[]][] = [[value, []]]
@@ -89,6 +99,14 @@ function unstorablePath(value: unknown): { path: string; message: string } | und
   return undefined
 }
 
+/** One error per failing path; an unknown field is named by its own path (`license.comercial`). */
+function describeIssue(issue: { path: PropertyKey[]; message: string; code?: string; keys?: string[] }) {
+  if (issue.code === 'unrecognized_keys' && issue.keys) {
+    return issue.keys.map((key) => ({ path: [...issue.path, key].join('.'), message: 'unknown field: this API does not take it (check its spelling)' }))
+  }
+  return [{ path: issue.path.map(String).join('.'), message: issue.message }]
+}
+
 function invalid(errors: { path: string; message: string }[]): never {
   const summary = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ')
   throw new ApiError(422, 'validation_failed', `The request is invalid: ${summary}`, { extra: { errors } })
@@ -102,7 +120,7 @@ function invalid(errors: { path: string; message: string }[]): never {
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) invalid(result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })))
+      if (!result.success) invalid(result.error.issues.flatMap(describeIssue))
       const refused = unstorablePath(result.data)
       if (refused) invalid([refused])
     },

@@ -11,7 +11,7 @@ import {
   VersionSchema,
 } from '../catalog/schemas'
 import { serviceContext } from '../lib/context'
-import { bearer, createRouter, json, jsonBody, problems } from '../lib/openapi'
+import { bearer, createRouter, json, jsonBody, optionalBearer, problems } from '../lib/openapi'
 import { completeVersion, createVersion, getVersion, getVersionCompatibility, listVersions, publishVersion, updateVersion } from './versions'
 
 const tags = ['catalog']
@@ -32,6 +32,7 @@ const listVersionsRoute = createRoute({
   method: 'get',
   path: '/v1/adapters/{team}/{slug}/versions',
   operationId: 'listVersions',
+  security: optionalBearer,
   tags,
   summary: 'The versions of a listing, highest first: published ones, and every version for the seller team',
   request: { params: AdapterParamsSchema },
@@ -42,6 +43,7 @@ const getVersionCompatibilityRoute = createRoute({
   method: 'get',
   path: `${versionPath}/compatibility`,
   operationId: 'getVersionCompatibility',
+  security: optionalBearer,
   tags,
   summary: 'Every registered base model against this version: verdict, shape twins, serving engines, findings',
   request: { params: VersionParamsSchema },
@@ -52,6 +54,7 @@ const getVersionRoute = createRoute({
   method: 'get',
   path: versionPath,
   operationId: 'getVersion',
+  security: optionalBearer,
   tags,
   summary: 'A version with its status (uploading → validating → ready | rejected → published), files and findings',
   request: { params: VersionParamsSchema },

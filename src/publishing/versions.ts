@@ -1,4 +1,5 @@
 import semverGt from 'semver/functions/gt.js'
+import semverInc from 'semver/functions/inc.js'
 import semverRcompare from 'semver/functions/rcompare.js'
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { z } from 'zod'
@@ -89,7 +90,7 @@ export async function createVersion(
     .select({ id: adapterVersions.id })
     .from(adapterVersions)
     .where(and(eq(adapterVersions.adapterId, adapter.id), eq(adapterVersions.version, input.version)))
-  if (existing) throw versionExists(input.version)
+  if (existing) throw await versionExists(ctx.db, adapter.id, input.version)
   const requestedBytes = input.files.reduce((total, file) => total + file.size, 0)
   // Before any upload is planned (a multipart upload is a write to the store); checked again, locked, below.
   await assertStorageWithin(ctx.db, adapter.teamId, requestedBytes, limits)
@@ -138,7 +139,7 @@ export async function createVersion(
     await Promise.allSettled(
       planned.flatMap(({ key, plan }) => (plan.kind === 'multipart' ? [ctx.store.abortMultipart({ key, uploadId: plan.uploadId })] : [])),
     )
-    if (uniqueViolation(error) !== undefined) throw versionExists(input.version)
+    if (uniqueViolation(error) !== undefined) throw await versionExists(ctx.db, adapter.id, input.version)
     throw error
   }
 }
@@ -157,8 +158,21 @@ function uploadInstructions(path: string, plan: UploadPlan) {
   }
 }
 
-const versionExists = (version: string) =>
-  new ApiError(409, 'version_exists', `Version ${version} already exists; versions are immutable, publish a new one.`)
+/**
+ * The version number is taken (numbers are never reused: a buyer's `@1.0.0` always means the
+ * same bytes): the answer says what became of it and the next free patch number.
+ */
+async function versionExists(db: Database, adapterId: string, version: string) {
+  const rows = await db.select({ version: adapterVersions.version, status: adapterVersions.status }).from(adapterVersions).where(eq(adapterVersions.adapterId, adapterId))
+  const taken = new Set(rows.map((row) => row.version))
+  let nextFree = semverInc(version, 'patch')
+  while (nextFree && taken.has(nextFree)) nextFree = semverInc(nextFree, 'patch')
+  const status = rows.find((row) => row.version === version)?.status
+  const what = status === 'rejected' ? 'was rejected' : status === 'uploading' ? 'is still uploading (or was abandoned)' : `is ${status ?? 'taken'}`
+  return new ApiError(409, 'version_exists', `Version ${version} already exists and ${what}; version numbers are never reused${nextFree ? `: publish ${nextFree}, the next free one` : ''}.`, {
+    extra: { versionStatus: status ?? null, nextFree },
+  })
+}
 
 /** A version of an adapter the caller may see: published ones for everyone, all of them for the seller team. */
 export async function loadVersion(ctx: ServiceContext, teamSlug: string, slug: string, version: string, access: 'read' | 'write') {

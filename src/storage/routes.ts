@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { AppEnv } from '../lib/context'
 import { ApiError } from '../lib/errors'
-import { createRouter, json, problems } from '../lib/openapi'
+import { createRouter, json, noCredential, problems } from '../lib/openapi'
 import { base64ToHex, contentDisposition, isAppServed } from './types'
 
 const tags = ['storage']
@@ -21,6 +21,7 @@ const putRoute = createRoute({
   method: 'put',
   path: '/v1/storage/local/{token}',
   operationId: 'putLocalObject',
+  security: noCredential,
   tags,
   summary: 'Upload one file (or one part, with its optional x-amz-checksum-sha256) to a signed URL from createVersion (stores the app serves: the local folder, R2 on Workers)',
   request: { params: TokenParamsSchema, body: { required: true, ...binary('The file’s bytes') } },
@@ -34,6 +35,7 @@ const getRoute = createRoute({
   method: 'get',
   path: '/v1/storage/local/{token}',
   operationId: 'getLocalObject',
+  security: noCredential,
   tags,
   summary: 'Download a file from a signed URL (stores the app serves: the local folder, R2 on Workers); HEAD and Range are supported',
   request: { params: TokenParamsSchema },

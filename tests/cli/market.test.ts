@@ -93,10 +93,12 @@ describe('refinery login, adapter/offer create, search and buy', () => {
     expect(offers.map((offer) => [offer.kind, offer.amount]).sort()).toEqual([['on_request', null], ['one_time', 4990]])
 
     const buyer = await h.user('cli-buyer')
-    const found = await runCli(['search', 'contract', '--base', 'mistralai/Mistral-7B-v0.1', '--max-price', '5000', '--currency', 'usd'], as(buyer.token))
+    const found = await runCli(['search', 'contract', '--base', 'mistralai/Mistral-7B-v0.1', '--max-price', '50', '--currency', 'usd'], as(buyer.token))
     expect(found.stdout).toContain(`${seller.team}/contracts@1.0.0  Contract law assistant`)
     expect(found.stdout).toMatch(/0 downloads · no reviews · Apache-2.0\n\s+fits .*mistralai\/Mistral-7B-v0\.1/)
-    expect((await runCli(['search', 'contract', '--max-price', '4000', '--currency', 'usd'], as(buyer.token))).stdout).not.toContain('/contracts@')
+    expect((await runCli(['search', 'contract', '--max-price', '40.00', '--currency', 'usd'], as(buyer.token))).stdout).not.toContain('/contracts@')
+    // One convention for every price flag: the currency's major unit, never cents.
+    expect(await runCli(['search', 'contract', '--max-price', '4990c'], as(buyer.token))).toMatchObject({ code: 2, stderr: expect.stringContaining('not cents') })
     const bad = await runCli(['search', '--sort', 'cheapest'], as(buyer.token))
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/^error: .*\(validation_failed\)/) })
 
@@ -115,5 +117,39 @@ describe('refinery login, adapter/offer create, search and buy', () => {
     expect(requested).toMatchObject({ code: 0, stdout: expect.stringContaining('access requested (pending)') })
     const pending = await h.call('GET', `/v1/teams/${seller.team}/access-requests`, { auth: seller.token })
     expect(pending.json.items).toHaveLength(1)
+  })
+
+  it('lists, reprices, withdraws and restores an offer', async () => {
+    await h.call('POST', '/v1/adapters', {
+      auth: seller.token,
+      body: { team: seller.team, slug: 'priced', title: 'Priced', visibility: 'published', license: { spdx: 'MIT', commercialUse: true, derivatives: true } },
+    })
+    const ref = `${seller.team}/priced`
+    const created = await runCli(['offer', 'create', ref, '--price', '49.00', '--currency', 'usd', '--license', 'commercial'], as(seller.token))
+    const id = /offer ([0-9a-f-]{36})/.exec(created.stdout)![1]!
+    expect(await runCli(['offer', 'create', ref, '--price', '49', '--currency', 'usd', '--license', 'commercial'], as(seller.token))).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('(offer_exists)'),
+    })
+    const repriced = await runCli(['offer', 'update', ref, id, '--price', '59.90'], as(seller.token))
+    expect(repriced).toMatchObject({ code: 0, stdout: expect.stringContaining('$59.90, commercial licence; licences already granted stay') })
+    expect((await runCli(['offer', 'update', ref, id, '--withdraw'], as(seller.token))).stdout).toContain('(withdrawn)')
+    expect((await runCli(['offer', 'list', ref], as(seller.token))).stdout).toContain(`${id}: one_time $59.90, commercial licence (withdrawn)`)
+    const buyer = await h.user('offer-list-buyer')
+    expect((await runCli(['offer', 'list', ref], as(buyer.token))).stdout).toBe(`${ref} has no offers.\n`)
+    expect((await runCli(['offer', 'update', ref, id, '--restore'], as(seller.token))).code).toBe(0)
+    expect((await runCli(['offer', 'list', ref], as(buyer.token))).stdout).toContain(`${id}: one_time $59.90`)
+    expect(await runCli(['offer', 'update', ref, id], as(seller.token))).toMatchObject({ code: 2, stderr: expect.stringContaining('--withdraw or --restore') })
+  })
+
+  it('names --url in the connection error when --url set the address, REFINERY_URL when it did', async () => {
+    const refused = (async () => {
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) })
+    }) as typeof fetch
+    const env = { REFINERY_CONFIG_DIR: join(dir, 'offline') }
+    const viaFlag = await runCli(['login', '--url', 'http://127.0.0.1:9', '--api-key', 'rfy_x'], { env, fetch: refused })
+    expect(viaFlag).toMatchObject({ code: 2, stderr: expect.stringContaining('is --url right') })
+    const viaEnv = await runCli(['search', 'x'], { env: { ...env, REFINERY_URL: 'http://127.0.0.1:9' }, fetch: refused })
+    expect(viaEnv).toMatchObject({ code: 2, stderr: expect.stringContaining('is REFINERY_URL right') })
   })
 })

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createListing, peftFolder, sha256 } from '../helpers/adapters'
 import { runCli, writeFolder } from '../helpers/cli'
+import { hfConfigs } from '../compat/fixtures/hf-configs'
 import { createHarness, type Harness } from '../helpers/harness'
 
 const MULTIPART_ABOVE = 5 * 1024 * 1024
@@ -84,13 +85,17 @@ describe.each(['local', 's3'] as const)('refinery publish on the %s store', (sto
   it('exits 1 with the findings when validation rejects the version, and leaves it unpublished', async () => {
     await createListing(h, seller, 'cli-rejected')
     const folder = await writeFolder(join(dir, 'llama'), peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }))
+    // A base the CLI cannot check offline (the team's own registration): the server's validation decides.
+    const base = `${seller.team}-labs/mistral-copy`
+    const registered = await h.call('POST', '/v1/base-models', { auth: seller.token, body: { id: base, config: hfConfigs['mistralai/Mistral-7B-v0.1'], team: seller.team } })
+    expect(registered.status, registered.text).toBe(201)
     const result = await runCli(
-      ['publish', folder, '--adapter', `${seller.team}/cli-rejected`, '--version', '0.1.0', '--base', 'mistralai/Mistral-7B-v0.1', '--publish'],
+      ['publish', folder, '--adapter', `${seller.team}/cli-rejected`, '--version', '0.1.0', '--base', base, '--publish'],
       { env: env(), fetch: h.network },
     )
     expect(result.code).toBe(1)
     expect(result.stdout).toContain(`✘ ${seller.team}/cli-rejected@0.1.0 was rejected`)
-    expect(result.stdout).toMatch(/error\s+declared_base_incompatible\s+The tensors do not fit the declared base mistralai\/Mistral-7B-v0\.1/)
+    expect(result.stdout).toMatch(/error\s+declared_base_incompatible\s+The tensors do not fit the declared base/)
     expect(result.stdout).not.toContain('published')
   })
 
@@ -112,5 +117,28 @@ describe.each(['local', 's3'] as const)('refinery publish on the %s store', (sto
     expect(anonymous).toMatchObject({ code: 2, stderr: expect.stringContaining('Not logged in to http://localhost:8787: run refinery login') })
     const versions = await h.call('GET', `/v1/adapters/${other.team}/theirs`, { auth: other.token })
     expect(versions.json.versions ?? []).toEqual([])
+  })
+
+  it('runs the offline check first: a wrong --base or a bad --version is refused before hashing or uploading', async () => {
+    await createListing(h, seller, 'checked-first')
+    const folder = await writeFolder(join(dir, 'checked'), peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }))
+    const requests: string[] = []
+    const watching = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = new Request(input, init)
+      requests.push(`${request.method} ${new URL(request.url).pathname}`)
+      return h.network(request)
+    }) as typeof fetch
+    const publish = (...extra: string[]) => runCli(['publish', folder, '--adapter', `${seller.team}/checked-first`, ...extra], { env: env(), fetch: watching })
+
+    const wrongBase = await publish('--version', '1.0.0', '--base', 'mistralai/Mistral-7B-v0.1')
+    expect(wrongBase.code).toBe(2)
+    expect(wrongBase.stderr).toContain('does not load on mistralai/Mistral-7B-v0.1')
+    expect(wrongBase.stderr).toContain('nothing was uploaded')
+    expect(wrongBase.stderr).not.toContain('hashing')
+    const badVersion = await publish('--version', 'first')
+    expect(badVersion).toMatchObject({ code: 2, stderr: expect.stringContaining("--version first is not a semantic version") })
+    expect(badVersion.stderr).not.toContain('hashing')
+    expect(requests).toEqual([])
+    expect((await h.call('GET', `/v1/adapters/${seller.team}/checked-first/versions`, { auth: seller.token })).json.items).toEqual([])
   })
 })

@@ -91,7 +91,8 @@ describe('offers: withdrawn and put back by the seller; priced at least at Strip
   })
 
   it('only the selling team’s owners and admins toggle an offer, with the publish scope, through a key for that team', async () => {
-    const offer = (await createOffer({ kind: 'free', license: 'research' })).json
+    // (A free research offer is already active: an identical second one would be refused.)
+    const offer = (await createOffer({ kind: 'free', license: 'commercial' })).json
     const before = await listedIds(seller.token)
     const unchanged = async () => expect(await listedIds(seller.token)).toEqual(before)
 
@@ -141,9 +142,51 @@ describe('offers: withdrawn and put back by the seller; priced at least at Strip
       expect(at.status, `${currency}: ${at.text}`).toBe(201)
     }
     // GBP's minimum is lower than USD's; HKD's is higher.
-    expect((await createOffer({ kind: 'one_time', license: 'commercial', amount: 30, currency: 'gbp' })).status).toBe(201)
+    expect((await createOffer({ kind: 'one_time', license: 'research', amount: 30, currency: 'gbp' })).status).toBe(201)
     expectProblem(await createOffer({ kind: 'one_time', license: 'commercial', amount: 399, currency: 'hkd' }), 422, 'amount_below_minimum')
     // Zero-decimal currencies are not accepted yet.
     expectProblem(await createOffer({ kind: 'one_time', license: 'commercial', amount: 5000, currency: 'jpy' }), 422, 'validation_failed')
+  })
+
+  it('refuses a second active offer on the same terms (409 offer_exists naming the first); a withdrawn one blocks nothing', async () => {
+    await h.call('POST', '/v1/adapters', { auth: seller.token, body: { team: seller.team, slug: 'twice', title: 'Twice', visibility: 'published', license: { spdx: 'MIT', commercialUse: true, derivatives: true } } })
+    const path = `/v1/adapters/${seller.team}/twice/offers`
+    const first = (await h.call('POST', path, { auth: seller.token, body: { kind: 'one_time', license: 'commercial', amount: 4900, currency: 'usd' } })).json
+    const again = await h.call('POST', path, { auth: seller.token, body: { kind: 'one_time', license: 'commercial', amount: 4900, currency: 'USD' } })
+    expectProblem(again, 409, 'offer_exists')
+    expect(again.json.offerId).toBe(first.id)
+    // Different terms are a different offer; concurrent identical ones: exactly one is created.
+    expect((await h.call('POST', path, { auth: seller.token, body: { kind: 'one_time', license: 'commercial', amount: 9900, currency: 'usd' } })).status).toBe(201)
+    const racing = await Promise.all([1, 2, 3].map(() => h.call('POST', path, { auth: seller.token, body: { kind: 'free', license: 'research' } })))
+    expect(racing.map((response) => response.status).sort()).toEqual([201, 409, 409])
+    // Withdrawn, the first blocks nothing; put back beside its twin, it is refused.
+    await h.call('PATCH', `${path}/${first.id}`, { auth: seller.token, body: { active: false } })
+    const twin = (await h.call('POST', path, { auth: seller.token, body: { kind: 'one_time', license: 'commercial', amount: 4900, currency: 'usd' } })).json
+    expectProblem(await h.call('PATCH', `${path}/${first.id}`, { auth: seller.token, body: { active: true } }), 409, 'offer_exists')
+    expect((await h.call('GET', path)).json.items.map((offer: { id: string }) => offer.id)).toContain(twin.id)
+  })
+
+  it('changes a one-time price: new checkouts pay it, licences already granted stay, an opened checkout keeps its price', async () => {
+    const offer = (await createOffer({ kind: 'one_time', license: 'commercial', amount: 2500, currency: 'usd' })).json
+    const paid = await h.user('paid-before')
+    const started = (await buy(paid, offer.id)).json
+    await deliver('checkout.session.completed', stripe.paySession(started.checkoutUrl.split('/').at(-1)!))
+    const opened = await h.user('opened-before')
+    const pending = (await buy(opened, offer.id)).json
+    expect(pending.order.amount).toBe(2500)
+
+    const repriced = await h.call('PATCH', `${adapterPath}/offers/${offer.id}`, { auth: seller.token, body: { amount: 3500 } })
+    expect(repriced.status, repriced.text).toBe(200)
+    expect(repriced.json).toMatchObject({ id: offer.id, amount: 3500, currency: 'usd', active: true })
+    expect((await download(paid)).status).toBe(302)
+    const newcomer = await h.user('after-change')
+    expect((await buy(newcomer, offer.id)).json.order).toMatchObject({ amount: 3500, currency: 'usd' })
+    expect((await buy(opened, offer.id)).json.order).toMatchObject({ id: pending.order.id, amount: 2500 })
+
+    // A price needs a one_time offer and Stripe's minimum; a plain member may not change it.
+    expectProblem(await h.call('PATCH', `${adapterPath}/offers/${offer.id}`, { auth: seller.token, body: { amount: 10 } }), 422, 'amount_below_minimum')
+    const free = (await h.call('GET', `${adapterPath}/offers`, { auth: seller.token })).json.items.find((item: { kind: string }) => item.kind === 'free')
+    expectProblem(await h.call('PATCH', `${adapterPath}/offers/${free.id}`, { auth: seller.token, body: { amount: 900 } }), 422, 'offer_not_priced')
+    expectProblem(await h.call('PATCH', `${adapterPath}/offers/${offer.id}`, { auth: seller.token, body: { price: 900 } }), 422, 'validation_failed')
   })
 })

@@ -74,6 +74,15 @@ describe.each(['local', 's3'] as const)('publishing versions on the %s store', (
     expect(version.findings).toEqual([expect.objectContaining({ code: 'pickle_rejected', severity: 'error' })])
     const publish = await h.call('POST', `/v1/adapters/${seller.team}/pickled/versions/1.0.0/publish`, { auth: seller.token })
     expectProblem(publish, 409, 'version_rejected')
+    // Trying the number again says what happened to it and which number is free.
+    const again = await h.call('POST', `/v1/adapters/${seller.team}/pickled/versions`, {
+      auth: seller.token,
+      body: { version: '1.0.0', baseModel: 'meta-llama/Llama-2-7b-hf', files: declare(peftFolder({ base: 'meta-llama/Llama-2-7b-hf' })) },
+    })
+    expectProblem(again, 409, 'version_exists')
+    expect(again.json).toMatchObject({ versionStatus: 'rejected', nextFree: '1.0.1' })
+    expect(again.json.detail).toContain('was rejected')
+    expect(again.json.detail).toContain('1.0.1')
   })
 
   it('rejects bytes that do not match the declared checksum', async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { grantEntitlement } from '../../src/commerce/entitlements'
 import { createPayments } from '../../src/commerce/stripe'
 import { createTokenSigner } from '../../src/identity'
+import { adapterVersions, reviews } from '../../src/catalog/tables'
 import { teams } from '../../src/identity/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness, TEST_SECRET } from '../helpers/harness'
@@ -60,7 +61,7 @@ describe('authorization matrix over every operation', () => {
     buyer = await h.user('matrix-buyer')
     operator = await h.user('matrix-operator')
     operators.push(operator.email)
-    await createListing(h, owner, 'private-work')
+    const listing = await createListing(h, owner, 'private-work')
     await publishFolder(h, owner, 'private-work', '1.0.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
     await publishFolder(h, owner, 'private-work', '1.1.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }))
     const offer = await h.call('POST', `/v1/adapters/${owner.team}/private-work/offers`, { auth: owner.token, body: { kind: 'on_request', license: 'commercial' } })
@@ -73,7 +74,16 @@ describe('authorization matrix over every operation', () => {
     const inviter = await h.teamOwner('matrix-inviter')
     const myInvitation = await h.call('POST', `/v1/teams/${inviter.team}/members`, { auth: inviter.token, body: { email: owner.email, role: 'member' } })
     Object.assign(params, { team: owner.team, slug: 'private-work', version: '1.1.0', path: 'adapter_config.json', owner: 'meta-llama', name: 'Llama-2-7b-hf', userId: colleague.id, offerId: offer.json.id })
+    // Reviews written by team A's owner (rows, as the rule that a seller cannot review their own
+    // listing would refuse the API call): theirs to change (updateReview) and to withdraw (deleteReview).
+    const versions = await h.db.select().from(adapterVersions).where(eq(adapterVersions.adapterId, listing.id))
+    const ownReviews = await h.db
+      .insert(reviews)
+      .values(versions.map((version) => ({ adapterId: listing.id, versionId: version.id, userId: owner.id, rating: 4, text: 'fixture' })))
+      .returning()
     Object.assign(ids, {
+      review: ownReviews[0]!.id,
+      reviewToDelete: ownReviews[1]!.id,
       accessRequest: request.json.accessRequest.id,
       apiKey: key.json.apiKey.id,
       offer: offer.json.id,
@@ -115,6 +125,8 @@ describe('authorization matrix over every operation', () => {
           revokeTeamInvitation: ids.teamInvitation,
           acceptInvitation: ids.myInvitation,
           declineInvitation: ids.myInvitation,
+          updateReview: ids.review,
+          deleteReview: ids.reviewToDelete,
         }
         return idFor[operation.operationId] ?? ids.accessRequest!
       }
@@ -136,6 +148,7 @@ describe('authorization matrix over every operation', () => {
       updateVersion: { changelog: 'Defaced' },
       completeVersion: { parts: {} },
       createReview: { rating: 1, text: 'planted' },
+      updateReview: { rating: 1, text: 'defaced' },
       reviewBaseModel: { decision: 'verify' },
       registerBaseModel: { id: 'matrix/tiny-llama', config: { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 256, intermediate_size: 688, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: 1000 } },
       checkCompatibility: { base: 'meta-llama/Llama-2-7b-hf', adapter: { version: `${owner.team}/private-work@1.0.0` } },

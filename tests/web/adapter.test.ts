@@ -184,7 +184,10 @@ describe('storefront: the adapter page', () => {
     const weights = files.find((file) => file.path === 'adapter_model.safetensors')?.bytes ?? new Uint8Array()
     expect(download.headers.get('X-Checksum-SHA256')).toBe(sha256(weights))
     expect(download.headers.get('X-File-Size')).toBe(String(weights.length))
-    const bytes = new Uint8Array(await (await h.fetchUrl(download.headers.get('Location') ?? '')).arrayBuffer())
+    const stored = await h.fetchUrl(download.headers.get('Location') ?? '')
+    // Saved under the name PEFT and every engine load, not a slug-version-prefixed one.
+    expect(stored.headers.get('content-disposition')).toBe('attachment; filename="adapter_model.safetensors"')
+    const bytes = new Uint8Array(await stored.arrayBuffer())
     expect(sha256(bytes)).toBe(sha256(weights))
 
     const stranger = await signIn(await h.user('page-stranger'))

@@ -181,6 +181,14 @@ describe('storefront: my adapters and the team page', () => {
     expect(after).not.toContain(action)
     // A decision is final.
     expect((await h.app.request(action, post(sellerCookie))).status).toBe(409)
+
+    // The buyer's page shows the adapter once, with both licences, in plain English.
+    const mine = await (await get('/me', buyerCookie)).text()
+    expect(mine.split(`<a href="/${seller.team}/free-lora">`).length - 1).toBe(1)
+    const held = cardNaming(mine, `${seller.team}/free-lora`)
+    expect(held).toContain('Commercial licence · from an approved request')
+    expect(held).toContain('Research licence · from a free offer')
+    expect(mine).not.toContain('from a approved')
   })
 
   it('rejects an access request with a note', async () => {

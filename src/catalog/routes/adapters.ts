@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { TeamParamSchema } from '../../identity/schemas'
 import { publicReadContext, serviceContext } from '../../lib/context'
-import { bearer, createRouter, json, jsonBody, problems, sendJson } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, optionalBearer, problems, sendJson } from '../../lib/openapi'
 import { createAdapter, getAdapter, listTeamAdapters, updateAdapter } from '../adapters'
 import { searchAdaptersJson } from '../search'
 import {
@@ -28,6 +28,7 @@ const searchAdaptersRoute = createRoute({
   method: 'get',
   path: '/v1/adapters',
   operationId: 'searchAdapters',
+  security: optionalBearer,
   tags: ['catalog'],
   summary: 'Find published adapters by text, the base model you run, serving engine, tag or license',
   request: { query: SearchQuerySchema },
@@ -38,6 +39,7 @@ const getAdapterRoute = createRoute({
   method: 'get',
   path: '/v1/adapters/{team}/{slug}',
   operationId: 'getAdapter',
+  security: optionalBearer,
   tags: ['catalog'],
   summary: 'A listing; drafts are visible only to the seller team',
   request: { params: AdapterParamsSchema },
@@ -59,6 +61,7 @@ const listTeamAdaptersRoute = createRoute({
   method: 'get',
   path: '/v1/teams/{team}/adapters',
   operationId: 'listTeamAdapters',
+  security: optionalBearer,
   tags: ['catalog'],
   summary: 'A team’s listings, newest first: every one (with its visibility) for members, published ones for everyone else',
   request: { params: TeamParamSchema },

@@ -3,7 +3,7 @@ import { listCompatibleAdaptersJson } from '../../catalog/search'
 import { CompatibleAdaptersQuerySchema, CompatibleAdaptersSchema } from '../../catalog/schemas'
 import { publicReadContext, serviceContext } from '../../lib/context'
 import { ApiError } from '../../lib/errors'
-import { bearer, createRouter, json, jsonBody, problems, sendJson } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, optionalBearer, problems, sendJson } from '../../lib/openapi'
 import { checkCompatibility, inspectSafetensors } from './check'
 import { getBaseModel, listBaseModels, registerBaseModel, toBaseModelView } from './registry'
 import { listPendingBaseModels, reviewBaseModel } from './review'
@@ -28,6 +28,7 @@ const listBaseModelsRoute = createRoute({
   method: 'get',
   path: '/v1/base-models',
   operationId: 'listBaseModels',
+  security: optionalBearer,
   tags,
   summary: 'Every base model adapters are checked against',
   request: { query: ListBaseModelsQuerySchema },
@@ -41,6 +42,7 @@ const getBaseModelRoute = createRoute({
   method: 'get',
   path: '/v1/base-models/{owner}/{name}',
   operationId: 'getBaseModel',
+  security: optionalBearer,
   tags,
   summary: 'A base model’s architecture facts and its shape twins',
   request: { params: BaseModelParamsSchema },
@@ -87,6 +89,7 @@ const listCompatibleAdaptersRoute = createRoute({
   method: 'get',
   path: '/v1/base-models/{owner}/{name}/adapters',
   operationId: 'listCompatibleAdapters',
+  security: optionalBearer,
   tags,
   summary: 'Published adapters whose tensors fit this base model',
   request: { params: BaseModelParamsSchema, query: CompatibleAdaptersQuerySchema },
@@ -97,6 +100,7 @@ const inspectRoute = createRoute({
   method: 'post',
   path: '/v1/compat/inspect',
   operationId: 'inspectSafetensors',
+  security: optionalBearer,
   tags,
   summary: 'Validate a safetensors file (or its first 8 + header-length bytes with X-File-Size) and list its tensors',
   request: {
@@ -112,6 +116,7 @@ const checkRoute = createRoute({
   method: 'post',
   path: '/v1/compat/check',
   operationId: 'checkCompatibility',
+  security: optionalBearer,
   tags,
   summary: 'Does this adapter load on this base model, and on which serving engines?',
   request: { body: jsonBody(CheckCompatibilitySchema) },

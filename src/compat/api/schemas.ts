@@ -67,7 +67,7 @@ const HfConfigSchema = jsonObject().openapi({
   example: { model_type: 'llama', hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, vocab_size: 32000 },
 })
 
-export const RegisterBaseModelSchema = z.object({
+export const RegisterBaseModelSchema = z.strictObject({
   id: BaseModelIdSchema,
   // Stored as jsonb: the router refuses a NUL character anywhere in it (see createRouter).
   config: HfConfigSchema,
@@ -105,7 +105,7 @@ export const ListPendingBaseModelsQuerySchema = z.object({
 })
 
 export const ReviewBaseModelSchema = z
-  .object({
+  .strictObject({
     decision: z.enum(['verify', 'reject', 'merge']),
     into: BaseModelIdSchema.optional().openapi({ description: 'For merge: the verified base with the same layer shapes this id becomes an alias of' }),
   })
@@ -124,14 +124,14 @@ const SafetensorsHeaderSchema = jsonObject().openapi({ description: 'The safeten
 const AdapterConfigSchema = jsonObject().openapi({ description: 'A PEFT adapter_config.json' })
 
 export const CheckCompatibilitySchema = z
-  .object({
+  .strictObject({
     base: z.union([
       BaseModelIdSchema,
-      z.object({ id: BaseModelIdSchema.optional(), config: HfConfigSchema }),
+      z.strictObject({ id: BaseModelIdSchema.optional(), config: HfConfigSchema }),
     ]),
     adapter: z.union([
-      z.object({ config: AdapterConfigSchema.optional(), header: SafetensorsHeaderSchema }),
-      z.object({
+      z.strictObject({ config: AdapterConfigSchema.optional(), header: SafetensorsHeaderSchema }),
+      z.strictObject({
         version: z
           .string()
           .regex(/^[a-z0-9-]+\/[a-z0-9-]+@[0-9A-Za-z.+-]+$/, 'team/slug@version')

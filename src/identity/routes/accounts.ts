@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { clientAddressOf, serviceContext } from '../../lib/context'
-import { bearer, createRouter, json, jsonBody, problems } from '../../lib/openapi'
+import { bearer, createRouter, json, jsonBody, noCredential, problems } from '../../lib/openapi'
 import { getMe, login, signup } from '../accounts'
 import { logout } from '../sessions'
 import { EmailSchema, PasswordSchema, RoleSchema, ScopeSchema, UserSchema } from '../schemas'
@@ -11,10 +11,11 @@ const signupRoute = createRoute({
   method: 'post',
   path: '/v1/signup',
   operationId: 'signup',
+  security: noCredential,
   tags: ['identity'],
   summary: 'Create an account and get an access token',
   request: {
-    body: jsonBody(z.object({ email: EmailSchema, password: PasswordSchema, name: z.string().trim().min(1).max(100) })),
+    body: jsonBody(z.strictObject({ email: EmailSchema, password: PasswordSchema, name: z.string().trim().min(1).max(100) })),
   },
   responses: {
     201: json(z.object({ user: UserSchema }).extend(TokenSchema.shape).openapi('SignupResult'), 'Account created'),
@@ -26,9 +27,10 @@ const loginRoute = createRoute({
   method: 'post',
   path: '/v1/login',
   operationId: 'login',
+  security: noCredential,
   tags: ['identity'],
   summary: 'Exchange email and password for an access token (valid one hour)',
-  request: { body: jsonBody(z.object({ email: EmailSchema, password: z.string().min(1).max(256) })) },
+  request: { body: jsonBody(z.strictObject({ email: EmailSchema, password: z.string().min(1).max(256) })) },
   responses: { 200: json(TokenSchema.openapi('LoginResult'), 'Access token'), ...problems(400, 401, 413, 422, 429, 503) },
 })
 

@@ -13,7 +13,7 @@ const createApiKeyRoute = createRoute({
   security: bearer('admin'),
   request: {
     body: jsonBody(
-      z.object({
+      z.strictObject({
         name: z.string().trim().min(1).max(100),
         scopes: z.array(ScopeSchema).min(1),
         team: SlugSchema.optional().openapi({ description: 'Bind the key to this team (owners and admins)' }),

@@ -13,7 +13,7 @@ const createTeamRoute = createRoute({
   tags: ['identity'],
   summary: 'Create a team; the caller becomes its owner',
   security: bearer('admin'),
-  request: { body: jsonBody(z.object({ slug: SlugSchema, name: z.string().trim().min(1).max(100) })) },
+  request: { body: jsonBody(z.strictObject({ slug: SlugSchema, name: z.string().trim().min(1).max(100) })) },
   responses: {
     201: json(z.object({ team: TeamSchema, role: RoleSchema }), 'Team created'),
     ...problems(400, 401, 403, 409, 413, 422),
@@ -29,7 +29,7 @@ const addTeamMemberRoute = createRoute({
   description:
     'Nobody joins without accepting (`acceptInvitation`). The answer is the same whether or not the email has an account; inviting the same email again refreshes the open invitation. Invitations expire after `INVITATION_TTL_DAYS`.',
   security: bearer('admin'),
-  request: { params: TeamParamSchema, body: jsonBody(z.object({ email: EmailSchema, role: RoleSchema })) },
+  request: { params: TeamParamSchema, body: jsonBody(z.strictObject({ email: EmailSchema, role: RoleSchema })) },
   responses: {
     202: json(z.object({ invitation: InvitationSchema }), 'Invitation open'),
     ...problems(400, 401, 403, 404, 409, 413, 422),
@@ -57,7 +57,7 @@ const updateTeamMemberRoute = createRoute({
   tags: ['identity'],
   summary: "Change a member's role (owners and admins; only owners change owners or make owners; the last owner stays owner)",
   security: bearer('admin'),
-  request: { params: UserIdParamSchema, body: jsonBody(z.object({ role: RoleSchema })) },
+  request: { params: UserIdParamSchema, body: jsonBody(z.strictObject({ role: RoleSchema })) },
   responses: {
     200: json(z.object({ member: MemberSchema }), 'Role changed'),
     ...problems(400, 401, 403, 404, 409, 413, 422),

@@ -24,9 +24,9 @@ export type BuyerPageProps = {
 }
 
 const SOURCES: Record<Entitlement['source'], string> = {
-  free: 'free offer',
-  order: 'purchase',
-  access_request: 'approved request',
+  free: 'a free offer',
+  order: 'a purchase',
+  access_request: 'an approved request',
 }
 
 const day = (iso: string) => iso.slice(0, 10)
@@ -71,27 +71,33 @@ export function BuyerPage({ principal, me, entitlements, downloads, invitations,
           You hold no licences yet. <a href="/">Find an adapter</a> for the base model you run.
         </p>
       )}
-      {entitlements.map((entitlement) => (
-        <article class="card entitlement">
-          <h3>
-            <a href={`/${entitlement.adapter}`}>{entitlement.adapter}</a> {entitlement.revokedAt && <span class="badge no">Revoked</span>}
-          </h3>
-          <p class="muted">
-            {entitlement.license === 'commercial' ? 'Commercial' : 'Research'} licence · from a {SOURCES[entitlement.source]} · granted {day(entitlement.grantedAt)}
-            {entitlement.holder.kind === 'team' && ` · held by the team ${entitlement.holder.team ?? ''}`}
-          </p>
-          {entitlement.revokedAt ? (
-            <p>
-              Revoked on {day(entitlement.revokedAt)}
-              {entitlement.revokeReason && `: ${entitlement.revokeReason}`}. Its files can no longer be downloaded.
-            </p>
-          ) : (
-            <Files adapter={entitlement.adapter} downloadable={downloads.get(entitlement.adapter)} />
-          )}
-        </article>
-      ))}
+      {holdings(entitlements).map(([adapter, held]) => {
+        const live = held.some((entitlement) => !entitlement.revokedAt)
+        return (
+          <article class="card entitlement">
+            <h3>
+              <a href={`/${adapter}`}>{adapter}</a> {!live && <span class="badge no">Revoked</span>}
+            </h3>
+            {held.map((entitlement) => (
+              <p class="muted">
+                {entitlement.license === 'commercial' ? 'Commercial' : 'Research'} licence · from {SOURCES[entitlement.source]} · granted {day(entitlement.grantedAt)}
+                {entitlement.holder.kind === 'team' && ` · held by the team ${entitlement.holder.team ?? ''}`}
+                {entitlement.revokedAt && ` · revoked on ${day(entitlement.revokedAt)}${entitlement.revokeReason ? `: ${entitlement.revokeReason}` : ''}.`}
+              </p>
+            ))}
+            {live ? <Files adapter={adapter} downloadable={downloads.get(adapter)} /> : <p>Its files can no longer be downloaded.</p>}
+          </article>
+        )
+      })}
     </Layout>
   )
+}
+
+/** One entry per adapter, with every licence held for it (personally, through teams, research and commercial). */
+function holdings(entitlements: Entitlement[]) {
+  const byAdapter = new Map<string, Entitlement[]>()
+  for (const entitlement of entitlements) byAdapter.set(entitlement.adapter, [...(byAdapter.get(entitlement.adapter) ?? []), entitlement])
+  return [...byAdapter.entries()]
 }
 
 /** An invitation waits for the invitee's answer: nobody joins a team without accepting. */
