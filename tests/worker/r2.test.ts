@@ -144,9 +144,29 @@ describe.runIf(serverUrl)('the API on workerd with R2 through its binding', () =
 
     const whole = await fetch(location)
     expect(whole.status).toBe(200)
-    expect(whole.headers.get('content-disposition')).toBe('attachment; filename="big-1.0.0-adapter_model.safetensors"')
+    expect(whole.headers.get('content-disposition')).toBe('attachment; filename="adapter_model.safetensors"')
     expect(whole.headers.get('content-length')).toBe(String(weights.bytes.length))
     expect(sha256(new Uint8Array(await whole.arrayBuffer()))).toBe(sha256(weights.bytes))
+
+    // The Hugging Face protocol on workerd: model info, then resolve → the same signed R2 URL,
+    // whose own answer carries the commit and the checksum (Hub clients read them there).
+    const hub = { Authorization: `Bearer hf_${buyer}` }
+    const info = await fetch(`${api}/hf/api/models/edge/big`, { headers: hub })
+    expect(info.status).toBe(200)
+    const model = (await info.json()) as { id: string; sha: string; siblings: { rfilename: string }[] }
+    expect(model).toMatchObject({ id: 'edge/big', sha: expect.stringMatching(/^[0-9a-f]{40}$/) })
+    expect(model.siblings.map((sibling) => sibling.rfilename)).toContain('adapter_model.safetensors')
+    const resolved = await fetch(`${api}/hf/edge/big/resolve/main/adapter_model.safetensors`, { method: 'HEAD', headers: { ...hub, 'Accept-Encoding': 'identity' }, redirect: 'manual' })
+    expect(resolved.status).toBe(302)
+    expect(resolved.headers.get('x-repo-commit')).toBe(model.sha)
+    expect(resolved.headers.get('x-linked-size')).toBe(String(weights.bytes.length))
+    const viaHub = await fetch(resolved.headers.get('location')!, { headers: hub })
+    expect(viaHub.headers.get('x-repo-commit')).toBe(model.sha)
+    expect(sha256(new Uint8Array(await viaHub.arrayBuffer()))).toBe(sha256(weights.bytes))
+    const stranger = (await call('POST', '/v1/signup', undefined, { email: 'stranger@r2.test', password: 'a third good passphrase', name: 'X' })).json.token
+    const gated = await fetch(`${api}/hf/edge/big/resolve/main/adapter_model.safetensors`, { headers: { Authorization: `Bearer ${stranger}` }, redirect: 'manual' })
+    expect(gated.status).toBe(403)
+    expect(gated.headers.get('x-error-code')).toBe('GatedRepo')
 
     // Resuming across a part boundary.
     const start = PART_BYTES - 100
