@@ -19,7 +19,6 @@ import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { buildSafetensorsHeader, loraTensorsFor, readSafetensorsHeader, seededBaseModels } from '../src/compat'
 import { type AdapterFingerprint, createFingerprinter, fingerprintBytes, fnv1a, LSH_BITS, SKETCH_SIZE } from '../src/compat/fingerprint'
-import * as schema from '../src/db/schema'
 import type { Database } from '../src/db/types'
 import { openDatabase } from '../src/node/database'
 import { fingerprintColumns, findMatches } from '../src/publishing/fingerprints'
@@ -159,7 +158,7 @@ async function lookup() {
     const seededIn = (performance.now() - started) / 1000
     const [size] = await sql`select pg_size_pretty(pg_total_relation_size('version_fingerprints')) as size`
 
-    const db = drizzle(sql, { schema }) as unknown as Database
+    const db: Database = drizzle(sql)
     const lookups = Number(values.lookups)
     // Unrelated adapters: random unit sketches per module (what an unrelated ΔW's sketch is) with
     // random exact keys; copies: five real rotated + rank-padded BF16 copies, cycled.

@@ -7,9 +7,9 @@ import { createApp } from '../src/app'
 import { createPayments } from '../src/commerce/stripe'
 import { type Config, parseConfig, paymentsConfigOf } from '../src/config'
 import { postgresClientOptions } from '../src/db/connection'
-import * as schema from '../src/db/schema'
 import { buildDeps, type SharedDeps } from '../src/deps'
 import { createDownloadLog, rollupDownloads } from '../src/downloads'
+import type { Database } from '../src/db/types'
 import type { Deps } from '../src/lib/context'
 import { createLimiters } from '../src/lib/limits'
 import { type Job, markValidationStalled, runJob, runMaintenance } from '../src/publishing'
@@ -63,11 +63,17 @@ type Invocation = { deps: Deps; finish(): Promise<void> }
 function openInvocation(env: WorkerEnv, { config, shared }: Isolate, poolSize: number): Invocation {
   const connectionString = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL
   if (!connectionString) throw new Error('Bind HYPERDRIVE or set DATABASE_URL for the Worker')
-  const clients = [postgres(connectionString, { ...postgresClientOptions({ max: poolSize }), fetch_types: false })]
+  const clients: ReturnType<typeof postgres>[] = []
+  // A Postgres client costs ~0.3 ms to build: only a request that reads or writes pays for one.
+  const lazily = (url: string) =>
+    lazyDatabase(() => {
+      const client = postgres(url, { ...postgresClientOptions({ max: poolSize }), fetch_types: false })
+      clients.push(client)
+      return drizzle(client)
+    })
+  const db = lazily(connectionString)
   const cached = env.HYPERDRIVE_CACHED?.connectionString
-  if (cached) clients.push(postgres(cached, { ...postgresClientOptions({ max: poolSize }), fetch_types: false }))
-  const db = drizzle(clients[0]!, { schema })
-  const publicDb = clients[1] && drizzle(clients[1], { schema })
+  const publicDb = cached ? lazily(cached) : undefined
   const background: Promise<unknown>[] = []
   const downloadLog = createDownloadLog(db, { flushMs: 0, logger: console })
   const deps: Deps = {
@@ -94,6 +100,18 @@ function openInvocation(env: WorkerEnv, { config, shared }: Isolate, poolSize: n
       await Promise.allSettled(clients.map((client) => client.end({ timeout: 5 })))
     },
   }
+}
+
+/** A database that opens its client on first use (the object itself can be passed around freely). */
+function lazyDatabase(open: () => Database): Database {
+  let database: Database | undefined
+  return new Proxy({} as Database, {
+    get(_target, property) {
+      database ??= open()
+      const value = Reflect.get(database, property, database)
+      return typeof value === 'function' ? value.bind(database) : value
+    },
+  })
 }
 
 // The Workers entry; wrangler needs the default export.

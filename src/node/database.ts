@@ -8,7 +8,6 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { postgresClientOptions } from '../db/connection'
-import * as schema from '../db/schema'
 import type { Database } from '../db/types'
 
 const PGLITE_SHARED_BUFFERS = '16MB'
@@ -37,7 +36,7 @@ export async function openDatabase(options: {
 }): Promise<DatabaseHandle> {
   if (options.url) {
     const client = postgres(options.url, postgresClientOptions({ max: options.poolSize ?? 10, connectTimeoutSeconds: options.connectTimeoutSeconds }))
-    const db = drizzlePostgres(client, { schema })
+    const db = drizzlePostgres(client)
     return {
       db,
       kind: 'postgres',
@@ -53,7 +52,7 @@ export async function openDatabase(options: {
   // PGlite lives in this process's memory: a small buffer pool keeps the server lean (the OS
   // page cache still holds the data files).
   const client = await PGlite.create(dataPath, { postgresqlconf: [`shared_buffers=${PGLITE_SHARED_BUFFERS}`] })
-  const db = drizzlePglite(client, { schema })
+  const db = drizzlePglite(client)
   return {
     db,
     kind: 'pglite',

@@ -2,7 +2,6 @@ import type { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import type { Sql } from 'postgres'
-import * as schema from '../../src/db/schema'
 import type { Database } from '../../src/db/types'
 
 /**
@@ -14,7 +13,7 @@ export function queryCounter(db: Database, kind: 'pglite' | 'postgres') {
   const queries: string[] = []
   const logger = { logQuery: (query: string) => void queries.push(query) }
   const client = (db as unknown as { $client: unknown }).$client
-  const counted: Database = kind === 'pglite' ? drizzlePglite(client as PGlite, { schema, logger }) : drizzlePostgres(client as Sql, { schema, logger })
+  const counted: Database = kind === 'pglite' ? drizzlePglite(client as PGlite, { logger }) : drizzlePostgres(client as Sql, { logger })
   return {
     db: counted,
     /** Statements sent since the last reset, in order. */
