@@ -21,19 +21,10 @@ const TEST_PASSWORD_ITERATIONS = 1_000
 export const TEST_SECRET = 'test-signing-secret-that-is-long-enough-for-hs256'
 
 /**
- * The configuration tests run with: production's defaults, but without the limits and the search
- * cache, which the tests of those turn on themselves (as `Deps` overrides).
+ * The configuration tests run with: production's defaults without the search cache. No rate
+ * limits either (`buildDeps` gets no `limits`): the tests of those pass their limiters as overrides.
  */
-const TEST_CONFIG = parseConfig({
-  DOWNLOAD_RATE_PER_MINUTE: '0',
-  LOGIN_ATTEMPTS_PER_MINUTE: '0',
-  LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE: '0',
-  LOGIN_ATTEMPTS_GLOBAL_PER_MINUTE: '0',
-  SIGNUPS_PER_ADDRESS_PER_HOUR: '0',
-  SIGNUPS_GLOBAL_PER_MINUTE: '0',
-  BASE_MODEL_REGISTRATIONS_PER_HOUR: '0',
-  SEARCH_CACHE_SECONDS: '0',
-})
+const TEST_CONFIG = parseConfig({ SEARCH_CACHE_SECONDS: '0' })
 
 /** The header a test sets to say which network address its request comes from. */
 export const TEST_CLIENT_ADDRESS_HEADER = 'X-Test-Client-Address'
