@@ -219,6 +219,16 @@ export async function fingerprintStatusOf(db: Database, versionId: string) {
   return { status: row.verdict, modules: row.modules.length, reviewedAt: row.reviewedAt?.toISOString() ?? null }
 }
 
+/** What a match row says of the copy, as both lists show it. */
+const MATCH_FIGURES = {
+  verdict: fingerprintMatches.verdict,
+  kind: fingerprintMatches.kind,
+  matchedModules: fingerprintMatches.matchedModules,
+  totalModules: fingerprintMatches.totalModules,
+  share: fingerprintMatches.share,
+  similarity: fingerprintMatches.similarity,
+}
+
 /**
  * Attempts to list copies of a team's versions: every other team's version that matched one of
  * them at validation (rejected as a duplicate, or flagged), newest first.
@@ -233,12 +243,7 @@ export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: stri
     .select({
       id: fingerprintMatches.id,
       at: fingerprintMatches.createdAt,
-      verdict: fingerprintMatches.verdict,
-      kind: fingerprintMatches.kind,
-      matchedModules: fingerprintMatches.matchedModules,
-      totalModules: fingerprintMatches.totalModules,
-      share: fingerprintMatches.share,
-      similarity: fingerprintMatches.similarity,
+      figures: MATCH_FIGURES,
       version: adapterVersions.version,
       slug: adapters.slug,
       copyTeam: copyTeam.slug,
@@ -258,13 +263,8 @@ export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: stri
       id: row.id,
       original: `${team.slug}/${row.slug}@${row.version}`,
       attemptedBy: row.copyTeam,
-      verdict: row.verdict,
       outcome: row.copyStatus === 'rejected' ? ('rejected' as const) : ('not_rejected' as const),
-      kind: row.kind,
-      matchedModules: row.matchedModules,
-      totalModules: row.totalModules,
-      share: row.share,
-      similarity: row.similarity,
+      ...row.figures,
       at: row.at.toISOString(),
     })),
     nextCursor: null,
@@ -298,12 +298,7 @@ export async function listFingerprintReviews(ctx: OperatorContext) {
       : await ctx.db
           .select({
             versionId: fingerprintMatches.versionId,
-            verdict: fingerprintMatches.verdict,
-            kind: fingerprintMatches.kind,
-            matchedModules: fingerprintMatches.matchedModules,
-            totalModules: fingerprintMatches.totalModules,
-            share: fingerprintMatches.share,
-            similarity: fingerprintMatches.similarity,
+            figures: MATCH_FIGURES,
             version: adapterVersions.version,
             status: adapterVersions.status,
             slug: adapters.slug,
@@ -325,12 +320,7 @@ export async function listFingerprintReviews(ctx: OperatorContext) {
         .map((match) => ({
           version: `${match.team}/${match.slug}@${match.version}`,
           status: match.status,
-          verdict: match.verdict,
-          kind: match.kind,
-          matchedModules: match.matchedModules,
-          totalModules: match.totalModules,
-          share: match.share,
-          similarity: match.similarity,
+          ...match.figures,
         })),
     })),
     nextCursor: null,

@@ -54,3 +54,19 @@ export async function startWorker(command: string, args: string[], options: { en
   await worker.stop()
   throw new Error(`${command} ${args.join(' ')} did not start:\n${logs}`)
 }
+
+/**
+ * A JSON caller for a Worker under test: `call(method, path, token?, body?, headers?)` answers the
+ * status, the parsed body and Retry-After. `base` is read on each call (tests learn it in beforeAll).
+ */
+export function workerCaller(base: () => string) {
+  return async (method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(base() + path, {
+      method,
+      headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...(token && { Authorization: `Bearer ${token}` }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await response.text()
+    return { status: response.status, json: text ? JSON.parse(text) : undefined, retryAfter: response.headers.get('retry-after') }
+  }
+}

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { declare, peftFolder, sha256 } from '../helpers/adapters'
 import { createPostgresDatabase } from '../helpers/database'
 import { freePort } from '../helpers/server'
-import { type RunningWorker, startWorker } from '../helpers/workerd'
+import { type RunningWorker, startWorker, workerCaller } from '../helpers/workerd'
 
 const serverUrl = process.env.DATABASE_URL
 
@@ -45,15 +45,7 @@ describe.runIf(serverUrl)('npm run dev:worker with only DATABASE_URL', () => {
     if (scratch) await rm(scratch, { recursive: true, force: true })
   })
 
-  async function call(method: string, path: string, token?: string, body?: unknown) {
-    const response = await fetch(api + path, {
-      method,
-      headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...(token && { Authorization: `Bearer ${token}` }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await response.text()
-    return { status: response.status, json: text ? JSON.parse(text) : undefined }
-  }
+  const call = workerCaller(() => api)
 
   it('answers /health, signs up, publishes through the queue and serves the download from local R2', { timeout: 120_000 }, async () => {
     expect((await fetch(`${api}/health`)).status).toBe(200)

@@ -10,7 +10,7 @@ import { hexToBase64 } from '../../src/storage/types'
 import { declare, peftFolder, sha256 } from '../helpers/adapters'
 import { createPostgresDatabase } from '../helpers/database'
 import { freePort } from '../helpers/server'
-import { type RunningWorker, startWorker, wranglerEnv } from '../helpers/workerd'
+import { type RunningWorker, startWorker, wranglerEnv, workerCaller } from '../helpers/workerd'
 
 const serverUrl = process.env.DATABASE_URL
 const JWT_SECRET = 'r2-worker-test-secret-that-is-at-least-32-characters'
@@ -54,15 +54,7 @@ describe.runIf(serverUrl)('the API on workerd with R2 through its binding', () =
     if (scratch) await rm(scratch, { recursive: true, force: true })
   })
 
-  async function call(method: string, path: string, token?: string, body?: unknown) {
-    const response = await fetch(api + path, {
-      method,
-      headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...(token && { Authorization: `Bearer ${token}` }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await response.text()
-    return { status: response.status, json: text ? JSON.parse(text) : undefined }
-  }
+  const call = workerCaller(() => api)
 
   const put = (url: string, bytes: Uint8Array, headers: Record<string, string> = {}) =>
     fetch(url, { method: 'PUT', headers, body: bytes as Uint8Array<ArrayBuffer> })

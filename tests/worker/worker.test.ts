@@ -7,7 +7,7 @@ import { openDatabase } from '../../src/node/database'
 import { declare, peftFolder, sha256 } from '../helpers/adapters'
 import { s3Env, type S3TestServer, startS3Server } from '../helpers/s3'
 import { freePort } from '../helpers/server'
-import { type RunningWorker, startWorker, wranglerEnv } from '../helpers/workerd'
+import { type RunningWorker, startWorker, wranglerEnv, workerCaller } from '../helpers/workerd'
 import { insideOneWindow } from '../helpers/windows'
 
 const serverUrl = process.env.DATABASE_URL
@@ -66,15 +66,7 @@ describe.runIf(serverUrl)('the API on workerd', () => {
     if (home) await rm(home, { recursive: true, force: true })
   })
 
-  async function call(method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) {
-    const response = await fetch(api + path, {
-      method,
-      headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...(token && { Authorization: `Bearer ${token}` }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await response.text()
-    return { status: response.status, json: text ? JSON.parse(text) : undefined, retryAfter: response.headers.get('retry-after') }
-  }
+  const call = workerCaller(() => api)
 
   it('publishes, validates through the queue consumer, checks, sells a free offer and serves the download', { timeout: 90_000 }, async () => {
     const seller = (await call('POST', '/v1/signup', undefined, { email: 'seller@worker.test', password: 'correct horse battery', name: 'S' })).json.token
