@@ -40,7 +40,8 @@ const openApiConfig = (serverUrl: string) => ({
     title: 'Refinery API',
     version: '0.1.0',
     description: 'Publish, verify, price and trade LoRA adapters. Errors are RFC 9457 problem+json with a stable `code`.',
-    license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
+    // The text is LICENSE at the repository's root (SPDX LicenseRef-: a licence of our own, not on SPDX's list).
+    license: { name: 'Proprietary', identifier: 'LicenseRef-Refinery-Proprietary' },
   },
   servers: [{ url: serverUrl }],
 })
