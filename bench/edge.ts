@@ -5,7 +5,7 @@
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/edge.ts [--seconds 10] [--connections 10] [--rounds 2]
  *
- * Targets (issue 19): /health ≥ 0.9× the trivial Worker; checkCompatibility ≥ 0.8× Refinery's own
+ * Targets: /health ≥ 0.9× the trivial Worker; checkCompatibility ≥ 0.8× Refinery's own
  * /health; search and downloadFile ≥ 0.8× the SELECT Worker. The three Workers run one at a time,
  * each measured in turn within a round, so they never compete for the machine's two cores.
  */

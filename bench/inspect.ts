@@ -1,7 +1,7 @@
 /**
  * Bytes read from storage to validate a stored 200 MB adapter: the weights' header comes from one
- * ranged read (header + 64 KiB at most); since seller-protection fingerprints (issue 22) the file is
- * then streamed exactly once, never buffered.
+ * ranged read (header + 64 KiB at most); the file is then streamed exactly once for the
+ * fingerprint (seller protection), never buffered.
  *
  *   npx tsx bench/inspect.ts [--rank 40]
  *

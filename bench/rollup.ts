@@ -1,7 +1,7 @@
 /**
  * rollupDownloads on Postgres: the cost of folding a batch of 10,000 audit rows into the
  * counters, counting distinct (version, holder) pairs (now) against counting every row (the
- * query before issue 18, kept here for the comparison), in one run on the same rows.
+ * query it replaced, kept here for the comparison), in one run on the same rows.
  *
  *   npx tsx bench/rollup.ts [--rows 200000] [--buyers 5000] [--versions 20]
  *

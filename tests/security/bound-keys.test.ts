@@ -10,7 +10,7 @@ import { expectProblem } from '../helpers/problems'
 
 /**
  * A key bound to team A acts only as team A: for every read and write its holder is team A,
- * never its user personally and never the user's other teams (issue 18, section 4).
+ * never its user personally and never the user's other teams.
  */
 
 type Person = Awaited<ReturnType<Harness['teamOwner']>>
