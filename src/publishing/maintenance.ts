@@ -17,8 +17,8 @@ export const STUCK_STRIPE_EVENT_AFTER_MS = 5 * 60 * 1000
  * `uploading` past their URLs' life lose their objects (multipart uploads aborted) and their
  * rows, and so do rejected versions as long after their rejection (the seller has read the
  * findings; the team's storage quota counts their bytes until then); versions stuck in
- * `validating` are queued again; rate-limit windows that have ended are deleted.
- * `validating` are queued again, and so are stored Stripe events whose job was lost or gave up.
+ * `validating` are queued again, and so are stored Stripe events whose job was lost or gave up;
+ * rate-limit windows that have ended are deleted.
  */
 export async function runMaintenance(deps: Pick<Deps, 'db' | 'store' | 'jobs' | 'clock'>) {
   const now = deps.clock().getTime()
