@@ -55,10 +55,11 @@ describe.skipIf(missing.length > 0 && !process.env.CI)(title, () => {
   let server: Awaited<ReturnType<typeof startTestServer>>
   let scratch: string
 
+  // Migrating a fresh PGlite takes a while on a busy machine: more than the default hook timeout.
   beforeAll(async () => {
     server = await startTestServer({ storage: 'local' })
     scratch = await mkdtemp(join(tmpdir(), 'refinery-readme-'))
-  })
+  }, 5 * 60_000)
   afterAll(async () => {
     for (const child of running) if (child.pid) process.kill(-child.pid, 'SIGKILL')
     await server?.close()
