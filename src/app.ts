@@ -10,7 +10,7 @@ import { ApiError, databaseUnavailable, toProblem } from './lib/errors'
 import { createRouter, json, noCredential } from './lib/openapi'
 import { adapterRoutes, reviewRoutes } from './catalog'
 import { commerceRoutes } from './commerce'
-import { downloadRoutes } from './downloads'
+import { checksTokenVersionItself, downloadRoutes } from './downloads'
 import { compatRoutes } from './compat/api/routes'
 import { fingerprintRoutes, versionRoutes } from './publishing'
 import { localStorageRoutes } from './storage/routes'
@@ -117,7 +117,8 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
       if (c.req.url.includes('?') && CREDENTIAL_QUERY_PARAMS.some((name) => c.req.query(name) !== undefined)) {
         throw new ApiError(400, 'credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
       }
-      c.set('principal', await authenticate(c.get('deps'), readHeader(c.req.header('Authorization'))))
+      const tokenVersion = checksTokenVersionItself(c.req.method, c.req.path) ? 'left-to-verb' : undefined
+      c.set('principal', await authenticate(c.get('deps'), readHeader(c.req.header('Authorization')), { tokenVersion }))
       await next()
     }
   const apiCaller = caller()

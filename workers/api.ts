@@ -8,7 +8,7 @@ import { createPayments } from '../src/commerce/stripe'
 import { type Config, parseConfig, paymentsConfigOf } from '../src/config'
 import { postgresClientOptions } from '../src/db/connection'
 import { buildDeps, type SharedDeps } from '../src/deps'
-import { createDownloadLog, rollupDownloads } from '../src/downloads'
+import { rollupDownloads } from '../src/downloads'
 import type { Database } from '../src/db/types'
 import type { Deps } from '../src/lib/context'
 import { createLimiters } from '../src/lib/limits'
@@ -75,14 +75,15 @@ function openInvocation(env: WorkerEnv, { config, shared }: Isolate, poolSize: n
   const cached = env.HYPERDRIVE_CACHED?.connectionString
   const publicDb = cached ? lazily(cached) : undefined
   const background: Promise<unknown>[] = []
-  const downloadLog = createDownloadLog(db, { flushMs: 0, logger: console })
   const deps: Deps = {
     ...shared,
     // Stateless here (bindings, or counts in Postgres through this invocation's client).
     ...createLimiters(config, { kind: 'workers', env, db: () => db, clock: shared.clock }),
     db,
     ...(publicDb && { publicDb }),
-    downloadLog,
+    // No download log: without one, the access query of a granted download records it in the same
+    // statement, before the answer (one round trip; none lost after the response). The cron rolls
+    // the counters up.
     // Jobs go to the queue consumer; without a queue binding they run after the response.
     jobs: {
       async enqueue(job) {
@@ -94,9 +95,7 @@ function openInvocation(env: WorkerEnv, { config, shared }: Isolate, poolSize: n
   return {
     deps,
     async finish() {
-      // No timers between requests: granted downloads are written, and counted, after the response.
       await Promise.allSettled(background)
-      if (downloadLog.pending() > 0) await downloadLog.flush().then(() => rollupDownloads(db)).catch((error) => console.error('download log flush failed', error))
       await Promise.allSettled(clients.map((client) => client.end({ timeout: 5 })))
     },
   }

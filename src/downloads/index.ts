@@ -1,3 +1,3 @@
-export { downloadRoutes } from './routes'
+export { checksTokenVersionItself, downloadRoutes } from './routes'
 export { DEFAULT_DOWNLOAD_URL_TTL_SECONDS, rollupDownloads } from './downloads'
 export { createDownloadLog, type DownloadLog } from './audit'

@@ -18,6 +18,12 @@ export type Principal = {
   apiKeyId?: string
   /** Set for API keys bound to a team: they act only as it. */
   teamId?: string | null
+  /**
+   * An access token's version (`users.token_version` when signed) that `authenticate` left to
+   * the verb to check in its own query (`downloadFile`). Only a verb that asks for it with
+   * `requireScope(…, { tokenVersionCheckedBy: 'caller' })` accepts such a principal.
+   */
+  uncheckedTokenVersion?: number
 }
 
 /** Who holds what a write grants or records: a user personally, or a team. */
@@ -63,8 +69,12 @@ export function requirePrincipal(principal: Principal | null): Principal {
 }
 
 /** The caller, checked to hold `scope`. Scope is checked before anything else is read. */
-export function requireScope(principal: Principal | null, scope: Scope): Principal {
+export function requireScope(principal: Principal | null, scope: Scope, options: { tokenVersionCheckedBy?: 'caller' } = {}): Principal {
   const caller = requirePrincipal(principal)
+  // Fails closed: a route that deferred the check must reach a verb that makes it.
+  if (caller.uncheckedTokenVersion !== undefined && options.tokenVersionCheckedBy !== 'caller') {
+    throw new Error('this verb does not check the access token version that authenticate left to it')
+  }
   if (!caller.scopes.includes(scope) && !caller.scopes.includes('admin')) {
     throw new ApiError(403, 'insufficient_scope', `This API key lacks the '${scope}' scope.`, {
       extra: { requiredScope: scope },

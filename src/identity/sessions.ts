@@ -35,7 +35,7 @@ function remember(memory: Memory, userId: string, version: number, now: number) 
   return entry
 }
 
-const revoked = () => new ApiError(401, 'token_revoked', 'This access token was revoked (signed out); log in again.')
+export const tokenRevoked = () => new ApiError(401, 'token_revoked', 'This access token was revoked (signed out); log in again.')
 
 /** Throws 401 `token_revoked` when the user signed out after this token was issued. */
 export async function assertTokenCurrent(deps: Pick<Deps, 'db' | 'clock'>, userId: string, version: number) {
@@ -44,10 +44,10 @@ export async function assertTokenCurrent(deps: Pick<Deps, 'db' | 'clock'>, userI
   let known = memory.get(userId)
   if (!known || now - known.readAt >= TOKEN_VERSION_MEMORY_MS || now < known.readAt) {
     const [user] = await deps.db.select({ version: users.tokenVersion }).from(users).where(eq(users.id, userId)).limit(1)
-    if (!user) throw revoked()
+    if (!user) throw tokenRevoked()
     known = remember(memory, userId, user.version, now)
   }
-  if (version < known.version) throw revoked()
+  if (version < known.version) throw tokenRevoked()
 }
 
 /**
