@@ -32,6 +32,8 @@ describe('the npm package', () => {
   let app: string
   let tarball: string
   let files: string[]
+  /** A running server for the client, and on Postgres the database `refinery serve` uses. */
+  let h: Harness
 
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), 'refinery-pack-'))
@@ -63,6 +65,10 @@ describe('the npm package', () => {
     await run('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: app, env: npmEnv() })
   }, 2 * LONG)
 
+  beforeAll(async () => {
+    h = await createHarness({ listen: true })
+  })
+  afterAll(() => h?.close())
   afterAll(() => (folder ? rm(folder, { recursive: true, force: true }) : undefined))
 
   it('ships the bundled JavaScript, the client’s .d.ts and the migrations, and no TypeScript source', () => {
@@ -86,8 +92,8 @@ describe('the npm package', () => {
     expect(no).toMatchObject({ code: 1, stdout: expect.stringContaining('✘ incompatible with mistralai/Mistral-7B-v0.1') })
   }, LONG)
 
-  it('serves the API from the installed package (migrated on start from its shipped migrations, on PGlite)', async () => {
-    const env = npmEnv({ REFINERY_DATA_DIR: join(folder, 'data'), DATABASE_URL: '', PORT: '0', PUBLIC_URL: '', REFINERY_URL: '', REFINERY_API_KEY: '' })
+  it('serves the API from the installed package: PGlite migrated from its shipped migrations, or (DATABASE_URL) Postgres through its bundled postgres.js', async () => {
+    const env = npmEnv({ REFINERY_DATA_DIR: join(folder, 'data'), DATABASE_URL: h.databaseUrl ?? '', PORT: '0', PUBLIC_URL: '', REFINERY_URL: '', REFINERY_API_KEY: '' })
     const bin = join(app, 'node_modules/.bin/refinery')
     const server = spawn(bin, ['serve'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] })
     try {
@@ -103,12 +109,6 @@ describe('the npm package', () => {
   }, LONG)
 
   describe('refinery/client', () => {
-    let h: Harness
-    beforeAll(async () => {
-      h = await createHarness({ listen: true })
-    })
-    afterAll(() => h?.close())
-
     it('imports from JavaScript (Node ESM) and calls a running server', async () => {
       await writeFile(
         join(app, 'bases.mjs'),
