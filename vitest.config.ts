@@ -7,8 +7,11 @@ export default defineConfig({
   // Vitest's default ("module" left out: it picks bundler-only builds, e.g. the AWS SDK's dist-es).
   ssr: { resolve: { conditions: ['refinery-source', ...defaultServerConditions.filter((condition) => condition !== 'module')] } },
   test: {
+    // tests/worker/ runs in this same Node pool: its tests start the Worker in workerd through
+    // `wrangler dev` and call it over loopback (no separate Workers pool), and they run only with
+    // DATABASE_URL (describe.runIf), in the Postgres pass.
     include: ['tests/**/*.test.ts'],
-    exclude: ['tests/workers/**', 'node_modules/**'],
+    exclude: ['node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     globalSetup: [],

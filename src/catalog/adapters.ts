@@ -4,6 +4,8 @@ import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import { uniqueViolation } from '../db/types'
 import { assertKeyMayActFor, requireScope } from '../identity/principal'
+import type { Principal } from '../identity/principal'
+import type { TeamRole } from '../identity/tables'
 import { teamMembers, teams } from '../identity/tables'
 import { loadTeamAs } from '../identity/teams'
 import type { CreateAdapterSchema, UpdateAdapterSchema } from './schemas'
@@ -87,19 +89,29 @@ export async function createAdapter(ctx: ServiceContext, input: z.infer<typeof C
  * to everyone else they are 404, like unknown adapters. `write` also demands the publish scope
  * and membership.
  */
+/**
+ * The caller's membership of the team a query joins as `teams`: the join to the caller's
+ * `team_members` row (none for an anonymous caller), and whether that makes the caller a member
+ * here. The holder rule: a key bound to another team is no member of this one.
+ */
+function membershipOf(caller: Principal | null) {
+  return {
+    on: and(eq(teamMembers.teamId, teams.id), caller ? eq(teamMembers.userId, caller.userId) : sql`false`),
+    isMember: (row: { role: TeamRole | null; team: { id: string } }) => Boolean(row.role) && (!caller?.teamId || caller.teamId === row.team.id),
+  }
+}
+
 export async function loadAdapter(ctx: ServiceContext, teamSlug: string, slug: string, access: 'read' | 'write') {
   const caller = access === 'write' ? requireScope(ctx.principal, 'publish') : ctx.principal
+  const membership = membershipOf(caller)
   const [row] = await ctx.db
     .select({ adapter: adapters, team: teams, role: teamMembers.role })
     .from(adapters)
     .innerJoin(teams, eq(teams.id, adapters.teamId))
-    .leftJoin(
-      teamMembers,
-      and(eq(teamMembers.teamId, teams.id), caller ? eq(teamMembers.userId, caller.userId) : sql`false`),
-    )
+    .leftJoin(teamMembers, membership.on)
     .where(and(eq(teams.slug, teamSlug), eq(adapters.slug, slug)))
     .limit(1)
-  const isMember = Boolean(row?.role) && (!caller?.teamId || caller.teamId === row?.team.id)
+  const isMember = row !== undefined && membership.isMember(row)
   if (!row || (row.adapter.visibility === 'draft' && !isMember)) throw notFound(`The adapter '${teamSlug}/${slug}'`)
   if (access === 'write' && caller) {
     if (!row.role) throw new ApiError(403, 'not_team_member', `Only members of '${teamSlug}' may change this adapter.`)
@@ -139,15 +151,15 @@ const TEAM_LISTINGS_LIMIT = 200
  * public team page). 404 for an unknown team.
  */
 export async function listTeamAdapters(ctx: ServiceContext, teamSlug: string) {
-  const caller = ctx.principal
+  const membership = membershipOf(ctx.principal)
   const [row] = await ctx.db
     .select({ team: teams, role: teamMembers.role })
     .from(teams)
-    .leftJoin(teamMembers, and(eq(teamMembers.teamId, teams.id), caller ? eq(teamMembers.userId, caller.userId) : sql`false`))
+    .leftJoin(teamMembers, membership.on)
     .where(eq(teams.slug, teamSlug))
     .limit(1)
   if (!row) throw notFound(`The team '${teamSlug}'`)
-  const isMember = Boolean(row.role) && (!caller?.teamId || caller.teamId === row.team.id)
+  const isMember = membership.isMember(row)
   const rows = await ctx.db
     .select()
     .from(adapters)

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { boolean, check, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { type AnyPgColumn, boolean, check, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { adapters } from '../catalog/tables'
 import { id, timestamps } from '../db/columns'
 import { teams, users } from '../identity/tables'
@@ -19,14 +19,36 @@ export const accessRequestStatuses = ['pending', 'approved', 'rejected'] as cons
 export const paymentRejections = ['unknown_session', 'session_mismatch', 'amount_mismatch', 'currency_mismatch'] as const
 export type PaymentRejection = (typeof paymentRejections)[number]
 
+/** A reference that keeps the row it names: deleting that row is refused while this one exists. */
+const keeping = (name: string, target: () => AnyPgColumn) => uuid(name).references(target, { onDelete: 'restrict' })
+
+/** The database's own check that `column` holds one of `values` (an enum's values, written once). */
+const oneOf = (name: string, column: AnyPgColumn, values: readonly string[]) =>
+  check(name, sql`${column} in (${sql.raw(values.map((value) => `'${value}'`).join(', '))})`)
+
+/** What an order or an access request asks for: the offer, its adapter, the team selling it. */
+const askedFor = () => ({
+  offerId: keeping('offer_id', () => offers.id).notNull(),
+  adapterId: keeping('adapter_id', () => adapters.id).notNull(),
+  sellerTeamId: keeping('seller_team_id', () => teams.id).notNull(),
+})
+
+/** Who would hold the entitlement (`user:<id>` or `team:<id>`), and under which license. */
+const heldAs = () => ({
+  holder: text('holder').notNull(),
+  license: text('license', { enum: licenseTiers }).notNull(),
+})
+
+/** One open (pending) order or access request per offer and holder. */
+const openPerHolder = (name: string, table: { offerId: AnyPgColumn; holder: AnyPgColumn; status: AnyPgColumn }) =>
+  uniqueIndex(name).on(table.offerId, table.holder).where(sql`${table.status} = 'pending'`)
+
 /** How an adapter can be had: free, for a one-time price, or on request (an application the seller decides). */
 export const offers = pgTable(
   'offers',
   {
     id: id(),
-    adapterId: uuid('adapter_id')
-      .notNull()
-      .references(() => adapters.id, { onDelete: 'restrict' }),
+    adapterId: keeping('adapter_id', () => adapters.id).notNull(),
     kind: text('kind', { enum: offerKinds }).notNull(),
     license: text('license', { enum: licenseTiers }).notNull(),
     /** Minor units (cents) for one_time offers; null otherwise. */
@@ -37,8 +59,8 @@ export const offers = pgTable(
   },
   (table) => [
     index('offers_adapter_idx').on(table.adapterId),
-    check('offers_kind_check', sql`${table.kind} in ('free', 'one_time', 'on_request')`),
-    check('offers_license_check', sql`${table.license} in ('research', 'commercial')`),
+    oneOf('offers_kind_check', table.kind, offerKinds),
+    oneOf('offers_license_check', table.license, licenseTiers),
     check(
       'offers_price_check',
       sql`(${table.kind} = 'one_time' and ${table.amount} > 0 and ${table.currency} is not null) or (${table.kind} <> 'one_time' and ${table.amount} is null and ${table.currency} is null)`,
@@ -56,23 +78,11 @@ export const orders = pgTable(
   'orders',
   {
     id: id(),
-    offerId: uuid('offer_id')
-      .notNull()
-      .references(() => offers.id, { onDelete: 'restrict' }),
-    adapterId: uuid('adapter_id')
-      .notNull()
-      .references(() => adapters.id, { onDelete: 'restrict' }),
-    sellerTeamId: uuid('seller_team_id')
-      .notNull()
-      .references(() => teams.id, { onDelete: 'restrict' }),
-    buyerUserId: uuid('buyer_user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'restrict' }),
+    ...askedFor(),
+    buyerUserId: keeping('buyer_user_id', () => users.id).notNull(),
     /** Set when bought for a team: the whole team is entitled. */
-    buyerTeamId: uuid('buyer_team_id').references(() => teams.id, { onDelete: 'restrict' }),
-    /** Who holds the result: `user:<id>` or `team:<id>`; one open order per offer and holder. */
-    holder: text('holder').notNull(),
-    license: text('license', { enum: licenseTiers }).notNull(),
+    buyerTeamId: keeping('buyer_team_id', () => teams.id),
+    ...heldAs(),
     amount: integer('amount').notNull(),
     currency: text('currency').notNull(),
     feeAmount: integer('fee_amount').notNull(),
@@ -88,9 +98,9 @@ export const orders = pgTable(
   (table) => [
     uniqueIndex('orders_stripe_session_key').on(table.stripeSessionId),
     uniqueIndex('orders_stripe_payment_intent_key').on(table.stripePaymentIntentId),
-    uniqueIndex('orders_open_key').on(table.offerId, table.holder).where(sql`${table.status} = 'pending'`),
+    openPerHolder('orders_open_key', table),
     index('orders_seller_idx').on(table.sellerTeamId, table.createdAt),
-    check('orders_status_check', sql`${table.status} in ('pending', 'paid', 'refunded', 'disputed', 'expired')`),
+    oneOf('orders_status_check', table.status, orderStatuses),
     check('orders_amount_check', sql`${table.amount} > 0 and ${table.feeAmount} >= 0 and ${table.feeAmount} <= ${table.amount}`),
   ],
 )
@@ -100,40 +110,27 @@ export const accessRequests = pgTable(
   'access_requests',
   {
     id: id(),
-    offerId: uuid('offer_id')
-      .notNull()
-      .references(() => offers.id, { onDelete: 'restrict' }),
-    adapterId: uuid('adapter_id')
-      .notNull()
-      .references(() => adapters.id, { onDelete: 'restrict' }),
-    sellerTeamId: uuid('seller_team_id')
-      .notNull()
-      .references(() => teams.id, { onDelete: 'restrict' }),
-    requesterUserId: uuid('requester_user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'restrict' }),
-    requesterTeamId: uuid('requester_team_id').references(() => teams.id, { onDelete: 'restrict' }),
-    holder: text('holder').notNull(),
-    license: text('license', { enum: licenseTiers }).notNull(),
+    ...askedFor(),
+    requesterUserId: keeping('requester_user_id', () => users.id).notNull(),
+    requesterTeamId: keeping('requester_team_id', () => teams.id),
+    ...heldAs(),
     message: text('message').notNull(),
     status: text('status', { enum: accessRequestStatuses }).notNull().default('pending'),
-    decidedByUserId: uuid('decided_by_user_id').references(() => users.id, { onDelete: 'restrict' }),
+    decidedByUserId: keeping('decided_by_user_id', () => users.id),
     decidedAt: timestamp('decided_at', { withTimezone: true }),
     decisionNote: text('decision_note'),
     ...timestamps,
   },
   (table) => [
-    uniqueIndex('access_requests_open_key').on(table.offerId, table.holder).where(sql`${table.status} = 'pending'`),
+    openPerHolder('access_requests_open_key', table),
     index('access_requests_seller_idx').on(table.sellerTeamId, table.status, table.createdAt),
-    check('access_requests_status_check', sql`${table.status} in ('pending', 'approved', 'rejected')`),
+    oneOf('access_requests_status_check', table.status, accessRequestStatuses),
   ],
 )
 
 /** A seller team's Stripe Connect (Express) account. */
 export const payoutAccounts = pgTable('payout_accounts', {
-  teamId: uuid('team_id')
-    .primaryKey()
-    .references(() => teams.id, { onDelete: 'restrict' }),
+  teamId: keeping('team_id', () => teams.id).primaryKey(),
   stripeAccountId: text('stripe_account_id').notNull().unique(),
   chargesEnabled: boolean('charges_enabled').notNull().default(false),
   payoutsEnabled: boolean('payouts_enabled').notNull().default(false),
@@ -159,17 +156,14 @@ export const stripeEvents = pgTable(
     attempts: integer('attempts').notNull().default(0),
     lastError: text('last_error'),
     /** The order the event names (when it names one of ours), applied or not. */
-    orderId: uuid('order_id').references(() => orders.id, { onDelete: 'restrict' }),
+    orderId: keeping('order_id', () => orders.id),
     rejectedReason: text('rejected_reason', { enum: paymentRejections }),
     ...timestamps,
   },
   (table) => [
     index('stripe_events_waiting_idx').on(table.waitingFor).where(sql`${table.processedAt} is null`),
     index('stripe_events_rejected_idx').on(table.createdAt).where(sql`${table.rejectedReason} is not null`),
-    check(
-      'stripe_events_rejected_reason_check',
-      sql`${table.rejectedReason} in ('unknown_session', 'session_mismatch', 'amount_mismatch', 'currency_mismatch')`,
-    ),
+    oneOf('stripe_events_rejected_reason_check', table.rejectedReason, paymentRejections),
   ],
 )
 
@@ -182,11 +176,9 @@ export const entitlements = pgTable(
   'entitlements',
   {
     id: id(),
-    adapterId: uuid('adapter_id')
-      .notNull()
-      .references(() => adapters.id, { onDelete: 'restrict' }),
-    userId: uuid('user_id').references(() => users.id, { onDelete: 'restrict' }),
-    teamId: uuid('team_id').references(() => teams.id, { onDelete: 'restrict' }),
+    adapterId: keeping('adapter_id', () => adapters.id).notNull(),
+    userId: keeping('user_id', () => users.id),
+    teamId: keeping('team_id', () => teams.id),
     license: text('license', { enum: licenseTiers }).notNull(),
     source: text('source', { enum: entitlementSources }).notNull(),
     sourceId: text('source_id').notNull(),
@@ -199,7 +191,7 @@ export const entitlements = pgTable(
     index('entitlements_user_idx').on(table.userId, table.adapterId),
     index('entitlements_team_idx').on(table.teamId, table.adapterId),
     check('entitlements_holder_check', sql`(${table.userId} is null) <> (${table.teamId} is null)`),
-    check('entitlements_license_check', sql`${table.license} in ('research', 'commercial')`),
-    check('entitlements_source_check', sql`${table.source} in ('free', 'order', 'access_request')`),
+    oneOf('entitlements_license_check', table.license, licenseTiers),
+    oneOf('entitlements_source_check', table.source, entitlementSources),
   ],
 )

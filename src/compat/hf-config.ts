@@ -99,71 +99,85 @@ class Fields {
 
 type Derive = (id: string, f: Fields) => BaseModel
 
-type Common = {
+/**
+ * What a family's modelling code says about a config. The defaults are what most families do:
+ * `family` is the model type, `kvHeads` the head count (no grouped-query attention), `headDim`
+ * hidden / heads, the layer count is `num_hidden_layers` and the vocabulary `vocab_size` (each
+ * under the names listed, the first present wins), the output head is `lm_head`, and the
+ * embeddings are untied unless `tie_word_embeddings` or `tiedByDefault` says otherwise.
+ */
+type Family = {
   modelType: string
-  family: string
+  family?: string
+  /** The architecture when config.json names none. */
   architecture: string
   hidden: number
   intermediate: number
-  layers: number
   heads: number
-  kvHeads: number
-  headDim: number
-  vocab: number | null
+  kvHeads?: number
+  headDim?: number
+  layerFields?: string[]
+  vocabFields?: string[]
   layerPrefix: string
   modules: Record<string, ModuleShape>
   embed: string
-  lmHead: string
-  tied: boolean | null
+  lmHead?: string
+  tiedByDefault?: boolean
   linearBias: BaseModel['linearBias']
   conv1d?: boolean
 }
 
-function assemble(id: string, c: Common): BaseModel {
+function assemble(id: string, f: Fields, c: Family): BaseModel {
+  const layers = f.int(...(c.layerFields ?? ['num_hidden_layers']))
+  const vocab = f.optionalInt(...(c.vocabFields ?? ['vocab_size'])) ?? null
+  const tied = f.bool('tie_word_embeddings') ?? c.tiedByDefault ?? false
   return {
     id,
-    family: c.family,
+    family: c.family ?? c.modelType,
     modelType: c.modelType,
-    architecture: c.architecture,
+    architecture: f.architecture(c.architecture),
     hiddenSize: c.hidden,
     intermediateSize: c.intermediate,
-    numHiddenLayers: c.layers,
+    numHiddenLayers: layers,
     numAttentionHeads: c.heads,
-    numKeyValueHeads: c.kvHeads,
-    headDim: c.headDim,
-    vocabSize: c.vocab,
+    numKeyValueHeads: c.kvHeads ?? c.heads,
+    headDim: c.headDim ?? c.hidden / c.heads,
+    vocabSize: vocab,
     layerPrefix: c.layerPrefix,
     modules: c.modules,
-    embed: { module: c.embed, shape: [c.vocab, c.hidden] },
-    lmHead: { module: c.lmHead, shape: [c.vocab, c.hidden], tied: c.tied === true },
-    tieWordEmbeddings: c.tied,
+    embed: { module: c.embed, shape: [vocab, c.hidden] },
+    lmHead: { module: c.lmHead ?? 'lm_head', shape: [vocab, c.hidden], tied },
+    tieWordEmbeddings: tied,
     linearBias: c.linearBias,
     conv1d: c.conv1d ?? false,
   }
 }
 
+/**
+ * The sizes of a decoder under transformers' names, with grouped-query attention; `headDimField`
+ * is read by the families whose config may set the head size apart from hidden / heads.
+ */
+function decoderSizes(f: Fields, headDimField?: string) {
+  const hidden = f.int('hidden_size')
+  const heads = f.int('num_attention_heads')
+  const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
+  const headDim = (headDimField === undefined ? undefined : f.optionalInt(headDimField)) ?? hidden / heads
+  const intermediate = f.int('intermediate_size')
+  return { hidden, heads, kvHeads, headDim, intermediate }
+}
+
 /** LlamaForCausalLM and its shape-alikes (Mistral, Qwen2, Gemma, Yi, TigerBot v3). */
-function llamaLike(modelType: string, tiedDefault: boolean, qkvBias: boolean): Derive {
+function llamaLike(modelType: string, tiedByDefault: boolean, qkvBias: boolean): Derive {
   return (id, f) => {
-    const hidden = f.int('hidden_size')
-    const heads = f.int('num_attention_heads')
-    const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
-    const headDim = f.optionalInt('head_dim') ?? hidden / heads
-    const intermediate = f.int('intermediate_size')
-    const q = heads * headDim
-    const kv = kvHeads * headDim
+    const sizes = decoderSizes(f, 'head_dim')
+    const { hidden, intermediate } = sizes
+    const q = sizes.heads * sizes.headDim
+    const kv = sizes.kvHeads * sizes.headDim
     const bias = qkvBias || f.bool('attention_bias') === true
-    return assemble(id, {
+    return assemble(id, f, {
+      ...sizes,
       modelType,
-      family: modelType,
-      architecture: f.architecture(`${capital(modelType)}ForCausalLM`),
-      hidden,
-      intermediate,
-      layers: f.int('num_hidden_layers'),
-      heads,
-      kvHeads,
-      headDim,
-      vocab: f.optionalInt('vocab_size') ?? null,
+      architecture: `${capital(modelType)}ForCausalLM`,
       layerPrefix: 'model.layers.{i}',
       modules: {
         'self_attn.q_proj': [q, hidden],
@@ -175,8 +189,7 @@ function llamaLike(modelType: string, tiedDefault: boolean, qkvBias: boolean): D
         'mlp.down_proj': [hidden, intermediate],
       },
       embed: 'model.embed_tokens',
-      lmHead: 'lm_head',
-      tied: f.bool('tie_word_embeddings') ?? tiedDefault,
+      tiedByDefault,
       linearBias: bias ? { 'self_attn.q_proj': true, 'self_attn.k_proj': true, 'self_attn.v_proj': true } : false,
     })
   }
@@ -193,17 +206,13 @@ const qwen: Derive = (id, f) => {
   const headDim = f.optionalInt('kv_channels') ?? hidden / heads
   const projection = heads * headDim
   const ff = f.int('intermediate_size') / 2
-  return assemble(id, {
+  return assemble(id, f, {
     modelType: 'qwen',
-    family: 'qwen',
-    architecture: f.architecture('QWenLMHeadModel'),
+    architecture: 'QWenLMHeadModel',
     hidden,
     intermediate: ff * 2,
-    layers: f.int('num_hidden_layers'),
     heads,
-    kvHeads: heads,
     headDim,
-    vocab: f.optionalInt('vocab_size') ?? null,
     layerPrefix: 'transformer.h.{i}',
     modules: {
       'attn.c_attn': [3 * projection, hidden],
@@ -213,8 +222,6 @@ const qwen: Derive = (id, f) => {
       'mlp.c_proj': [hidden, ff],
     },
     embed: 'transformer.wte',
-    lmHead: 'lm_head',
-    tied: f.bool('tie_word_embeddings') ?? false,
     linearBias: { 'attn.c_attn': true },
   })
 }
@@ -224,17 +231,12 @@ const baichuan: Derive = (id, f) => {
   const hidden = f.int('hidden_size')
   const heads = f.int('num_attention_heads')
   const intermediate = f.int('intermediate_size')
-  return assemble(id, {
+  return assemble(id, f, {
     modelType: 'baichuan',
-    family: 'baichuan',
-    architecture: f.architecture('BaichuanForCausalLM'),
+    architecture: 'BaichuanForCausalLM',
     hidden,
     intermediate,
-    layers: f.int('num_hidden_layers'),
     heads,
-    kvHeads: heads,
-    headDim: hidden / heads,
-    vocab: f.optionalInt('vocab_size') ?? null,
     layerPrefix: 'model.layers.{i}',
     modules: {
       'self_attn.W_pack': [3 * hidden, hidden],
@@ -244,8 +246,6 @@ const baichuan: Derive = (id, f) => {
       'mlp.down_proj': [hidden, intermediate],
     },
     embed: 'model.embed_tokens',
-    lmHead: 'lm_head',
-    tied: f.bool('tie_word_embeddings') ?? false,
     linearBias: false,
   })
 }
@@ -257,20 +257,16 @@ const baichuan: Derive = (id, f) => {
 const chatglm: Derive = (id, f) => {
   const hidden = f.int('hidden_size')
   const heads = f.int('num_attention_heads')
+  const layerFields = ['num_layers', 'num_hidden_layers']
   if (!f.has('ffn_hidden_size')) {
     const inner = f.optionalInt('inner_hidden_size') ?? 4 * hidden
-    const vocab = f.optionalInt('vocab_size') ?? null
-    return assemble(id, {
+    return assemble(id, f, {
       modelType: 'chatglm',
-      family: 'chatglm',
-      architecture: f.architecture('ChatGLMForConditionalGeneration'),
+      architecture: 'ChatGLMForConditionalGeneration',
       hidden,
       intermediate: inner,
-      layers: f.int('num_layers', 'num_hidden_layers'),
       heads,
-      kvHeads: heads,
-      headDim: hidden / heads,
-      vocab,
+      layerFields,
       layerPrefix: 'transformer.layers.{i}',
       modules: {
         'attention.query_key_value': [3 * hidden, hidden],
@@ -279,8 +275,6 @@ const chatglm: Derive = (id, f) => {
         'mlp.dense_4h_to_h': [hidden, inner],
       },
       embed: 'transformer.word_embeddings',
-      lmHead: 'lm_head',
-      tied: f.bool('tie_word_embeddings') ?? false,
       linearBias: true,
     })
   }
@@ -289,17 +283,16 @@ const chatglm: Derive = (id, f) => {
   const groups = multiQuery ? f.int('multi_query_group_num') : heads
   const projection = heads * headDim
   const ffn = f.int('ffn_hidden_size')
-  return assemble(id, {
+  return assemble(id, f, {
     modelType: 'chatglm',
-    family: 'chatglm',
-    architecture: f.architecture('ChatGLMModel'),
+    architecture: 'ChatGLMModel',
     hidden,
     intermediate: ffn,
-    layers: f.int('num_layers', 'num_hidden_layers'),
     heads,
     kvHeads: groups,
     headDim,
-    vocab: f.optionalInt('padded_vocab_size', 'vocab_size') ?? null,
+    layerFields,
+    vocabFields: ['padded_vocab_size', 'vocab_size'],
     layerPrefix: 'transformer.encoder.layers.{i}',
     modules: {
       'self_attention.query_key_value': [projection + 2 * groups * headDim, hidden],
@@ -309,29 +302,18 @@ const chatglm: Derive = (id, f) => {
     },
     embed: 'transformer.embedding.word_embeddings',
     lmHead: 'transformer.output_layer',
-    tied: f.bool('tie_word_embeddings') ?? false,
     linearBias: f.bool('add_qkv_bias') === false ? false : { 'self_attention.query_key_value': true },
   })
 }
 
 /** InternLM2 (remote code): wqkv packs q,k,v (interleaved per KV group); the output head is `output`. */
 const internlm2: Derive = (id, f) => {
-  const hidden = f.int('hidden_size')
-  const heads = f.int('num_attention_heads')
-  const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
-  const headDim = hidden / heads
-  const intermediate = f.int('intermediate_size')
-  return assemble(id, {
+  const sizes = decoderSizes(f)
+  const { hidden, heads, kvHeads, headDim, intermediate } = sizes
+  return assemble(id, f, {
+    ...sizes,
     modelType: 'internlm2',
-    family: 'internlm2',
-    architecture: f.architecture('InternLM2ForCausalLM'),
-    hidden,
-    intermediate,
-    layers: f.int('num_hidden_layers'),
-    heads,
-    kvHeads,
-    headDim,
-    vocab: f.optionalInt('vocab_size') ?? null,
+    architecture: 'InternLM2ForCausalLM',
     layerPrefix: 'model.layers.{i}',
     modules: {
       'attention.wqkv': [(heads + 2 * kvHeads) * headDim, hidden],
@@ -342,29 +324,18 @@ const internlm2: Derive = (id, f) => {
     },
     embed: 'model.tok_embeddings',
     lmHead: 'output',
-    tied: f.bool('tie_word_embeddings') ?? false,
     linearBias: f.bool('bias') === true,
   })
 }
 
 /** Phi-2 as transformers ships it (PhiForCausalLM, model_type 'phi'). */
 const phi: Derive = (id, f) => {
-  const hidden = f.int('hidden_size')
-  const heads = f.int('num_attention_heads')
-  const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
-  const headDim = hidden / heads
-  const intermediate = f.int('intermediate_size')
-  return assemble(id, {
+  const sizes = decoderSizes(f)
+  const { hidden, heads, kvHeads, headDim, intermediate } = sizes
+  return assemble(id, f, {
+    ...sizes,
     modelType: 'phi',
-    family: 'phi',
-    architecture: f.architecture('PhiForCausalLM'),
-    hidden,
-    intermediate,
-    layers: f.int('num_hidden_layers'),
-    heads,
-    kvHeads,
-    headDim,
-    vocab: f.optionalInt('vocab_size') ?? null,
+    architecture: 'PhiForCausalLM',
     layerPrefix: 'model.layers.{i}',
     modules: {
       'self_attn.q_proj': [heads * headDim, hidden],
@@ -375,8 +346,6 @@ const phi: Derive = (id, f) => {
       'mlp.fc2': [hidden, intermediate],
     },
     embed: 'model.embed_tokens',
-    lmHead: 'lm_head',
-    tied: f.bool('tie_word_embeddings') ?? false,
     linearBias: true,
   })
 }
@@ -388,17 +357,15 @@ const phiMsft: Derive = (id, f) => {
   const kvHeads = f.optionalInt('n_head_kv') ?? heads
   const headDim = hidden / heads
   const inner = f.optionalInt('n_inner') ?? 4 * hidden
-  const base = assemble(id, {
+  return assemble(id, f, {
     modelType: 'phi-msft',
     family: 'phi',
-    architecture: f.architecture('PhiForCausalLM'),
+    architecture: 'PhiForCausalLM',
     hidden,
     intermediate: inner,
-    layers: f.int('n_layer', 'num_hidden_layers'),
     heads,
     kvHeads,
-    headDim,
-    vocab: f.optionalInt('vocab_size') ?? null,
+    layerFields: ['n_layer', 'num_hidden_layers'],
     layerPrefix: 'transformer.h.{i}',
     modules: {
       'mixer.Wqkv': [(heads + 2 * kvHeads) * headDim, hidden],
@@ -408,30 +375,18 @@ const phiMsft: Derive = (id, f) => {
     },
     embed: 'transformer.embd.wte',
     lmHead: 'lm_head.linear',
-    tied: f.bool('tie_word_embeddings') ?? false,
     linearBias: true,
   })
-  return base
 }
 
 /** Phi-3: fused qkv_proj and gate_up_proj. */
 const phi3: Derive = (id, f) => {
-  const hidden = f.int('hidden_size')
-  const heads = f.int('num_attention_heads')
-  const kvHeads = f.optionalInt('num_key_value_heads') ?? heads
-  const headDim = hidden / heads
-  const intermediate = f.int('intermediate_size')
-  return assemble(id, {
+  const sizes = decoderSizes(f)
+  const { hidden, heads, kvHeads, headDim, intermediate } = sizes
+  return assemble(id, f, {
+    ...sizes,
     modelType: 'phi3',
-    family: 'phi3',
-    architecture: f.architecture('Phi3ForCausalLM'),
-    hidden,
-    intermediate,
-    layers: f.int('num_hidden_layers'),
-    heads,
-    kvHeads,
-    headDim,
-    vocab: f.optionalInt('vocab_size') ?? null,
+    architecture: 'Phi3ForCausalLM',
     layerPrefix: 'model.layers.{i}',
     modules: {
       'self_attn.qkv_proj': [(heads + 2 * kvHeads) * headDim, hidden],
@@ -440,8 +395,6 @@ const phi3: Derive = (id, f) => {
       'mlp.down_proj': [hidden, intermediate],
     },
     embed: 'model.embed_tokens',
-    lmHead: 'lm_head',
-    tied: f.bool('tie_word_embeddings') ?? false,
     linearBias: false,
   })
 }
@@ -458,17 +411,14 @@ const falcon: Derive = (id, f) => {
   const multiQuery = f.bool('multi_query') === true
   const kvHeads = newArchitecture ? f.int('num_kv_heads', 'n_head_kv') : multiQuery ? 1 : heads
   const ffn = f.optionalInt('ffn_hidden_size') ?? 4 * hidden
-  return assemble(id, {
+  return assemble(id, f, {
     modelType: 'falcon',
-    family: 'falcon',
-    architecture: f.architecture('FalconForCausalLM'),
+    architecture: 'FalconForCausalLM',
     hidden,
     intermediate: ffn,
-    layers: f.int('num_hidden_layers', 'n_layer'),
     heads,
     kvHeads,
-    headDim,
-    vocab: f.optionalInt('vocab_size') ?? null,
+    layerFields: ['num_hidden_layers', 'n_layer'],
     layerPrefix: 'transformer.h.{i}',
     modules: {
       'self_attention.query_key_value': [newArchitecture || multiQuery ? (heads + 2 * kvHeads) * headDim : 3 * hidden, hidden],
@@ -477,8 +427,7 @@ const falcon: Derive = (id, f) => {
       'mlp.dense_4h_to_h': [hidden, ffn],
     },
     embed: 'transformer.word_embeddings',
-    lmHead: 'lm_head',
-    tied: f.bool('tie_word_embeddings') ?? true,
+    tiedByDefault: true,
     linearBias: f.bool('bias') === true,
   })
 }
@@ -487,17 +436,13 @@ const falcon: Derive = (id, f) => {
 const bloom: Derive = (id, f) => {
   const hidden = f.int('hidden_size', 'n_embed')
   const heads = f.int('n_head', 'num_attention_heads')
-  return assemble(id, {
+  return assemble(id, f, {
     modelType: 'bloom',
-    family: 'bloom',
-    architecture: f.architecture('BloomForCausalLM'),
+    architecture: 'BloomForCausalLM',
     hidden,
     intermediate: 4 * hidden,
-    layers: f.int('n_layer', 'num_hidden_layers'),
     heads,
-    kvHeads: heads,
-    headDim: hidden / heads,
-    vocab: f.optionalInt('vocab_size') ?? null,
+    layerFields: ['n_layer', 'num_hidden_layers'],
     layerPrefix: 'transformer.h.{i}',
     modules: {
       'self_attention.query_key_value': [3 * hidden, hidden],
@@ -506,8 +451,7 @@ const bloom: Derive = (id, f) => {
       'mlp.dense_4h_to_h': [hidden, 4 * hidden],
     },
     embed: 'transformer.word_embeddings',
-    lmHead: 'lm_head',
-    tied: f.bool('tie_word_embeddings') ?? true,
+    tiedByDefault: true,
     linearBias: true,
   })
 }
@@ -517,17 +461,13 @@ const gpt2: Derive = (id, f) => {
   const hidden = f.int('n_embd', 'hidden_size')
   const heads = f.int('n_head', 'num_attention_heads')
   const inner = f.optionalInt('n_inner') ?? 4 * hidden
-  return assemble(id, {
+  return assemble(id, f, {
     modelType: 'gpt2',
-    family: 'gpt2',
-    architecture: f.architecture('GPT2LMHeadModel'),
+    architecture: 'GPT2LMHeadModel',
     hidden,
     intermediate: inner,
-    layers: f.int('n_layer', 'num_hidden_layers'),
     heads,
-    kvHeads: heads,
-    headDim: hidden / heads,
-    vocab: f.optionalInt('vocab_size') ?? null,
+    layerFields: ['n_layer', 'num_hidden_layers'],
     layerPrefix: 'transformer.h.{i}',
     modules: {
       'attn.c_attn': [3 * hidden, hidden],
@@ -536,8 +476,7 @@ const gpt2: Derive = (id, f) => {
       'mlp.c_proj': [hidden, inner],
     },
     embed: 'transformer.wte',
-    lmHead: 'lm_head',
-    tied: f.bool('tie_word_embeddings') ?? true,
+    tiedByDefault: true,
     linearBias: true,
     conv1d: true,
   })

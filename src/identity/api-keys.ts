@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, isNull } from 'drizzle-orm'
 import type { ServiceContext } from '../lib/context'
 import { base64url, randomBytes, sha256Hex } from '../lib/crypto'
 import { ApiError, notFound } from '../lib/errors'
+import { isUuid } from '../lib/uuid'
 import { requirePrincipal, requireScope } from './principal'
 import { loadTeamAs, requireRole } from './teams'
 import type { Scope } from './tables'
@@ -72,8 +73,8 @@ export async function listApiKeys(ctx: ServiceContext) {
 export async function revokeApiKey(ctx: ServiceContext, id: string) {
   // Any key may revoke itself (a CLI logging out); revoking others takes the admin scope.
   const caller = ctx.principal?.apiKeyId === id ? requirePrincipal(ctx.principal) : requireScope(ctx.principal, 'admin')
-  const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
-  const [row] = isUuid
+  // Postgres reads a uuid in either case.
+  const [row] = isUuid(id.toLowerCase())
     ? await ctx.db
         .select({ key: apiKeys, teamSlug: teams.slug })
         .from(apiKeys)

@@ -17,8 +17,12 @@ export const toTeamView = (team: typeof teams.$inferSelect): TeamView => ({
   createdAt: team.createdAt.toISOString(),
 })
 
-// Team slugs share the storefront's top-level path space (/{team}/{slug}).
-const RESERVED_SLUGS = new Set([
+/**
+ * Team slugs share the storefront's top-level path space (/{team}/{slug}): these first path
+ * segments belong to other pages and to the API, so no team takes them, and the storefront never
+ * reads them as a team.
+ */
+export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
   'v1', 'api', 'docs', 'health', 'openapi.json', 'login', 'logout', 'signup', 'me', 'teams', 'adapters',
   'base-models', 'admin', 'settings', 'static', 'assets', 'files', 'search', 'new', 'refinery',
 ])

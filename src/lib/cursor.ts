@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { base64url, fromBase64url } from './crypto'
 import { ApiError } from './errors'
+import { UUID_PATTERN } from './uuid'
 
 /** An opaque keyset-pagination cursor: the last row's sort key, base64url-encoded JSON. */
 export const encodeCursor = (position: Record<string, unknown>) => base64url(new TextEncoder().encode(JSON.stringify(position)))
@@ -25,7 +26,7 @@ export function decodeCursor<S extends z.ZodType>(text: string, schema: S): z.ou
 const invalidCursor = () => new ApiError(400, 'invalid_cursor', 'The cursor is not one this API issued.')
 
 /** A row id as cursors carry it. */
-export const CursorUuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+export const CursorUuid = z.string().regex(UUID_PATTERN)
 
 /**
  * A timestamp as `Date#toISOString` writes it, for a real instant Postgres can store: "1",
@@ -49,4 +50,3 @@ export const CursorReal = z.number().refine((value) => {
   return Number.isFinite(single) && (value === 0 || single !== 0)
 })
 
-export const isUuid = (value: unknown): value is string => CursorUuid.safeParse(value).success

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
-import { adapters } from '../../src/catalog/tables'
 import { entitlements } from '../../src/commerce/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
@@ -116,10 +115,11 @@ describe('search and reviews', () => {
     expectProblem(await h.call('POST', path, { auth: buyer.token, body: review }), 403, 'not_entitled')
     expectProblem(await h.call('POST', path, { auth: seller.token, body: review }), 403, 'own_adapter')
 
-    const [listing] = await h.db.select().from(adapters).where(eq(adapters.slug, 'contract-law'))
-    if (!listing) throw new Error('listing missing')
-    // Until checkout exists (commerce issue), the entitlement a free claim would grant is written here.
-    await h.db.insert(entitlements).values({ adapterId: listing.id, userId: buyer.id, license: 'commercial', source: 'free', sourceId: `${listing.id}:${buyer.id}` })
+    // The buyer claims the listing's free offer through checkout.
+    const offer = await h.call('POST', `/v1/adapters/${seller.team}/contract-law/offers`, { auth: seller.token, body: { kind: 'free', license: 'commercial' } })
+    expect(offer.status).toBe(201)
+    const claim = (person: { token: string }) => h.call('POST', '/v1/checkout', { auth: person.token, body: { offerId: offer.json.id } })
+    expect((await claim(buyer)).status).toBe(201)
 
     const posted = await h.call('POST', path, { auth: buyer.token, body: review })
     expect(posted.status).toBe(201)
@@ -133,17 +133,11 @@ describe('search and reviews', () => {
     const adapter = await h.call('GET', `/v1/adapters/${seller.team}/contract-law`)
     expect(adapter.json.rating).toEqual({ average: 4, count: 1 })
 
-    // A revoked entitlement (refund, chargeback) no longer counts.
+    // A revoked entitlement (refund, chargeback) no longer counts: claimed through checkout, then
+    // revoked as a refund's webhook revokes it (tests/commerce covers the webhook).
     const other = await h.user('refunded')
-    await h.db.insert(entitlements).values({
-      adapterId: listing.id,
-      userId: other.id,
-      license: 'research',
-      source: 'order',
-      sourceId: `order-${other.id}`,
-      revokedAt: new Date(),
-      revokeReason: 'refund',
-    })
+    expect((await claim(other)).status).toBe(201)
+    await h.db.update(entitlements).set({ revokedAt: new Date(), revokeReason: 'refunded' }).where(eq(entitlements.userId, other.id))
     expectProblem(await h.call('POST', path, { auth: other.token, body: review }), 403, 'not_entitled')
   })
 })

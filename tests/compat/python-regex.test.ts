@@ -1,97 +1,33 @@
+import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { analyzeAdapter, CompatInputError, parseAdapterConfig, patternValue, targetsModule, validateHeaderObject } from '../../src/compat'
 import { MAX_CONFIG_MATCH_STEPS } from '../../src/compat/adapter-config'
 import { PythonRegex, PythonRegexError } from '../../src/compat/python-regex'
+import { PATTERNS, SUBJECTS } from './fixtures/python-regex-cases'
 
-const SUBJECTS = [
-  "model.layers.3.self_attn.q_proj",
-  "model.layers.3.self_attn.k_proj",
-  "model.layers.12.mlp.up_proj",
-  "vision_tower.layers.0.q_proj",
-  "language_model.model.layers.0.self_attn.v_proj",
-  "decoder.block.0.layer.0.SelfAttention.q",
-  "MODEL.layers.1.mlp.gate_proj",
-  "lm_head",
-  "",
-  "q_proj",
-  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!",
-  "abcd",
-  "x{",
-  "x{a}",
-  "q_projj",
-  "q_prooooj",
-  "a]x",
-  "]]]",
-  "é.ü",
-  "model.layers.1.x",
-]
-
-/** Verdicts from CPython 3.11 `re.fullmatch` / `re.match`: indices into SUBJECTS that match; null: `re.compile` raises. */
-const PYTHON_VERDICTS: [pattern: string, fullMatch: number[] | null, matchStart: number[] | null][] = [
-  [String.raw`.*\.(q_proj|v_proj)`, [0, 3, 4], [0, 3, 4]],
-  [String.raw`.*layers\.(?P<n>[0-3])\.self_attn\.q_proj`, [0], [0]],
-  [String.raw`^(?!.*(?:vision_tower|multi_modal_projector)).*(?:q_proj|k_proj|v_proj).*`, [0, 1, 4, 9, 14], [0, 1, 4, 9, 14]],
-  [String.raw`.*decoder.*(SelfAttention|EncDecAttention).*(q|v)$`, [5], [5]],
-  [String.raw`(?i).*\.Q_PROJ`, [0, 3], [0, 3]],
-  [String.raw`(?i:MODEL)\.layers\.\d+\.mlp\.(gate|up|down)_proj`, [2, 6], [2, 6]],
-  [String.raw`model\.layers\.\d{1,2}\..*`, [0, 1, 2, 19], [0, 1, 2, 19]],
-  [String.raw`model\.layers\.\d{,1}\..*`, [0, 1, 19], [0, 1, 19]],
-  [String.raw`(?<=\.)q_proj`, [], []],
-  [String.raw`.*(?<=self_attn\.)q_proj`, [0], [0]],
-  [String.raw`.*(?<!self_attn\.)q_proj`, [3, 9], [3, 9, 14]],
-  [String.raw`.*\bq_proj\b`, [0, 3, 9], [0, 3, 9]],
-  [String.raw`.*\Bproj`, [0, 1, 2, 3, 4, 6, 9], [0, 1, 2, 3, 4, 6, 9, 14]],
-  [String.raw`\Amodel.*proj\Z`, [0, 1, 2], [0, 1, 2]],
-  [String.raw`(?s).*`, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]],
-  [String.raw`\B`, [], [17]],
-  [String.raw`.*`, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]],
-  [String.raw`[\w.]+`, [0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 14, 15, 18, 19], [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19]],
-  [String.raw`[^.]+(\.[^.]+)*`, [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19], [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]],
-  [String.raw`(a|ab)(c|bcd)(d*)`, [11], [11]],
-  [String.raw`.*q_proj{2}`, [14], [14]],
-  [String.raw`.*q_pro{1,}j`, [0, 3, 9, 15], [0, 3, 9, 14, 15]],
-  [String.raw`x{`, [12], [12, 13]],
-  [String.raw`x{a}`, [13], [13]],
-  [String.raw`.*[]x]`, [16, 17, 19], [12, 13, 16, 17, 19]],
-  [String.raw`[^]]*`, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]],
-  [String.raw`.*\x2eq_proj`, [0, 3], [0, 3]],
-  [String.raw`.*\u002eq_proj`, [0, 3], [0, 3]],
-  [String.raw`(?#comment).*q_proj`, [0, 3, 9], [0, 3, 9, 14]],
-  [String.raw`(?:(?:a*)*)*b`, [], [11]],
-  [String.raw`(a+)+b`, [], [11]],
-  [String.raw`(.*a){12}`, [], [10]],
-  [String.raw`(?a)\w+\.\w+`, [], [0, 1, 2, 3, 4, 5, 6, 19]],
-  [String.raw`\d+`, [], []],
-  [String.raw`.*[\d]\..*`, [0, 1, 2, 3, 4, 5, 6, 19], [0, 1, 2, 3, 4, 5, 6, 19]],
-  [String.raw`(?m)^model.*$`, [0, 1, 2, 19], [0, 1, 2, 19]],
-  [String.raw`.*$`, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]],
-  [String.raw`.*\.(?=v)v_proj`, [4], [4]],
-  [String.raw`(?=.*q)(?!.*k).*proj`, [0, 3, 9], [0, 3, 9, 14]],
-  [String.raw`.*(q_proj`, null, null],
-  [String.raw`*q`, null, null],
-  [String.raw`q**`, null, null],
-  [String.raw`(?P<n>a)(?P<n>b)`, null, null],
-  [String.raw`(?<=a+)b`, null, null],
-  [String.raw`\q`, null, null],
-  [String.raw`[b-a]`, null, null],
-  [String.raw`a{3,2}`, null, null],
-  [String.raw`a(?i)b`, null, null],
-  [String.raw`[a`, null, null],
-  [String.raw`a)`, null, null],
-]
+/** CPython's verdicts, written by scripts/python-regex-verdicts.ts from python3's `re`. */
+type Verdict = { pattern: string; fullMatch?: number[]; matchStart?: number[]; error?: string }
+const fixture: { python: string; subjects: string[]; verdicts: Verdict[] } = JSON.parse(readFileSync(new URL('./fixtures/python-regex-verdicts.json', import.meta.url), 'utf8'))
 
 const indicesWhere = (test: (subject: string) => boolean) => SUBJECTS.flatMap((subject, index) => (test(subject) ? [index] : []))
 
 describe('Python regular expressions in linear time', () => {
-  it.each(PYTHON_VERDICTS)('%s compiles and matches like CPython', (pattern, fullMatch, matchStart) => {
-    if (fullMatch === null || matchStart === null) {
+  it('has CPython verdicts for exactly the cases (else: npx tsx scripts/python-regex-verdicts.ts)', () => {
+    expect(fixture.subjects).toEqual(SUBJECTS)
+    expect(fixture.verdicts.map((verdict) => verdict.pattern)).toEqual(PATTERNS)
+    // A refusal is a refusal; anything else carries both verdicts.
+    for (const verdict of fixture.verdicts) expect(verdict.error === undefined).toBe(Array.isArray(verdict.fullMatch) && Array.isArray(verdict.matchStart))
+  })
+
+  it.each(fixture.verdicts.map((verdict) => [verdict.pattern, verdict] as const))(`%s compiles and matches like CPython ${fixture.python}`, (pattern, verdict) => {
+    if (verdict.error !== undefined) {
       expect(() => new PythonRegex(pattern)).toThrow(PythonRegexError)
       return
     }
     const regex = new PythonRegex(pattern)
-    expect(indicesWhere((subject) => regex.fullMatch(subject))).toEqual(fullMatch)
-    expect(indicesWhere((subject) => regex.matchStart(subject))).toEqual(matchStart)
+    expect(indicesWhere((subject) => regex.fullMatch(subject))).toEqual(verdict.fullMatch)
+    expect(indicesWhere((subject) => regex.matchStart(subject))).toEqual(verdict.matchStart)
   })
 
   // Patterns in the syntax JavaScript and Python share, on ASCII subjects without newlines, where

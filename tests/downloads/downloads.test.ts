@@ -19,6 +19,7 @@ describe.each(['local', 's3'] as const)('downloads from the %s store', (storage)
   const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf', r: 16 })
   const weights = files.find((file) => file.path === 'adapter_model.safetensors')!
   let base: string
+  let offerId: string
 
   beforeAll(async () => {
     h = await createHarness({ storage, downloadUrlTtlSeconds: 2, rateLimiter: createRateLimiter({ limit: 25, windowSeconds: 60 }) })
@@ -26,12 +27,19 @@ describe.each(['local', 's3'] as const)('downloads from the %s store', (storage)
     await createListing(h, seller, 'legal-zh')
     await publishFolder(h, seller, 'legal-zh', '1.0.0', files, { publish: true })
     const offer = await h.call('POST', `/v1/adapters/${seller.team}/legal-zh/offers`, { auth: seller.token, body: { kind: 'free', license: 'research' } })
-    buyer = await h.user('buyer')
-    expect((await h.call('POST', '/v1/checkout', { auth: buyer.token, body: { offerId: offer.json.id } })).status).toBe(201)
+    offerId = offer.json.id
+    buyer = await entitledBuyer('buyer')
     stranger = await h.user('stranger')
     base = `/v1/adapters/${seller.team}/legal-zh/versions/1.0.0/files`
   })
   afterAll(() => h.close())
+
+  /** A new user holding the free offer, through checkout. */
+  async function entitledBuyer(name: string) {
+    const person = await h.user(name)
+    expect((await h.call('POST', '/v1/checkout', { auth: person.token, body: { offerId } })).status).toBe(201)
+    return person
+  }
 
   const link = (person: { token: string }, path = 'adapter_model.safetensors') =>
     h.call('GET', `${base}/${encodeURIComponent(path)}`, { auth: person.token, headers: { Accept: 'application/json' } })
@@ -82,30 +90,37 @@ describe.each(['local', 's3'] as const)('downloads from the %s store', (storage)
   })
 
   it('audits each granted download and rolls the counts up per version and adapter', async () => {
-    const before = await h.db.select().from(downloads).where(eq(downloads.userId, buyer.id))
-    expect(before.length).toBeGreaterThan(0)
-    expect(before[0]).toMatchObject({ entitlementId: expect.any(String), fileId: expect.any(String) })
-    await rollupDownloads(h.db)
-    const [version] = await h.db.select().from(adapterVersions).where(eq(adapterVersions.version, '1.0.0'))
-    const all = await h.db.select().from(downloads).where(eq(downloads.versionId, version!.id))
-    expect(all.length).toBeGreaterThan(before.length) // the seller's own requests are audited too…
-    // …but the public counters count the one buyer once (tests/downloads/counting.test.ts).
-    expect(version!.downloads).toBe(1)
-    expect((await h.call('GET', `/v1/adapters/${seller.team}/legal-zh`)).json.downloads).toBe(1)
-    const sales = await h.call('GET', `/v1/teams/${seller.team}/sales`, { auth: seller.token })
-    expect(sales.json.downloadsByVersion).toEqual([{ adapter: `${seller.team}/legal-zh`, version: '1.0.0', downloads: 1 }])
+    const counters = async () => {
+      await rollupDownloads(h.db)
+      const [version] = await h.db.select().from(adapterVersions).where(eq(adapterVersions.version, '1.0.0'))
+      const adapter = (await h.call('GET', `/v1/adapters/${seller.team}/legal-zh`)).json.downloads as number
+      const sales = (await h.call('GET', `/v1/teams/${seller.team}/sales`, { auth: seller.token })).json.downloadsByVersion as { downloads: number }[]
+      return { version: version!.downloads, adapter, sales: sales.map((row) => row.downloads) }
+    }
+    const before = await counters()
+    const auditor = await entitledBuyer('auditor')
+    for (const path of ['adapter_model.safetensors', 'adapter_config.json', 'adapter_model.safetensors']) expect((await link(auditor, path)).status).toBe(200)
+    expect((await link(seller)).status).toBe(200)
+
+    const audited = await h.db.select().from(downloads).where(eq(downloads.userId, auditor.id))
+    expect(audited).toHaveLength(3)
+    expect(audited.every((row) => row.entitlementId !== null && row.fileId !== null)).toBe(true)
+    // The seller's own requests are audited too, without an entitlement…
+    expect(await h.db.$count(downloads, and(eq(downloads.userId, seller.id), eq(downloads.bySeller, true)))).toBeGreaterThan(0)
+    // …but the public counters count the new buyer once, and never the seller (tests/downloads/counting.test.ts).
+    const after = await counters()
+    expect(after).toEqual({ version: before.version + 1, adapter: before.adapter + 1, sales: [before.version + 1] })
     expect(await rollupDownloads(h.db)).toBe(0) // nothing counted twice
   })
 
   it('denies a revoked entitlement on the very next request, and a withdrawn listing to everyone but its team', async () => {
-    expect((await link(buyer)).status).toBe(200)
+    const refunded = await entitledBuyer('refunded')
+    expect((await link(refunded)).status).toBe(200)
     // What a refund does (tests/commerce covers the webhook that does it).
-    await h.db.update(entitlements).set({ revokedAt: new Date(), revokeReason: 'refunded' }).where(and(eq(entitlements.userId, buyer.id)))
-    expectProblem(await link(buyer), 403, 'revoked')
+    await h.db.update(entitlements).set({ revokedAt: new Date(), revokeReason: 'refunded' }).where(eq(entitlements.userId, refunded.id))
+    expectProblem(await link(refunded), 403, 'revoked')
 
-    const other = await h.user('other')
-    const offer = (await h.call('GET', `/v1/adapters/${seller.team}/legal-zh/offers`)).json.items[0]
-    await h.call('POST', '/v1/checkout', { auth: other.token, body: { offerId: offer.id } })
+    const other = await entitledBuyer('other')
     expect((await link(other)).status).toBe(200)
     await h.call('PATCH', `/v1/adapters/${seller.team}/legal-zh`, { auth: seller.token, body: { visibility: 'archived' } })
     expectProblem(await link(other), 410, 'unavailable')

@@ -1,5 +1,6 @@
+import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { versionFiles } from '../../src/catalog/tables'
+import { adapterVersions, versionFiles } from '../../src/catalog/tables'
 import { createListing, declare, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'
@@ -102,7 +103,14 @@ describe.each(['local', 's3'] as const)('publishing versions on the %s store', (
   })
 
   it('refuses bad input with stable codes and writes nothing', async () => {
-    await createListing(h, seller, 'strict')
+    const listing = await createListing(h, seller, 'strict')
+    // Every version row of the listing, with its planned file rows.
+    const written = () =>
+      h.db
+        .select({ version: adapterVersions.version, file: versionFiles.path })
+        .from(adapterVersions)
+        .leftJoin(versionFiles, eq(versionFiles.versionId, adapterVersions.id))
+        .where(eq(adapterVersions.adapterId, listing.id))
     const files = declare(peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }))
     const path = `/v1/adapters/${seller.team}/strict/versions`
     const create = (body: Record<string, unknown>) =>
@@ -113,8 +121,7 @@ describe.each(['local', 's3'] as const)('publishing versions on the %s store', (
     expectProblem(await create({ files: [{ path: 'README.md', size: 3, sha256: 'a'.repeat(64) }] }), 422, 'validation_failed')
     expectProblem(await create({ files: [...files, files[0]] }), 422, 'validation_failed')
     expectProblem(await create({ files: [{ path: '../escape.safetensors', size: 3, sha256: 'a'.repeat(64) }] }), 422, 'validation_failed')
-    const rows = await h.db.select().from(versionFiles)
-    expect(rows.every((row) => !row.storageKey.includes('/strict/'))).toBe(true)
+    expect(await written()).toEqual([])
 
     // A quantised mirror's id is normalised to the base it mirrors.
     const mirrored = await create({ version: '0.9.0', baseModel: 'TheBloke/Llama-2-7B-GPTQ' })
@@ -123,6 +130,10 @@ describe.each(['local', 's3'] as const)('publishing versions on the %s store', (
 
     expect((await create({})).status).toBe(201)
     expectProblem(await create({}), 409, 'version_exists')
+    // What the refusals above did not write, the accepted ones did (a version and its planned files).
+    expect((await written()).map((row) => `${row.version} ${row.file}`).sort()).toEqual(
+      ['0.9.0', '1.0.0'].flatMap((version) => files.map((file) => `${version} ${file.path}`)).sort(),
+    )
 
     const complete = await h.call('POST', `${path}/1.0.0/complete`, { auth: seller.token })
     expectProblem(complete, 409, 'upload_incomplete')

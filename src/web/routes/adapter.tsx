@@ -9,6 +9,7 @@ import { checkCompatibility } from '../../compat/api/check'
 import { listRegistry } from '../../compat/api/registry'
 import { CheckCompatibilitySchema } from '../../compat/api/schemas'
 import { downloadFile } from '../../downloads/downloads'
+import { RESERVED_SLUGS } from '../../identity/teams'
 import { downloadClientOf, linkHeaders } from '../../downloads/routes'
 import type { AppEnv } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
@@ -16,15 +17,12 @@ import { getVersionCompatibility, listVersions } from '../../publishing/versions
 import { formPost, page, signedIn, webContext } from '../common'
 import { AdapterPage, type AdapterPageProps, type CheckState, listingPath } from '../pages/adapter'
 
-/** First path segments of other pages and of the API: never a team, so never a listing. */
-const RESERVED = new Set(['v1', 'static', 'docs', 'teams', 'me', 'login', 'signup', 'logout'])
-
 type WebContext = Awaited<ReturnType<typeof webContext>>
 type Extra = Pick<AdapterPageProps, 'check' | 'request' | 'notice'>
 
 function listingParams(c: Context<AppEnv>) {
   const team = c.req.param('team') ?? ''
-  if (RESERVED.has(team)) throw notFound(`The page ${new URL(c.req.url).pathname}`)
+  if (RESERVED_SLUGS.has(team)) throw notFound(`The page ${new URL(c.req.url).pathname}`)
   return { team, slug: c.req.param('slug') ?? '' }
 }
 
