@@ -215,6 +215,34 @@ describe('commerce', () => {
     expect(await entitlementsOf(disputer)).toEqual([expect.objectContaining({ revokeReason: 'disputed' })])
   })
 
+  it('a partial refund keeps the licence and shows in sales; the refund that completes it takes the adapter back', async () => {
+    await publishedListing('partial-lora')
+    const paid = await offer('partial-lora', { kind: 'one_time', license: 'commercial', amount: 2000, currency: 'usd' })
+    const buyer = await h.user('partial-buyer')
+    const started = (await buy(buyer, { offerId: paid.id })).json
+    await deliver('checkout.session.completed', paidSession(started, 'pi_partial'))
+    const totals = async () =>
+      ((await h.call('GET', `/v1/teams/${seller.team}/sales`, { auth: seller.token })).json.byAdapter as { adapter: string; refunds: number }[]).find(
+        (row) => row.adapter === `${seller.team}/partial-lora`,
+      )
+
+    // Stripe's charge carries the amount refunded so far; the same event twice counts once.
+    const partial = { id: 'ch_partial', object: 'charge', payment_intent: 'pi_partial', amount: 2000, amount_refunded: 500, refunded: false }
+    expect((await deliver('charge.refunded', partial, { id: 'evt_partial_1' })).status).toBe(200)
+    expect((await deliver('charge.refunded', partial, { id: 'evt_partial_1' })).status).toBe(200)
+    const [kept] = await h.db.select().from(orders).where(eq(orders.id, started.order.id))
+    expect(kept).toMatchObject({ status: 'paid', refundedAmount: 500, refundedAt: null })
+    expect(await entitlementsOf(buyer)).toEqual([expect.objectContaining({ adapter: `${seller.team}/partial-lora`, revokedAt: null })])
+    expect(await totals()).toMatchObject({ refunds: 500 })
+
+    // A second refund brings the total to the whole charge: the order is refunded and the licence revoked.
+    expect((await deliver('charge.refunded', { ...partial, amount_refunded: 2000, refunded: true }, { id: 'evt_partial_2' })).status).toBe(200)
+    const [refunded] = await h.db.select().from(orders).where(eq(orders.id, started.order.id))
+    expect(refunded).toMatchObject({ status: 'refunded', refundedAmount: 2000, refundedAt: expect.any(Date) })
+    expect(await entitlementsOf(buyer)).toEqual([expect.objectContaining({ revokeReason: 'refunded' })])
+    expect(await totals()).toMatchObject({ refunds: 2000 })
+  })
+
   it('finishes an event that was stored but not processed (a crash between the two) when the server restarts', async () => {
     await publishedListing('crash-lora')
     const paid = await offer('crash-lora', { kind: 'one_time', license: 'commercial', amount: 700, currency: 'usd' })
