@@ -4,6 +4,7 @@ import type { getSalesReport } from '../../commerce/sales'
 import type { Principal } from '../../identity/principal'
 import { formatPrice } from '../../lib/format'
 import { Layout } from '../layout'
+import { managePath, NewListingForm } from './listing-forms'
 
 type Listing = Awaited<ReturnType<typeof listTeamAdapters>>['items'][number]
 type AccessRequest = Awaited<ReturnType<typeof listAccessRequests>>['items'][number]
@@ -50,9 +51,10 @@ export function TeamPage({ principal, team, listings, requests, sales, period, n
       </p>
 
       <h2 id="listings">Listings</h2>
+      <NewListingForm team={team.slug} />
       {listings.length === 0 ? (
         <p class="card">
-          No listings yet. Create one with <code>refinery adapter create</code> or <code>POST /v1/adapters</code>.
+          No listings yet. Create one above, with <code>refinery adapter create</code> or with <code>POST /v1/adapters</code>.
         </p>
       ) : (
         <table aria-labelledby="listings">
@@ -72,6 +74,7 @@ export function TeamPage({ principal, team, listings, requests, sales, period, n
                   <div class="muted mono">
                     {listing.team}/{listing.slug}
                   </div>
+                  <a href={managePath(listing.team, listing.slug)}>Manage versions and offers<span class="sr-only"> of {listing.title}</span></a>
                 </td>
                 <td>
                   <span class={listing.visibility === 'published' ? 'badge yes' : 'badge'}>{listing.visibility}</span>
