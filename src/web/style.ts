@@ -38,6 +38,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .notice.error { background:#fdecea; border-color:#f2b8b5; }
 .markdown img { max-width:100%; }
 .markdown pre { background:#f0f2f6; padding:.6rem; overflow:auto; }
+pre { overflow-x:auto; max-width:100%; }
 .chart { width:100%; height:auto; background:#fff; border:1px solid var(--line); border-radius:8px; }
 .narrow { max-width:28rem; }
 #compatibility th[scope=row] { min-width:11rem; }

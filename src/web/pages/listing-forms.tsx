@@ -24,7 +24,7 @@ export function NewListingForm({ team }: { team: string }) {
       <summary>New listing</summary>
       <form class="stack" method="post" action={managePath(team)}>
         <label for="listing-slug">Address (lower-case letters, digits and dashes): /{team}/…</label>
-        <input id="listing-slug" name="slug" type="text" required maxlength={50} pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" placeholder="legal-zh" />
+        <input id="listing-slug" name="slug" type="text" required maxlength={50} pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" placeholder="legal-zh" />
         <label for="listing-title">Title</label>
         <input id="listing-title" name="title" type="text" required maxlength={200} />
         <label for="listing-summary">Summary (one line, shown in search)</label>
