@@ -4,6 +4,7 @@ import type { CompatReport } from '../../compat/index'
 import { formatPrice } from '../../lib/format'
 import type { toVersionView } from '../../publishing/versions'
 import { type CompatRow, Engines, Findings, yesNo } from './compatibility'
+import { listingPath, managePath } from './paths'
 
 type Adapter = ReturnType<typeof toAdapterView>
 type Version = ReturnType<typeof toVersionView>
@@ -26,8 +27,6 @@ export type DecisionProps = {
   canDownload: boolean
   request: { offerId: string; message: string } | undefined
 }
-
-export const listingPath = (adapter: { team: string; slug: string }) => `/${encodeURIComponent(adapter.team)}/${encodeURIComponent(adapter.slug)}`
 
 const offerPrice = (offer: Offer) =>
   offer.kind === 'free' ? 'Free' : offer.kind === 'on_request' ? 'On request' : offer.amount !== null && offer.currency ? formatPrice(offer.amount, offer.currency) : 'Paid'
@@ -113,7 +112,7 @@ function Offers({ adapter, offers, isMember, entitled, canDownload, request }: D
       </h2>
       {isMember && (
         <p class="muted">
-          You are a member of {adapter.team}: its adapters are already yours. <a href={`/teams/${encodeURIComponent(adapter.team)}#offers`}>Manage offers</a>
+          You are a member of {adapter.team}: its adapters are already yours. <a href={managePath(adapter.team, adapter.slug)}>Manage versions and offers</a>
         </p>
       )}
       {entitled && !isMember && <p class="notice">You already have this adapter{canDownload && <>: <a href="#files">download its files</a></>}.</p>}

@@ -6,10 +6,12 @@ import { formatBytes } from '../../lib/format'
 import type { toVersionView } from '../../publishing/versions'
 import { Layout } from '../layout'
 import { renderMarkdown } from '../markdown'
-import { type CheckState, Decision, listingPath } from './adapter-decision'
+import { type CheckState, Decision } from './adapter-decision'
 import { type CompatRow, CompatibilityTable, yesNo } from './compatibility'
+import { listingPath } from './paths'
 
-export { type CheckState, listingPath } from './adapter-decision'
+export { type CheckState } from './adapter-decision'
+export { listingPath } from './paths'
 
 type Adapter = ReturnType<typeof toAdapterView>
 type Version = ReturnType<typeof toVersionView>

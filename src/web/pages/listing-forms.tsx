@@ -5,14 +5,13 @@ import type { Principal } from '../../identity/principal'
 import { formatPrice } from '../../lib/format'
 import type { toVersionView } from '../../publishing/versions'
 import { Layout } from '../layout'
-import { listingPath } from './adapter-decision'
+import { listingPath, managePath } from './paths'
+
+export { managePath } from './paths'
 
 type Adapter = ReturnType<typeof toAdapterView>
 type Version = ReturnType<typeof toVersionView>
 type Offer = Awaited<ReturnType<typeof listOffers>>['items'][number]
-
-/** Where a team's listing is managed, and where its forms post. */
-export const managePath = (team: string, slug?: string) => `/teams/${encodeURIComponent(team)}/listings${slug ? `/${encodeURIComponent(slug)}` : ''}`
 
 /** The roles that may change or withdraw offers (updateOffer); any member may create listings, versions and offers. */
 export const OFFER_MANAGERS = ['owner', 'admin'] as const
