@@ -64,6 +64,7 @@ export function TeamPage({ principal, team, listings, requests, sales, period, n
               <th scope="col">Visibility</th>
               <th scope="col">Latest version</th>
               <th scope="col">Downloads</th>
+              <th scope="col">Versions and offers</th>
             </tr>
           </thead>
           <tbody>
@@ -74,13 +75,17 @@ export function TeamPage({ principal, team, listings, requests, sales, period, n
                   <div class="muted mono">
                     {listing.team}/{listing.slug}
                   </div>
-                  <a href={managePath(listing.team, listing.slug)}>Manage versions and offers<span class="sr-only"> of {listing.title}</span></a>
                 </td>
                 <td>
                   <span class={listing.visibility === 'published' ? 'badge yes' : 'badge'}>{listing.visibility}</span>
                 </td>
                 <td>{listing.latestVersion ?? <span class="muted">none published</span>}</td>
                 <td>{listing.downloads}</td>
+                <td>
+                  <a href={managePath(listing.team, listing.slug)}>
+                    Manage<span class="sr-only"> {listing.title}</span>
+                  </a>
+                </td>
               </tr>
             ))}
           </tbody>
