@@ -81,7 +81,7 @@ export const optionalBearer: Record<string, string[]>[] = [{}, { bearerAuth: [] 
 export const noCredential: Record<string, string[]>[] = []
 
 /** The first key or string in `value` that Postgres could not store, with its path. */
-function unstorablePath(value: unknown): { path: string; message: string } | undefined {
+export function unstorablePath(value: unknown): { path: string; message: string } | undefined {
   const pending: [unknown, string[]][] = [[value, []]]
   while (pending.length > 0) {
     const [item, path] = pending.pop()!

@@ -6,7 +6,7 @@ import type { JSX } from 'hono/jsx/jsx-runtime'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Principal } from '../identity/principal'
 import { type AppEnv, type Deps, publicReadContext, type ServiceContext, serviceContext } from '../lib/context'
-import { ApiError } from '../lib/errors'
+import { ApiError, toProblem } from '../lib/errors'
 import { unstorable } from '../lib/text'
 import { ErrorPage } from './pages/account'
 import { sessionPrincipal } from './session'
@@ -18,9 +18,23 @@ const PAGE_HEADERS = {
   'Referrer-Policy': 'same-origin',
 }
 
+/**
+ * A page that runs our upload script: scripts from this origin only (no inline code), and
+ * fetches to this origin and to signed storage URLs (any https origin: an S3 API's host; plain
+ * http too while PUBLIC_URL is http, a local setup).
+ */
+function scriptHeaders(publicUrl: string) {
+  const storage = publicUrl.startsWith('https:') ? 'https:' : 'https: http:'
+  return {
+    ...PAGE_HEADERS,
+    'Content-Security-Policy': `${PAGE_HEADERS['Content-Security-Policy']}; script-src 'self'; connect-src 'self' ${new URL(publicUrl).origin} ${storage}`,
+  }
+}
+
 /** Renders a page; pages that depend on who is signed in are never cached. */
-export function page(c: Context<AppEnv>, body: JSX.Element, status: ContentfulStatusCode = 200) {
-  return c.html(body, status, { ...PAGE_HEADERS, 'Cache-Control': 'no-store' })
+export function page(c: Context<AppEnv>, body: JSX.Element, status: ContentfulStatusCode = 200, options: { script?: boolean } = {}) {
+  const headers = options.script ? scriptHeaders(c.get('deps').publicUrl) : PAGE_HEADERS
+  return c.html(body, status, { ...headers, 'Cache-Control': 'no-store' })
 }
 
 /**
@@ -42,10 +56,43 @@ export async function signedIn(c: Context<AppEnv>) {
   return { ctx, principal: null, redirect: c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303) }
 }
 
+const isOwnOrigin = (origin: string, c: Context<AppEnv>) => origin === new URL(c.req.url).origin || origin === new URL(c.get('deps').publicUrl).origin
+
 /** Form posts must come from our own pages (Origin checked), on top of the SameSite=Lax cookie. */
-const sameOrigin = csrf({
-  origin: (origin, c) => origin === new URL(c.req.url).origin || origin === new URL((c as Context<AppEnv>).get('deps').publicUrl).origin,
+const sameOrigin = csrf({ origin: (origin, c) => isOwnOrigin(origin, c as Context<AppEnv>) })
+
+/**
+ * The upload script's JSON posts: `csrf()` checks only form content types (a cross-site page
+ * cannot send JSON without CORS, which this app never grants); these demand our Origin anyway,
+ * whatever the content type.
+ */
+const originRequired = createMiddleware<AppEnv>(async (c, next) => {
+  const origin = c.req.header('Origin')
+  if (!origin || !isOwnOrigin(origin, c)) throw new ApiError(403, 'cross_origin_post', "This address takes posts from Refinery's own pages only.")
+  await next()
 })
+
+/** A version's declared files, changelog and evals: far below this. */
+const scriptLimit = bodyLimit({
+  maxSize: 256 * 1024,
+  onError: () => {
+    throw new ApiError(413, 'payload_too_large', 'The request is too large.')
+  },
+})
+
+/** The guards every post of the upload script passes: our Origin, bounded size. */
+export const scriptPost = [originRequired, scriptLimit] as const
+
+/** A storefront route the upload script calls: its result as JSON, a refusal as problem+json (not the HTML error page). */
+export async function scriptAnswer(c: Context<AppEnv>, run: () => Promise<{ status: ContentfulStatusCode; body: unknown }>) {
+  try {
+    const { status, body } = await run()
+    return c.json(body, status, { 'Cache-Control': 'no-store' })
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error
+    return c.body(JSON.stringify(toProblem(error, c.get('requestId'))), error.status, { 'Content-Type': 'application/problem+json', 'Cache-Control': 'no-store' })
+  }
+}
 
 /** Forms here carry a pasted config.json at most (a few kB); refuse bodies far beyond that. */
 const formLimit = bodyLimit({

@@ -38,11 +38,36 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .notice.error { background:#fdecea; border-color:#f2b8b5; }
 .markdown img { max-width:100%; }
 .markdown pre { background:#f0f2f6; padding:.6rem; overflow:auto; }
+pre { overflow-x:auto; max-width:100%; }
 .chart { width:100%; height:auto; background:#fff; border:1px solid var(--line); border-radius:8px; }
 .narrow { max-width:28rem; }
-#compatibility th[scope=row] { min-width:13rem; word-break:normal; }
-#compatibility td .mono { word-break:normal; }
-#compatibility td:last-child { min-width:16rem; }
+#compatibility th[scope=row] { min-width:11rem; }
+#compatibility td:last-child { min-width:14rem; }
+.scroll { overflow-x:auto; max-width:100%; }
+.listing { display:grid; grid-template-columns:minmax(0,1fr) 340px; gap:1.5rem; align-items:start; }
+.listing > .decision { grid-column:2; grid-row:1; position:sticky; top:1rem; margin-top:0; }
+.listing > .listing-main { grid-column:1; grid-row:1; min-width:0; }
+.listing-main > .summary { margin-top:0; }
+.decision h2 { margin:.2rem 0 .4rem; font-size:1.1rem; }
+.decision form.offer { border-top:1px solid var(--line); padding:.6rem 0; margin:0; }
+.decision .terms { margin:0 0 .4rem; }
+.decision .price { font-size:1.25rem; }
+.decision button.buy { width:100%; font-size:1.05rem; padding:.6rem; }
+.decision textarea { min-height:4rem; }
+.decision .licence-line { font-size:.9rem; border-top:1px solid var(--line); padding-top:.6rem; }
+.decision form#check { border-top:1px solid var(--line); padding-top:.4rem; }
+.decision form#check h2 { font-size:1rem; }
+.verdict-box .reason { margin:.2rem 0; font-size:.9rem; }
+.verdict-box details summary { list-style-position:outside; }
+details.matrix > summary { font-weight:600; margin:.4rem 0; }
+@media (max-width: 800px) {
+  .listing { grid-template-columns:1fr; gap:0; }
+  .listing > .decision { grid-column:1; grid-row:1; position:static; }
+  .listing > .listing-main { grid-row:2; }
+  header.site .bar > .muted { display:none; }
+  main { padding-top:.8rem; }
+  h1 { font-size:1.35rem; }
+}
 ul.engines { list-style:none; padding:0; margin:0; }
 details summary { cursor:pointer; }
 .sr-only { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }

@@ -101,10 +101,10 @@ describe('storefront: the adapter page', () => {
     expect(html).not.toContain('/versions/1.0.0/files/') // no download links before getting the adapter
     expect(html).toMatch(/<th scope="row">C-Eval<span class="muted"> \(accuracy\)<\/span><\/th>\s*<td>61\.5<\/td>\s*<td>55\.25<\/td>\s*<td>\+6\.25<\/td>/)
 
-    expect(html).toMatch(/<button type="submit">Get free<\/button>/)
-    expect(html).toMatch(/<button type="submit">Request access<\/button>/)
+    expect(html).toMatch(/<button type="submit" class="buy">Get free<\/button>/)
+    expect(html).toMatch(/<button type="submit" class="buy">Request access<\/button>/)
     expect(html).toMatch(new RegExp(`<label for="message-${requestOffer}">`))
-    expect(html).toMatch(/<form id="check" class="card stack" method="post" action="[^"]+\/legal-llama\/check">/)
+    expect(html).toMatch(/<form id="check" class="stack" method="post" action="[^"]+\/legal-llama\/check"/)
     expect(html).toContain('<input type="hidden" name="version" value="1.0.0"/>')
     // The check box starts on the base the version declares.
     expect(html).toContain('<option value="meta-llama/Llama-2-7b-hf" selected="">')
@@ -240,7 +240,7 @@ describe('storefront: the adapter page', () => {
     expect(sellerHtml).toContain('<input type="hidden" name="version" value="1.1.0"/>')
     expect(sellerHtml).toContain(`href="${listing}/versions/1.1.0/files/adapter_model.safetensors"`)
     expect(sellerHtml).toContain('start vLLM with --max-lora-rank 32')
-    expect(sellerHtml).not.toContain('<button type="submit">Get free</button>')
+    expect(sellerHtml).not.toContain('<button type="submit" class="buy">Get free</button>')
     expect(sellerHtml).not.toContain('/legal-llama/buy')
     const older = await (await get(`${listing}?version=1.0.0`, cookie)).text()
     expect(older).toContain('<input type="hidden" name="version" value="1.0.0"/>')

@@ -48,6 +48,14 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the storefront in a r
     await rm(dir, { recursive: true, force: true })
   })
 
+  /** Elements that stick out past the right edge of the window (a page wider than the screen): none expected. */
+  const overflowing = (page: Page) =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('body *')]
+        .filter((element) => element.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !element.closest('.scroll'))
+        .map((element) => `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}.${element.className}`),
+    )
+
   const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
 
   it('searches by base model, opens an adapter, sees an incompatible base marked, claims the free offer and downloads', async () => {
@@ -64,10 +72,16 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the storefront in a r
     await page.getByRole('button', { name: 'Search' }).click()
     await page.waitForURL(/base=meta-llama%2FLlama-2-7b-hf/)
     await shot(page, '1-search')
+    // The result link keeps the base: the page opens on its verdict, and the check form preselects it.
     await page.getByRole('link', { name: 'Chinese contract law assistant' }).click()
-    await page.waitForURL(`${server.url}/acme-labs/legal-zh`)
+    await page.waitForURL(`${server.url}/acme-labs/legal-zh?base=meta-llama%2FLlama-2-7b-hf`)
     await shot(page, '2-adapter')
+    expect(await page.locator('#decision #base-verdict').getAttribute('data-verdict')).toBe('compatible')
+    expect(await page.locator('#check select[name="base"]').inputValue()).toBe('meta-llama/Llama-2-7b-hf')
+    // The full matrix is collapsed below; opened, it scrolls inside its column instead of widening the page.
+    await page.locator('details.matrix > summary').click()
     await page.locator('#compatibility').screenshot({ path: join(SHOTS, '2b-compatibility.png') })
+    expect(await overflowing(page)).toEqual([])
 
     // The compatibility table marks Mistral-7B as incompatible, with a visible reason.
     const mistral = page.locator('#compatibility tr[data-base="mistralai/Mistral-7B-v0.1"]')
@@ -78,7 +92,10 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the storefront in a r
     // "Check my base model": pick one, see the verdict for this adapter.
     await page.locator('#check select[name="base"]').selectOption('mistralai/Mistral-7B-v0.1')
     await page.locator('#check button[type="submit"]').click()
-    await expect.poll(() => page.locator('#check-result').getAttribute('data-verdict')).toBe('incompatible')
+    await expect.poll(() => page.locator('#decision #check-result').getAttribute('data-verdict')).toBe('incompatible')
+    // The answer is in the decision area, in view without scrolling.
+    const answer = await page.locator('#check-result').boundingBox()
+    expect(answer && answer.y < (page.viewportSize()?.height ?? 0)).toBe(true)
     await shot(page, '3-check')
 
     // Claiming the free offer asks for a sign-in first, then comes back and grants it.
@@ -100,6 +117,83 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the storefront in a r
     await download.saveAs(saved)
     expect(sha256(await readFile(saved))).toBe(sha256(files.find((file) => file.path === 'adapter_model.safetensors')!.bytes))
     expect(failed).toEqual([])
+    await context.close()
+  })
+
+  for (const [name, viewport] of [
+    ['desktop', { width: 1280, height: 800 }],
+    ['phone', { width: 390, height: 844 }],
+  ] as const) {
+    it(`shows the verdict and the Buy button without scrolling on a ${name} (${viewport.width}×${viewport.height})`, async () => {
+      const context = await browser.newContext({ viewport, ...(name === 'phone' && { isMobile: true, hasTouch: true, deviceScaleFactor: 2 }) })
+      const page = await context.newPage()
+      await page.goto(`${server.url}/acme-labs/legal-zh?base=meta-llama%2FLlama-2-7b-hf`)
+      const buy = await page.getByRole('button', { name: 'Get free' }).boundingBox()
+      const verdict = await page.locator('#base-verdict').boundingBox()
+      expect(buy).not.toBeNull()
+      expect((buy?.y ?? Infinity) + (buy?.height ?? 0)).toBeLessThan(viewport.height)
+      expect(verdict?.y ?? Infinity).toBeLessThan(viewport.height)
+      // Nothing wider than the screen.
+      expect(await overflowing(page)).toEqual([])
+      await page.screenshot({ path: join(SHOTS, `7-adapter-first-viewport-${name}.png`) })
+      await context.close()
+    })
+  }
+
+  it('lets a seller create a listing, upload a version from the browser (with progress), publish it and add an offer', async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    const problems: string[] = []
+    page.on('console', (message) => message.type() === 'error' && problems.push(message.text()))
+    page.on('pageerror', (error) => problems.push(error.message))
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (event) => console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`))
+    })
+    await page.goto(`${server.url}/login?next=%2Fteams%2Facme-labs`)
+    await page.getByLabel('Email').fill('browser-seller@example.test')
+    await page.getByLabel('Password').fill('seller password 123')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL(`${server.url}/teams/acme-labs`)
+
+    await page.locator('#new-listing > summary').click()
+    await page.getByLabel('Address (lower-case letters, digits and dashes)').fill('tax-zh')
+    await page.getByLabel('Title').fill('Chinese tax law assistant')
+    await page.getByLabel('Summary (one line, shown in search)').fill('Answers tax questions')
+    await page.getByLabel('Licence (SPDX id)').fill('Apache-2.0')
+    await page.getByLabel('Visibility').selectOption('published')
+    await page.getByRole('button', { name: 'Create listing' }).click()
+    await page.waitForURL(`${server.url}/teams/acme-labs/listings/tax-zh?done=created`)
+
+    // The script takes over the form: its no-script notice is hidden, the declared base preselected from adapter_config.json.
+    expect(await page.locator('[data-without-script]').isHidden()).toBe(true)
+    const upload = peftFolder({ base: 'mistralai/Mistral-7B-v0.1', r: 8 })
+    await page.locator('#version-files').setInputFiles(upload.map((file) => ({ name: file.path, mimeType: 'application/octet-stream', buffer: Buffer.from(file.bytes) })))
+    await expect.poll(() => page.locator('#version-base').inputValue()).toBe('mistralai/Mistral-7B-v0.1')
+    await page.getByLabel('Version (semantic, such as 1.0.0)').fill('1.0.0')
+    await page.getByLabel('Changelog (Markdown)').fill('Uploaded from the browser')
+    await page.getByRole('button', { name: 'Upload and validate' }).click()
+    await page.waitForURL(/\?uploaded=1\.0\.0/, { timeout: 60_000 })
+    expect(await page.locator('tr[data-version="1.0.0"]').getAttribute('data-status')).toBe('ready')
+    await shot(page, '8-seller-uploaded')
+    await page.getByRole('button', { name: 'Publish 1.0.0' }).click()
+    await page.waitForURL(/done=published/)
+    expect(await page.locator('tr[data-version="1.0.0"]').getAttribute('data-status')).toBe('published')
+
+    await page.locator('#offer-kind').selectOption('free')
+    await page.locator('#offer-license').selectOption('research')
+    await page.getByRole('button', { name: 'Add offer' }).click()
+    await page.waitForURL(/done=offer-created/)
+    await shot(page, '9-seller-offers')
+
+    // What the buyer sees now, and the bytes the store holds are the seller's.
+    const api = createClient({ url: server.url })
+    const listing = await data(api.GET('/v1/adapters/{team}/{slug}', { params: { path: { team: 'acme-labs', slug: 'tax-zh' } } }))
+    expect(listing).toMatchObject({ latestVersion: '1.0.0', visibility: 'published', compatibleBases: expect.arrayContaining(['mistralai/Mistral-7B-v0.1']) })
+    const version = await data(api.GET('/v1/adapters/{team}/{slug}/versions/{version}', { params: { path: { team: 'acme-labs', slug: 'tax-zh', version: '1.0.0' } } }))
+    expect(version.files.map((file) => [file.path, file.sha256]).sort()).toEqual(upload.map((file) => [file.path, sha256(file.bytes)]).sort())
+    const offered = await data(api.GET('/v1/adapters/{team}/{slug}/offers', { params: { path: { team: 'acme-labs', slug: 'tax-zh' } } }))
+    expect(offered.items.map((offer) => [offer.kind, offer.license, offer.active])).toEqual([['free', 'research', true]])
+    expect(problems).toEqual([])
     await context.close()
   })
 

@@ -30,7 +30,8 @@ describe('storefront: search and sign-in', () => {
     expect(response.headers.get('Content-Type')).toContain('text/html')
     expect(response.headers.get('Content-Security-Policy')).toContain("default-src 'none'")
     const html = await response.text()
-    expect(html).toContain(`href="/${seller.team}/legal-llama"`)
+    // The result keeps the base the buyer searched for, so the adapter page opens on its verdict.
+    expect(html).toContain(`href="/${seller.team}/legal-llama?base=meta-llama%2FLlama-2-7b-hf"`)
     expect(html).not.toContain('legal-mistral')
     expect(html).toContain('Legal &lt;script&gt;alert(1)&lt;/script&gt; assistant')
     expect(html).not.toContain('<script>')
@@ -44,6 +45,43 @@ describe('storefront: search and sign-in', () => {
     expect(bad.status).toBe(422)
     expect(await bad.text()).toContain('Check these filters: maxPrice')
     expect((await h.app.request('/static/refinery.css')).headers.get('Content-Type')).toContain('text/css')
+  })
+
+  it('keeps ?base= from search to the adapter page and its check, and remembers the last base checked', async () => {
+    const search = await (await h.app.request('/?base=mistralai/Mistral-7B-v0.1')).text()
+    const link = /href="(\/[^"]+\/legal-mistral\?base=[^"]+)"/.exec(search)?.[1] ?? ''
+    expect(link).toBe(`/${seller.team}/legal-mistral?base=mistralai%2FMistral-7B-v0.1`)
+
+    // The page opens on the verdict for that base, in the decision area, and the check form preselects it.
+    const html = await (await h.app.request(`/${seller.team}/legal-llama?base=mistralai%2FMistral-7B-v0.1`)).text()
+    const decision = /<aside id="decision".*?<\/aside>/s.exec(html)?.[0] ?? ''
+    expect(decision).toMatch(/<section id="base-verdict" class="verdict-box" data-verdict="incompatible"/)
+    expect(decision).toContain('Incompatible with mistralai/Mistral-7B-v0.1')
+    expect(decision).toContain('<option value="mistralai/Mistral-7B-v0.1" selected="">')
+    expect(decision).toMatch(/<button type="submit" class="buy">Get free<\/button>/)
+    // The verdict and the Buy button come before the description and the (collapsed) matrix.
+    expect(html.indexOf('id="decision"')).toBeLessThan(html.indexOf('id="description-heading"'))
+    expect(html).toMatch(/<details class="matrix"><summary>Every registered base model \(\d+\): \d+ compatible<\/summary>/)
+    // Version links keep the base too.
+    expect(html).toContain(`href="/${seller.team}/legal-llama?version=1.0.0&amp;base=mistralai%2FMistral-7B-v0.1"`)
+
+    // An unknown base is never echoed: the page asks which base the buyer runs.
+    const unknown = await (await h.app.request(`/${seller.team}/legal-llama?base=%3Cb%3Enope`)).text()
+    expect(unknown).not.toContain('nope')
+    expect(unknown).toContain('Which base model do you run?')
+
+    // A check answers in the decision area and remembers the base (a cookie) for the next adapter page.
+    const check = await h.app.request(`/${seller.team}/legal-llama/check`, form({ version: '1.0.0', base: 'meta-llama/Llama-2-7b-hf', config: '' }))
+    expect(check.status).toBe(200)
+    const checked = await check.text()
+    expect(/<aside id="decision".*?<\/aside>/s.exec(checked)?.[0]).toMatch(/<section id="check-result" class="verdict-box" data-verdict="compatible"/)
+    const cookie = check.headers.get('Set-Cookie') ?? ''
+    expect(cookie).toMatch(/^refinery_base=meta-llama%2FLlama-2-7b-hf;.*HttpOnly/)
+    const later = await (await h.app.request(`/${seller.team}/legal-mistral`, { headers: { Cookie: cookie.split(';')[0] ?? '' } })).text()
+    expect(later).toContain('Incompatible with meta-llama/Llama-2-7b-hf')
+    // ?base= wins over the remembered base.
+    const chosen = await (await h.app.request(`/${seller.team}/legal-mistral?base=mistralai%2FMistral-7B-v0.1`, { headers: { Cookie: cookie.split(';')[0] ?? '' } })).text()
+    expect(chosen).toContain('Compatible with mistralai/Mistral-7B-v0.1')
   })
 
   it('signs in with a cookie session (HttpOnly, SameSite=Lax), refuses cross-site posts, signs out', async () => {

@@ -108,7 +108,7 @@ export function SearchPage({ principal, query, bases, results, prices, error }: 
           {results?.items.map((item) => (
             <article class="card result">
               <h3>
-                <a href={`/${item.team}/${item.slug}`}>{item.title}</a>
+                <a href={`/${item.team}/${item.slug}${query.base ? `?${new URLSearchParams({ base: query.base })}` : ''}`}>{item.title}</a>
               </h3>
               <p class="muted">
                 {item.team}/{item.slug}

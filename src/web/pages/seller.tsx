@@ -4,6 +4,7 @@ import type { getSalesReport } from '../../commerce/sales'
 import type { Principal } from '../../identity/principal'
 import { formatPrice } from '../../lib/format'
 import { Layout } from '../layout'
+import { managePath, NewListingForm } from './listing-forms'
 
 type Listing = Awaited<ReturnType<typeof listTeamAdapters>>['items'][number]
 type AccessRequest = Awaited<ReturnType<typeof listAccessRequests>>['items'][number]
@@ -50,9 +51,10 @@ export function TeamPage({ principal, team, listings, requests, sales, period, n
       </p>
 
       <h2 id="listings">Listings</h2>
+      <NewListingForm team={team.slug} />
       {listings.length === 0 ? (
         <p class="card">
-          No listings yet. Create one with <code>refinery adapter create</code> or <code>POST /v1/adapters</code>.
+          No listings yet. Create one above, with <code>refinery adapter create</code> or with <code>POST /v1/adapters</code>.
         </p>
       ) : (
         <table aria-labelledby="listings">
@@ -62,6 +64,7 @@ export function TeamPage({ principal, team, listings, requests, sales, period, n
               <th scope="col">Visibility</th>
               <th scope="col">Latest version</th>
               <th scope="col">Downloads</th>
+              <th scope="col">Versions and offers</th>
             </tr>
           </thead>
           <tbody>
@@ -78,6 +81,11 @@ export function TeamPage({ principal, team, listings, requests, sales, period, n
                 </td>
                 <td>{listing.latestVersion ?? <span class="muted">none published</span>}</td>
                 <td>{listing.downloads}</td>
+                <td>
+                  <a href={managePath(listing.team, listing.slug)}>
+                    Manage<span class="sr-only"> {listing.title}</span>
+                  </a>
+                </td>
               </tr>
             ))}
           </tbody>

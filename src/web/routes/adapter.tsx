@@ -1,4 +1,5 @@
 import { type Context, Hono } from 'hono'
+import { getCookie, setCookie } from 'hono/cookie'
 import { loadAdapter, toAdapterView } from '../../catalog/adapters'
 import { listReviews } from '../../catalog/reviews'
 import { checkout } from '../../commerce/checkout'
@@ -18,7 +19,18 @@ import { formPost, page, signedIn, webContext } from '../common'
 import { AdapterPage, type AdapterPageProps, type CheckState, listingPath } from '../pages/adapter'
 
 type WebContext = Awaited<ReturnType<typeof webContext>>
-type Extra = Pick<AdapterPageProps, 'check' | 'request' | 'notice'>
+type Extra = Pick<AdapterPageProps, 'check' | 'request' | 'notice' | 'base'>
+
+/** The base model the buyer last checked on any adapter page: the page opens on its verdict. */
+const BASE_COOKIE = 'refinery_base'
+const YEAR_SECONDS = 365 * 24 * 60 * 60
+
+/** The base the buyer runs: `?base=` (kept from a search), else their last check. Checked against the registry later. */
+const wantedBase = (c: Context<AppEnv>) => c.req.query('base') || getCookie(c, BASE_COOKIE) || undefined
+
+function rememberBase(c: Context<AppEnv>, base: string) {
+  setCookie(c, BASE_COOKIE, base, { path: '/', sameSite: 'Lax', httpOnly: true, maxAge: YEAR_SECONDS, secure: c.get('deps').publicUrl.startsWith('https:') })
+}
 
 function listingParams(c: Context<AppEnv>) {
   const team = c.req.param('team') ?? ''
@@ -45,6 +57,9 @@ async function adapterPage(ctx: WebContext, team: string, slug: string, requeste
   const selected = wanted === undefined ? undefined : versions.items.find((version) => version.version === wanted)
   if (requested !== undefined && !selected) throw notFound(`Version ${requested} of '${team}/${slug}'`)
   const compatibility = selected ? (await getVersionCompatibility(ctx, team, slug, selected.version)).items : null
+  const bases = registry.map((base) => base.id).sort()
+  // Only a registered base is ever named on the page: anything else in the query or cookie is ignored.
+  const base = extra.base !== undefined && bases.includes(extra.base) ? extra.base : undefined
   return (
     <AdapterPage
       principal={ctx.principal}
@@ -56,9 +71,10 @@ async function adapterPage(ctx: WebContext, team: string, slug: string, requeste
       compatibility={compatibility}
       offers={offers.items}
       reviews={reviews.items}
-      bases={registry.map((base) => base.id).sort()}
+      bases={bases}
       hubEndpoint={`${ctx.publicUrl}/hf`}
       {...extra}
+      base={base}
     />
   )
 }
@@ -98,7 +114,7 @@ export const adapterRoutes = new Hono<AppEnv>()
     const notice = c.req.query('requested')
       ? { text: 'Access requested: the seller will decide on your request. Once granted, the adapter is under My adapters.' }
       : undefined
-    return page(c, await adapterPage(ctx, team, slug, c.req.query('version') || undefined, { notice }))
+    return page(c, await adapterPage(ctx, team, slug, c.req.query('version') || undefined, { notice, base: wantedBase(c) }))
   })
   .post('/:team/:slug/check', ...formPost, async (c) => {
     const { team, slug } = listingParams(c)
@@ -107,7 +123,7 @@ export const adapterRoutes = new Hono<AppEnv>()
     const version = field(form.version)
     const check: CheckState = { base: field(form.base), config: field(form.config).trim() }
     const render = async (status: 200 | ApiError['status'], notice?: string) =>
-      page(c, await adapterPage(ctx, team, slug, version || undefined, { check, notice: notice ? { text: notice, error: true } : undefined }), status)
+      page(c, await adapterPage(ctx, team, slug, version || undefined, { check, base: check.base || wantedBase(c), notice: notice ? { text: notice, error: true } : undefined }), status)
 
     let base: string | { config: Record<string, unknown> }
     let label: string
@@ -126,6 +142,7 @@ export const adapterRoutes = new Hono<AppEnv>()
     if (!input.success) return render(422, 'Pick a base model from the list and a version of this adapter.')
     try {
       check.result = { label, report: await checkCompatibility(ctx, input.data) }
+      if (typeof base === 'string') rememberBase(c, check.result.report.base)
       return render(200)
     } catch (error) {
       if (!shownOnPage(error)) throw error
@@ -142,7 +159,7 @@ export const adapterRoutes = new Hono<AppEnv>()
     const offerId = field(form.offerId)
     const message = field(form.message).trim()
     const failed = async (status: ApiError['status'], text: string) =>
-      page(c, await adapterPage(ctx, team, slug, undefined, { request: { offerId, message }, notice: { text, error: true } }), status)
+      page(c, await adapterPage(ctx, team, slug, undefined, { request: { offerId, message }, base: wantedBase(c), notice: { text, error: true } }), status)
 
     const input = CheckoutSchema.safeParse({ offerId, ...(message !== '' && { message }) })
     if (!input.success) {
