@@ -9,6 +9,7 @@ import {
   type AdapterFingerprint,
   createFingerprinter,
   FINGERPRINT_VERSION,
+  fnv1a,
   moduleKey,
   quantiseSketches,
   SKETCH_SIZE,
@@ -23,7 +24,7 @@ import { loadTeamAs } from '../identity/teams'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
 import { enforceRateLimit } from '../lib/rate-limit'
-import { fingerprintMatches, type FingerprintVerdict, versionFingerprints } from './tables'
+import { fingerprintKeys, fingerprintMatches, type FingerprintVerdict, versionFingerprints } from './tables'
 
 /**
  * Two modules compute the same function when their sketches' cosine is at least this. True copies
@@ -62,13 +63,13 @@ export function fingerprintColumns(fingerprint: AdapterFingerprint) {
   }
 }
 
-const bigintArray = (values: number[]) =>
-  values.length === 0 ? sql`'{}'::bigint[]` : sql`array[${sql.join(values.map((value) => sql`${value}`), sql`, `)}]::bigint[]`
-
 /**
- * Other teams' validated versions computing (some of) the same function: candidates from the GIN
- * indexes on module keys and exact data hashes, then an exact comparison of each candidate's
- * sketches. `publicOnly` keeps published versions of public listings only (the check endpoint).
+ * Other teams' validated versions computing (some of) the same function: candidates from the
+ * `fingerprint_keys` btree (the versions sharing the most module keys with this fingerprint, after
+ * the filters, so nobody's versions can crowd others out), then an exact comparison of each
+ * candidate's sketches. `publicOnly` keeps published versions of public listings only (the check
+ * endpoint). Exact data hashes propose no candidates of their own: a byte-identical copy has the
+ * same sketches, hence the same module keys; they only tell an `exact` copy from a `function` one.
  */
 export async function findMatches(
   db: Database,
@@ -76,13 +77,37 @@ export async function findMatches(
   options: { excludeTeams: 'none' | { teamId: string } | { acting: ReturnType<typeof actingOf> }; excludeVersionId?: string; publicOnly?: boolean },
 ): Promise<FingerprintMatch[]> {
   const columns = fingerprintColumns(fingerprint)
-  if (columns.moduleKeys.length === 0 && columns.exactKeys.length === 0) return []
+  if (columns.moduleKeys.length === 0) return []
   const excluded =
     options.excludeTeams === 'none'
-      ? sql`true`
+      ? undefined
       : 'teamId' in options.excludeTeams
         ? sql`${adapters.teamId} <> ${options.excludeTeams.teamId}`
         : sql`${adapters.teamId} not in ${actingTeams(options.excludeTeams.acting)}`
+  const hits = sql<number>`count(*)::int`
+  const picked = await db
+    .select({ versionId: fingerprintKeys.versionId, hits })
+    .from(fingerprintKeys)
+    .innerJoin(versionFingerprints, eq(versionFingerprints.versionId, fingerprintKeys.versionId))
+    .innerJoin(adapterVersions, eq(adapterVersions.id, fingerprintKeys.versionId))
+    .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
+    .where(
+      and(
+        inArray(fingerprintKeys.key, columns.moduleKeys),
+        eq(versionFingerprints.fingerprintVersion, FINGERPRINT_VERSION),
+        // A version flagged as a (partial) copy is under review, not an original others copy from.
+        inArray(versionFingerprints.verdict, ['unique', 'overruled']),
+        options.publicOnly
+          ? and(eq(adapterVersions.status, 'published'), eq(adapters.visibility, 'published'))
+          : inArray(adapterVersions.status, ['ready', 'published']),
+        options.excludeVersionId ? sql`${fingerprintKeys.versionId} <> ${options.excludeVersionId}` : undefined,
+        excluded,
+      ),
+    )
+    .groupBy(fingerprintKeys.versionId, adapterVersions.status, adapterVersions.publishedAt)
+    .orderBy(desc(hits), sql`${adapterVersions.status} = 'published' desc`, adapterVersions.publishedAt)
+    .limit(MAX_CANDIDATES)
+  if (picked.length === 0) return []
   const candidates = await db
     .select({
       versionId: versionFingerprints.versionId,
@@ -101,20 +126,11 @@ export async function findMatches(
     .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
     .innerJoin(teams, eq(teams.id, adapters.teamId))
     .where(
-      and(
-        sql`(${versionFingerprints.moduleKeys} && ${bigintArray(columns.moduleKeys)} or ${versionFingerprints.exactKeys} && ${bigintArray(columns.exactKeys)})`,
-        eq(versionFingerprints.fingerprintVersion, FINGERPRINT_VERSION),
-        // A version flagged as a (partial) copy is under review, not an original others copy from.
-        inArray(versionFingerprints.verdict, ['unique', 'overruled']),
-        options.publicOnly
-          ? and(eq(adapterVersions.status, 'published'), eq(adapters.visibility, 'published'))
-          : inArray(adapterVersions.status, ['ready', 'published']),
-        options.excludeVersionId ? sql`${versionFingerprints.versionId} <> ${options.excludeVersionId}` : undefined,
-        excluded,
+      inArray(
+        versionFingerprints.versionId,
+        picked.map((row) => row.versionId),
       ),
     )
-    .orderBy(sql`${adapterVersions.status} = 'published' desc`, adapterVersions.publishedAt)
-    .limit(MAX_CANDIDATES)
 
   const ours = fingerprint.modules.filter((module) => !module.zero)
   const exact = new Set(fingerprint.exactKeys)
@@ -153,7 +169,30 @@ export async function findMatches(
       similarity: lowest,
     })
   }
-  return matches.sort((a, b) => b.share - a.share || b.similarity - a.similarity)
+  // Ties keep the lookup's order: the published, earliest-published original first.
+  const rank = new Map(picked.map((row, i) => [row.versionId, i]))
+  return matches.sort((a, b) => b.share - a.share || b.similarity - a.similarity || (rank.get(a.versionId) ?? 0) - (rank.get(b.versionId) ?? 0))
+}
+
+/** The first half of the advisory-lock keys taken by `lockModuleKinds` (the second is a module kind's hash). */
+const MODULE_KIND_LOCKS = 0x46505231 // 'FPR1'
+
+/**
+ * Serialises duplicate checks that could match each other: inside the validation transaction, a
+ * transaction-scoped advisory lock per module kind of the fingerprint (its path without layer
+ * numbers, and its shape: `model.layers.#.self_attn.q_proj|4096|4096`). Two versions that share a
+ * module share its kind, so the second to take the lock waits for the first to commit and its
+ * lookup then sees the first's fingerprint. Taken in ascending order in one statement: no deadlock.
+ */
+export async function lockModuleKinds(db: Database, fingerprint: AdapterFingerprint) {
+  const kinds = [...new Set(fingerprint.modules.filter((module) => !module.zero).map((module) => fnv1a(module.module.replace(/\.\d+\./g, '.#.')) | 0))]
+  if (kinds.length === 0) return
+  kinds.sort((a, b) => a - b)
+  const rows = sql.join(
+    kinds.map((kind) => sql`(${kind}::int)`),
+    sql`, `,
+  )
+  await db.execute(sql`select pg_advisory_xact_lock(${MODULE_KIND_LOCKS}::int, kind) from (select kind from (values ${rows}) as kinds(kind) order by kind) as ordered`)
 }
 
 export type FingerprintDecision = {
@@ -195,6 +234,8 @@ export async function storeFingerprint(db: Database, versionId: string, fingerpr
     .insert(versionFingerprints)
     .values({ versionId, ...values })
     .onConflictDoUpdate({ target: versionFingerprints.versionId, set: values })
+  await db.delete(fingerprintKeys).where(eq(fingerprintKeys.versionId, versionId))
+  if (columns.moduleKeys.length > 0) await db.insert(fingerprintKeys).values(columns.moduleKeys.map((key) => ({ key, versionId })))
   await db.delete(fingerprintMatches).where(eq(fingerprintMatches.versionId, versionId))
   const rows = decision.matches.slice(0, 20).map((match) => ({
     versionId,
