@@ -1,5 +1,6 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
-import { alias } from 'drizzle-orm/pg-core'
+import { type AnyPgColumn, alias } from 'drizzle-orm/pg-core'
+import { z } from 'zod'
 import { adapters, adapterVersions } from '../catalog/tables'
 import { MAX_API_HEADER_BYTES } from '../compat/api/check'
 import { compatProblem } from '../compat/api/registry'
@@ -22,6 +23,7 @@ import { actingOf, actingTeams, requireScope } from '../identity/principal'
 import { teams } from '../identity/tables'
 import { loadTeamAs } from '../identity/teams'
 import type { Deps, ServiceContext } from '../lib/context'
+import { CursorTimestamp, CursorUuid, decodeCursor, encodeCursor } from '../lib/cursor'
 import { ApiError, notFound } from '../lib/errors'
 import { enforceRateLimit } from '../lib/rate-limit'
 import { fingerprintKeys, fingerprintMatches, type FingerprintVerdict, versionFingerprints } from './tables'
@@ -260,6 +262,14 @@ export async function fingerprintStatusOf(db: Database, versionId: string) {
   return { status: row.verdict, modules: row.modules.length, reviewedAt: row.reviewedAt?.toISOString() ?? null }
 }
 
+type Page = { cursor?: string | undefined; limit: number }
+
+/** Both lists' cursor: the last row's time and id. */
+const ListCursorSchema = z.object({ at: CursorTimestamp, id: CursorUuid })
+
+/** A timestamp to the millisecond, as a cursor carries it (Postgres keeps microseconds; a cursor must not skip rows). */
+const millis = (column: AnyPgColumn) => sql<Date>`date_trunc('milliseconds', ${column})`
+
 /** What a match row says of the copy, as both lists show it. */
 const MATCH_FIGURES = {
   verdict: fingerprintMatches.verdict,
@@ -274,9 +284,11 @@ const MATCH_FIGURES = {
  * Attempts to list copies of a team's versions: every other team's version that matched one of
  * them at validation (rejected as a duplicate, or flagged), newest first.
  */
-export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: string) {
+export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: string, query: Page = { limit: 50 }) {
   const caller = requireScope(ctx.principal, 'read')
   const { team } = await loadTeamAs(ctx.db, caller, teamSlug)
+  const after = query.cursor ? decodeCursor(query.cursor, ListCursorSchema) : undefined
+  const at = millis(fingerprintMatches.createdAt)
   const copy = alias(adapterVersions, 'copy_version')
   const copyAdapter = alias(adapters, 'copy_adapter')
   const copyTeam = alias(teams, 'copy_team')
@@ -296,11 +308,19 @@ export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: stri
     .innerJoin(copy, eq(copy.id, fingerprintMatches.versionId))
     .innerJoin(copyAdapter, eq(copyAdapter.id, copy.adapterId))
     .innerJoin(copyTeam, eq(copyTeam.id, copyAdapter.teamId))
-    .where(and(eq(adapters.teamId, team.id), sql`${copyAdapter.teamId} <> ${team.id}`))
-    .orderBy(desc(fingerprintMatches.createdAt))
-    .limit(200)
+    .where(
+      and(
+        eq(adapters.teamId, team.id),
+        sql`${copyAdapter.teamId} <> ${team.id}`,
+        after ? sql`(${at}, ${fingerprintMatches.id}) < (${after.at}::timestamptz, ${after.id}::uuid)` : undefined,
+      ),
+    )
+    .orderBy(desc(at), desc(fingerprintMatches.id))
+    .limit(query.limit + 1)
+  const page = rows.slice(0, query.limit)
+  const last = page.at(-1)
   return {
-    items: rows.map((row) => ({
+    items: page.map((row) => ({
       id: row.id,
       original: `${team.slug}/${row.slug}@${row.version}`,
       attemptedBy: row.copyTeam,
@@ -308,13 +328,15 @@ export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: stri
       ...row.figures,
       at: row.at.toISOString(),
     })),
-    nextCursor: null,
+    nextCursor: rows.length > query.limit && last ? encodeCursor({ at: last.at.toISOString(), id: last.id }) : null,
   }
 }
 
 /** Versions operators should look at: rejected duplicates and flagged partial copies, newest first. */
-export async function listFingerprintReviews(ctx: OperatorContext) {
+export async function listFingerprintReviews(ctx: OperatorContext, query: Page = { limit: 50 }) {
   await requireOperator(ctx)
+  const after = query.cursor ? decodeCursor(query.cursor, ListCursorSchema) : undefined
+  const at = millis(versionFingerprints.updatedAt)
   const rows = await ctx.db
     .select({
       versionId: versionFingerprints.versionId,
@@ -329,10 +351,17 @@ export async function listFingerprintReviews(ctx: OperatorContext) {
     .innerJoin(adapterVersions, eq(adapterVersions.id, versionFingerprints.versionId))
     .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
     .innerJoin(teams, eq(teams.id, adapters.teamId))
-    .where(inArray(versionFingerprints.verdict, ['flagged', 'duplicate']))
-    .orderBy(desc(versionFingerprints.updatedAt))
-    .limit(200)
-  const ids = rows.map((row) => row.versionId)
+    .where(
+      and(
+        inArray(versionFingerprints.verdict, ['flagged', 'duplicate']),
+        after ? sql`(${at}, ${versionFingerprints.versionId}) < (${after.at}::timestamptz, ${after.id}::uuid)` : undefined,
+      ),
+    )
+    .orderBy(desc(at), desc(versionFingerprints.versionId))
+    .limit(query.limit + 1)
+  const page = rows.slice(0, query.limit)
+  const last = page.at(-1)
+  const ids = page.map((row) => row.versionId)
   const matches =
     ids.length === 0
       ? []
@@ -351,7 +380,7 @@ export async function listFingerprintReviews(ctx: OperatorContext) {
           .innerJoin(teams, eq(teams.id, adapters.teamId))
           .where(inArray(fingerprintMatches.versionId, ids))
   return {
-    items: rows.map((row) => ({
+    items: page.map((row) => ({
       version: `${row.team}/${row.slug}@${row.version}`,
       status: row.status,
       verdict: row.verdict,
@@ -364,7 +393,7 @@ export async function listFingerprintReviews(ctx: OperatorContext) {
           ...match.figures,
         })),
     })),
-    nextCursor: null,
+    nextCursor: rows.length > query.limit && last ? encodeCursor({ at: last.at.toISOString(), id: last.versionId }) : null,
   }
 }
 
