@@ -32,6 +32,8 @@ const { values } = parseArgs({
     versions: { type: 'string', default: '100000' },
     lookups: { type: 'string', default: '300' },
     part: { type: 'string', default: 'both' },
+    /** Times the lookups on a database an earlier run seeded and kept (BENCH_KEEP=1), skipping the seeding. */
+    reuse: { type: 'string' },
   },
 })
 const llama = seededBaseModels.find((base) => base.id === 'meta-llama/Llama-2-7b-hf')!
@@ -113,21 +115,23 @@ function throughput() {
 async function lookup() {
   const versions = Number(values.versions)
   const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-  const name = `refinery_bench_fingerprint_${process.pid}`
+  const name = values.reuse ?? `refinery_bench_fingerprint_${process.pid}`
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database "${name}"`)
+  if (!values.reuse) await admin.unsafe(`create database "${name}"`)
   const url = new URL(serverUrl)
   url.pathname = `/${name}`
   try {
-    const database = await openDatabase({ url: url.toString(), poolSize: 2 })
-    await database.migrate()
-    await database.close()
     const sql = postgres(url.toString(), { max: 2, onnotice: () => {} })
     const modules = ['self_attn.q_proj', 'self_attn.v_proj']
     const original = randomLora(llama, { r: 8, modules, layers: [...Array(32).keys()], seed: 1 })
     const originalFile = saveLora(original, { dtype: 'F16' })
     const originalFp = fingerprintBytes(readSafetensorsHeader(originalFile, originalFile.length), originalFile)
     const moduleHashes = originalFp.modules.map((module) => fnv1a(module.module) & 0xfffffff)
+    let seeded = `reused database ${name}`
+    if (!values.reuse) {
+    const database = await openDatabase({ url: url.toString(), poolSize: 2 })
+    await database.migrate()
+    await database.close()
     const started = performance.now()
     await sql`insert into teams (slug, name) select 'bench-team-' || g, 'Bench team ' || g from generate_series(1, 1000) g`
     await sql`
@@ -164,6 +168,8 @@ async function lookup() {
     const seededIn = (performance.now() - started) / 1000
     const [size] = await sql`select pg_size_pretty(pg_total_relation_size('version_fingerprints')) as fingerprints,
       pg_size_pretty(pg_total_relation_size('fingerprint_keys')) as keys, (select count(*) from fingerprint_keys)::int as rows`
+    seeded = `seeded in ${seededIn.toFixed(0)} s (teams, listings, versions, fingerprints ${fingerprintsIn.toFixed(0)} s; fingerprint_keys backfill + analyze ${keysIn.toFixed(0)} s); version_fingerprints ${size!.fingerprints}, fingerprint_keys ${size!.keys} (${size!.rows.toLocaleString('en')} rows)`
+    }
 
     const db: Database = drizzle(sql)
     const lookups = Number(values.lookups)
@@ -201,9 +207,7 @@ async function lookup() {
     const pct = (p: number, of = timings) => of[Math.min(of.length - 1, Math.floor(p * of.length))]!.toFixed(2)
     copyTimings.sort((a, b) => a - b)
     unrelatedTimings.sort((a, b) => a - b)
-    console.log(
-      `\n${versions.toLocaleString('en')} published versions × 64 modules seeded in ${seededIn.toFixed(0)} s (teams, listings, versions, fingerprints ${fingerprintsIn.toFixed(0)} s; fingerprint_keys backfill + analyze ${keysIn.toFixed(0)} s); version_fingerprints ${size!.fingerprints}, fingerprint_keys ${size!.keys} (${size!.rows.toLocaleString('en')} rows)`,
-    )
+    console.log(`\n${versions.toLocaleString('en')} published versions × 64 modules ${seeded}`)
     console.log(`${timings.length} timed lookups (half unrelated adapters, half rotated + rank-padded BF16 copies of a published one; ${found}/${lookups / 2} copies found):`)
     console.log(`| lookups | p50 | p95 | p99 | max |\n| --- | --- | --- | --- | --- |`)
     for (const [name, of] of [['all', timings], ['unrelated adapters', unrelatedTimings], ['copies', copyTimings]] as const) {
