@@ -5,14 +5,17 @@
  *    bytes, in one run, fed in 1 MiB chunks as validation's stream delivers them. SHA-256 twice: the
  *    pure-JS one validation uses (@noble/hashes, as on Workers) and Node's native one, for scale.
  * 2. lookup: `findMatches` (the duplicate lookup of validation) with N published versions
- *    (64 modules each) on Postgres: p50/p95/p99 over fresh unrelated adapters and true copies.
+ *    (64 modules each) on Postgres: p50/p95/p99 over fresh unrelated adapters and true copies. The
+ *    keys table is filled by HAND-SQL.sql's backfill (timed). BENCH_KEEP=1 keeps the database;
+ *    `--reuse <database>` times the lookups on a kept one without seeding again.
  *
- *   npx tsx bench/fingerprint.ts [--rank 16] [--layers 32] [--versions 100000] [--lookups 300]
+ *   npx tsx bench/fingerprint.ts [--rank 16] [--layers 32] [--versions 100000] [--lookups 300] [--reuse <database>]
  *
  * Needs a Postgres server for part 2 (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test);
  * creates and drops its own database there.
  */
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { drizzle } from 'drizzle-orm/postgres-js'
@@ -31,6 +34,8 @@ const { values } = parseArgs({
     versions: { type: 'string', default: '100000' },
     lookups: { type: 'string', default: '300' },
     part: { type: 'string', default: 'both' },
+    /** Times the lookups on a database an earlier run seeded and kept (BENCH_KEEP=1), skipping the seeding. */
+    reuse: { type: 'string' },
   },
 })
 const llama = seededBaseModels.find((base) => base.id === 'meta-llama/Llama-2-7b-hf')!
@@ -112,51 +117,61 @@ function throughput() {
 async function lookup() {
   const versions = Number(values.versions)
   const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-  const name = `refinery_bench_fingerprint_${process.pid}`
+  const name = values.reuse ?? `refinery_bench_fingerprint_${process.pid}`
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database "${name}"`)
+  if (!values.reuse) await admin.unsafe(`create database "${name}"`)
   const url = new URL(serverUrl)
   url.pathname = `/${name}`
   try {
-    const database = await openDatabase({ url: url.toString(), poolSize: 2 })
-    await database.migrate()
-    await database.close()
     const sql = postgres(url.toString(), { max: 2, onnotice: () => {} })
     const modules = ['self_attn.q_proj', 'self_attn.v_proj']
     const original = randomLora(llama, { r: 8, modules, layers: [...Array(32).keys()], seed: 1 })
     const originalFile = saveLora(original, { dtype: 'F16' })
     const originalFp = fingerprintBytes(readSafetensorsHeader(originalFile, originalFile.length), originalFile)
     const moduleHashes = originalFp.modules.map((module) => fnv1a(module.module) & 0xfffffff)
-    const started = performance.now()
-    await sql`insert into teams (slug, name) select 'bench-team-' || g, 'Bench team ' || g from generate_series(1, 1000) g`
-    await sql`
-      insert into adapters (team_id, slug, title, license_spdx, commercial_use, derivatives_allowed, visibility, published_at)
-      select t.id, 'adapter-' || g, 'Adapter ' || g, 'MIT', true, true, 'published', now()
-      from generate_series(1, ${versions}) g join teams t on t.slug = 'bench-team-' || (1 + g % 1000)`
-    await sql`
-      insert into adapter_versions (adapter_id, version, declared_base, status, published_at, facts)
-      select id, '1.0.0', 'meta-llama/Llama-2-7b-hf', 'published', now(), '{}'::jsonb from adapters`
-    // Every seeded version: the same 64 module names with random LSH bits and random exact keys.
-    const sketches = fingerprintColumns(originalFp).sketches
-    await sql`
-      insert into version_fingerprints (version_id, fingerprint_version, modules, sketches, module_keys, exact_keys, verdict)
-      select v.id, 1, ${originalFp.modules.map((m) => m.module)}::text[], ${Buffer.from(sketches.map((x, i) => (x * 31 + i) & 0xff))},
-        array(select (h * ${2 ** LSH_BITS}::bigint + floor(random() * ${2 ** LSH_BITS})::bigint) from unnest(${moduleHashes}::bigint[]) h where v.id is not null),
-        array(select floor(random() * 4503599627370496)::bigint from generate_series(1, 128) where v.id is not null),
-        'unique'
-      from adapter_versions v`
-    // The one real original, published by its own team.
-    const [team] = await sql`insert into teams (slug, name) values ('original', 'Original') returning id`
-    const [adapter] = await sql`insert into adapters (team_id, slug, title, license_spdx, commercial_use, derivatives_allowed, visibility, published_at)
-      values (${team!.id}, 'original', 'Original', 'MIT', true, true, 'published', now()) returning id`
-    const [version] = await sql`insert into adapter_versions (adapter_id, version, declared_base, status, published_at, facts)
-      values (${adapter!.id}, '1.0.0', 'meta-llama/Llama-2-7b-hf', 'published', now(), '{}'::jsonb) returning id`
-    const columns = fingerprintColumns(originalFp)
-    await sql`insert into version_fingerprints (version_id, fingerprint_version, modules, sketches, module_keys, exact_keys, verdict)
-      values (${version!.id}, 1, ${columns.modules}::text[], ${Buffer.from(columns.sketches)}, ${columns.moduleKeys}::bigint[], ${columns.exactKeys}::bigint[], 'unique')`
-    await sql`analyze`
-    const seededIn = (performance.now() - started) / 1000
-    const [size] = await sql`select pg_size_pretty(pg_total_relation_size('version_fingerprints')) as size`
+    let seeded = `reused database ${name}`
+    if (!values.reuse) {
+      const database = await openDatabase({ url: url.toString(), poolSize: 2 })
+      await database.migrate()
+      await database.close()
+      const started = performance.now()
+      await sql`insert into teams (slug, name) select 'bench-team-' || g, 'Bench team ' || g from generate_series(1, 1000) g`
+      await sql`
+        insert into adapters (team_id, slug, title, license_spdx, commercial_use, derivatives_allowed, visibility, published_at)
+        select t.id, 'adapter-' || g, 'Adapter ' || g, 'MIT', true, true, 'published', now()
+        from generate_series(1, ${versions}) g join teams t on t.slug = 'bench-team-' || (1 + g % 1000)`
+      await sql`
+        insert into adapter_versions (adapter_id, version, declared_base, status, published_at, facts)
+        select id, '1.0.0', 'meta-llama/Llama-2-7b-hf', 'published', now(), '{}'::jsonb from adapters`
+      // Every seeded version: the same 64 module names with random LSH bits and random exact keys.
+      const sketches = fingerprintColumns(originalFp).sketches
+      await sql`
+        insert into version_fingerprints (version_id, fingerprint_version, modules, sketches, module_keys, exact_keys, verdict)
+        select v.id, 1, ${originalFp.modules.map((m) => m.module)}::text[], ${Buffer.from(sketches.map((x, i) => (x * 31 + i) & 0xff))},
+          array(select (h * ${2 ** LSH_BITS}::bigint + floor(random() * ${2 ** LSH_BITS})::bigint) from unnest(${moduleHashes}::bigint[]) h where v.id is not null),
+          array(select floor(random() * 4503599627370496)::bigint from generate_series(1, 128) where v.id is not null),
+          'unique'
+        from adapter_versions v`
+      // The one real original, published by its own team.
+      const [team] = await sql`insert into teams (slug, name) values ('original', 'Original') returning id`
+      const [adapter] = await sql`insert into adapters (team_id, slug, title, license_spdx, commercial_use, derivatives_allowed, visibility, published_at)
+        values (${team!.id}, 'original', 'Original', 'MIT', true, true, 'published', now()) returning id`
+      const [version] = await sql`insert into adapter_versions (adapter_id, version, declared_base, status, published_at, facts)
+        values (${adapter!.id}, '1.0.0', 'meta-llama/Llama-2-7b-hf', 'published', now(), '{}'::jsonb) returning id`
+      const columns = fingerprintColumns(originalFp)
+      await sql`insert into version_fingerprints (version_id, fingerprint_version, modules, sketches, module_keys, exact_keys, verdict)
+        values (${version!.id}, 1, ${columns.modules}::text[], ${Buffer.from(columns.sketches)}, ${columns.moduleKeys}::bigint[], ${columns.exactKeys}::bigint[], 'unique')`
+      const fingerprintsIn = (performance.now() - started) / 1000
+      // The keys table filled by the backfill the migration runs (HAND-SQL.sql), from module_keys.
+      const keysStarted = performance.now()
+      await sql.unsafe(readFileSync(new URL('../HAND-SQL.sql', import.meta.url), 'utf8'))
+      await sql`analyze`
+      const keysIn = (performance.now() - keysStarted) / 1000
+      const seededIn = (performance.now() - started) / 1000
+      const [size] = await sql`select pg_size_pretty(pg_total_relation_size('version_fingerprints')) as fingerprints,
+        pg_size_pretty(pg_total_relation_size('fingerprint_keys')) as keys, (select count(*) from fingerprint_keys)::int as rows`
+      seeded = `seeded in ${seededIn.toFixed(0)} s (teams, listings, versions, fingerprints ${fingerprintsIn.toFixed(0)} s; fingerprint_keys backfill + analyze ${keysIn.toFixed(0)} s); version_fingerprints ${size!.fingerprints}, fingerprint_keys ${size!.keys} (${size!.rows.toLocaleString('en')} rows)`
+    }
 
     const db: Database = drizzle(sql)
     const lookups = Number(values.lookups)
@@ -180,23 +195,29 @@ async function lookup() {
       }
       return { copy: false, fingerprint }
     })
-    const timings: number[] = []
+    const copyTimings: number[] = []
+    const unrelatedTimings: number[] = []
     let found = 0
     for (const [i, query] of queries.entries()) {
       const at = performance.now()
       const matches = await findMatches(db, query.fingerprint, { excludeTeams: { teamId: '00000000-0000-0000-0000-000000000000' } })
-      if (i >= 10) timings.push(performance.now() - at) // the first few warm the connection and the plan
+      if (i >= 10) (query.copy ? copyTimings : unrelatedTimings).push(performance.now() - at) // the first few warm the connection and the plan
       if (query.copy && matches[0]?.share === 1) found++
       if (!query.copy && matches.length > 0) throw new Error('an unrelated adapter matched')
     }
-    timings.sort((a, b) => a - b)
-    const pct = (p: number) => timings[Math.min(timings.length - 1, Math.floor(p * timings.length))]!.toFixed(2)
-    console.log(`\n${versions.toLocaleString('en')} published versions × 64 modules seeded in ${seededIn.toFixed(0)} s; version_fingerprints ${size!.size}`)
+    const timings = [...copyTimings, ...unrelatedTimings].sort((a, b) => a - b)
+    const pct = (p: number, of = timings) => of[Math.min(of.length - 1, Math.floor(p * of.length))]!.toFixed(2)
+    copyTimings.sort((a, b) => a - b)
+    unrelatedTimings.sort((a, b) => a - b)
+    console.log(`\n${versions.toLocaleString('en')} published versions × 64 modules ${seeded}`)
     console.log(`${timings.length} timed lookups (half unrelated adapters, half rotated + rank-padded BF16 copies of a published one; ${found}/${lookups / 2} copies found):`)
-    console.log(`| p50 | p95 | p99 | max |\n| --- | --- | --- | --- |\n| ${pct(0.5)} ms | ${pct(0.95)} ms | ${pct(0.99)} ms | ${timings.at(-1)!.toFixed(2)} ms |`)
+    console.log(`| lookups | p50 | p95 | p99 | max |\n| --- | --- | --- | --- | --- |`)
+    for (const [name, of] of [['all', timings], ['unrelated adapters', unrelatedTimings], ['copies', copyTimings]] as const) {
+      console.log(`| ${name} | ${pct(0.5, of)} ms | ${pct(0.95, of)} ms | ${pct(0.99, of)} ms | ${of.at(-1)!.toFixed(2)} ms |`)
+    }
     await sql.end()
   } finally {
-    await admin.unsafe(`drop database if exists "${name}" with (force)`)
+    if (!process.env.BENCH_KEEP) await admin.unsafe(`drop database if exists "${name}" with (force)`)
     await admin.end()
   }
 }

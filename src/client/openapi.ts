@@ -3923,7 +3923,10 @@ export interface operations {
     };
     listFingerprintMatches: {
         parameters: {
-            query?: never;
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
             header?: never;
             path: {
                 team: string;
@@ -3939,6 +3942,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FingerprintMatchList"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Missing, invalid or expired credentials */
@@ -3981,7 +3993,10 @@ export interface operations {
     };
     listFingerprintReviews: {
         parameters: {
-            query?: never;
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3997,6 +4012,15 @@ export interface operations {
                     "application/json": components["schemas"]["FingerprintReviewList"];
                 };
             };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing, invalid or expired credentials */
             401: {
                 headers: {
@@ -4008,6 +4032,15 @@ export interface operations {
             };
             /** @description Authenticated but not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

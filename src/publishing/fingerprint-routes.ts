@@ -71,6 +71,11 @@ const checkFingerprintRoute = createRoute({
   responses: { 200: json(FingerprintCheckSchema, 'The fingerprint compared with published versions'), ...problems(401, 403, 413, 415, 422, 429) },
 })
 
+const FingerprintListQuerySchema = z.object({
+  cursor: z.string().max(500).optional().openapi({ param: { name: 'cursor', in: 'query' } }),
+  limit: z.coerce.number().int().min(1).max(100).default(50).openapi({ param: { name: 'limit', in: 'query' } }),
+})
+
 const listFingerprintMatchesRoute = createRoute({
   method: 'get',
   path: '/v1/teams/{team}/fingerprint-matches',
@@ -78,8 +83,8 @@ const listFingerprintMatchesRoute = createRoute({
   tags,
   summary: "Other teams' uploads that copied (all or part of) this team's versions, newest first",
   security: bearer('read'),
-  request: { params: TeamParamSchema },
-  responses: { 200: json(FingerprintMatchListSchema, 'Copy attempts'), ...problems(401, 403, 404, 422) },
+  request: { params: TeamParamSchema, query: FingerprintListQuerySchema },
+  responses: { 200: json(FingerprintMatchListSchema, 'Copy attempts'), ...problems(400, 401, 403, 404, 422) },
 })
 
 const listFingerprintReviewsRoute = createRoute({
@@ -89,7 +94,8 @@ const listFingerprintReviewsRoute = createRoute({
   tags,
   summary: 'Versions rejected as duplicates or flagged as partial copies (platform operators only)',
   security: bearer('admin'),
-  responses: { 200: json(FingerprintReviewListSchema, 'Newest first'), ...problems(401, 403) },
+  request: { query: FingerprintListQuerySchema },
+  responses: { 200: json(FingerprintReviewListSchema, 'Newest first'), ...problems(400, 401, 403, 422) },
 })
 
 const overruleFingerprintRoute = createRoute({
@@ -114,8 +120,10 @@ export const fingerprintRoutes = createRouter()
     }
     return c.json(await checkFingerprint(serviceContext(c), c.req.raw.body, c.req.valid('header')['x-file-size']), 200)
   })
-  .openapi(listFingerprintMatchesRoute, async (c) => c.json(await listFingerprintMatches(serviceContext(c), c.req.valid('param').team), 200))
-  .openapi(listFingerprintReviewsRoute, async (c) => c.json(await listFingerprintReviews(serviceContext(c)), 200))
+  .openapi(listFingerprintMatchesRoute, async (c) =>
+    c.json(await listFingerprintMatches(serviceContext(c), c.req.valid('param').team, c.req.valid('query')), 200),
+  )
+  .openapi(listFingerprintReviewsRoute, async (c) => c.json(await listFingerprintReviews(serviceContext(c), c.req.valid('query')), 200))
   .openapi(overruleFingerprintRoute, async (c) => {
     const { team, slug, version } = c.req.valid('param')
     return c.json(await overruleFingerprint(serviceContext(c), team, slug, version), 200)

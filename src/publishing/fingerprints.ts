@@ -1,5 +1,6 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
-import { alias } from 'drizzle-orm/pg-core'
+import { type AnyPgColumn, alias } from 'drizzle-orm/pg-core'
+import { z } from 'zod'
 import { adapters, adapterVersions } from '../catalog/tables'
 import { MAX_API_HEADER_BYTES } from '../compat/api/check'
 import { compatProblem } from '../compat/api/registry'
@@ -9,6 +10,7 @@ import {
   type AdapterFingerprint,
   createFingerprinter,
   FINGERPRINT_VERSION,
+  fnv1a,
   moduleKey,
   quantiseSketches,
   SKETCH_SIZE,
@@ -21,9 +23,10 @@ import { actingOf, actingTeams, requireScope } from '../identity/principal'
 import { teams } from '../identity/tables'
 import { loadTeamAs } from '../identity/teams'
 import type { Deps, ServiceContext } from '../lib/context'
+import { CursorTimestamp, CursorUuid, decodeCursor, encodeCursor } from '../lib/cursor'
 import { ApiError, notFound } from '../lib/errors'
 import { enforceRateLimit } from '../lib/rate-limit'
-import { fingerprintMatches, type FingerprintVerdict, versionFingerprints } from './tables'
+import { fingerprintKeys, fingerprintMatches, type FingerprintVerdict, versionFingerprints } from './tables'
 
 /**
  * Two modules compute the same function when their sketches' cosine is at least this. True copies
@@ -62,13 +65,13 @@ export function fingerprintColumns(fingerprint: AdapterFingerprint) {
   }
 }
 
-const bigintArray = (values: number[]) =>
-  values.length === 0 ? sql`'{}'::bigint[]` : sql`array[${sql.join(values.map((value) => sql`${value}`), sql`, `)}]::bigint[]`
-
 /**
- * Other teams' validated versions computing (some of) the same function: candidates from the GIN
- * indexes on module keys and exact data hashes, then an exact comparison of each candidate's
- * sketches. `publicOnly` keeps published versions of public listings only (the check endpoint).
+ * Other teams' validated versions computing (some of) the same function: candidates from the
+ * `fingerprint_keys` btree (the versions sharing the most module keys with this fingerprint, after
+ * the filters, so nobody's versions can crowd others out), then an exact comparison of each
+ * candidate's sketches. `publicOnly` keeps published versions of public listings only (the check
+ * endpoint). Exact data hashes propose no candidates of their own: a byte-identical copy has the
+ * same sketches, hence the same module keys; they only tell an `exact` copy from a `function` one.
  */
 export async function findMatches(
   db: Database,
@@ -76,13 +79,37 @@ export async function findMatches(
   options: { excludeTeams: 'none' | { teamId: string } | { acting: ReturnType<typeof actingOf> }; excludeVersionId?: string; publicOnly?: boolean },
 ): Promise<FingerprintMatch[]> {
   const columns = fingerprintColumns(fingerprint)
-  if (columns.moduleKeys.length === 0 && columns.exactKeys.length === 0) return []
+  if (columns.moduleKeys.length === 0) return []
   const excluded =
     options.excludeTeams === 'none'
-      ? sql`true`
+      ? undefined
       : 'teamId' in options.excludeTeams
         ? sql`${adapters.teamId} <> ${options.excludeTeams.teamId}`
         : sql`${adapters.teamId} not in ${actingTeams(options.excludeTeams.acting)}`
+  const hits = sql<number>`count(*)::int`
+  const picked = await db
+    .select({ versionId: fingerprintKeys.versionId, hits })
+    .from(fingerprintKeys)
+    .innerJoin(versionFingerprints, eq(versionFingerprints.versionId, fingerprintKeys.versionId))
+    .innerJoin(adapterVersions, eq(adapterVersions.id, fingerprintKeys.versionId))
+    .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
+    .where(
+      and(
+        inArray(fingerprintKeys.key, columns.moduleKeys),
+        eq(versionFingerprints.fingerprintVersion, FINGERPRINT_VERSION),
+        // A version flagged as a (partial) copy is under review, not an original others copy from.
+        inArray(versionFingerprints.verdict, ['unique', 'overruled']),
+        options.publicOnly
+          ? and(eq(adapterVersions.status, 'published'), eq(adapters.visibility, 'published'))
+          : inArray(adapterVersions.status, ['ready', 'published']),
+        options.excludeVersionId ? sql`${fingerprintKeys.versionId} <> ${options.excludeVersionId}` : undefined,
+        excluded,
+      ),
+    )
+    .groupBy(fingerprintKeys.versionId, adapterVersions.status, adapterVersions.publishedAt)
+    .orderBy(desc(hits), sql`${adapterVersions.status} = 'published' desc`, adapterVersions.publishedAt)
+    .limit(MAX_CANDIDATES)
+  if (picked.length === 0) return []
   const candidates = await db
     .select({
       versionId: versionFingerprints.versionId,
@@ -101,20 +128,11 @@ export async function findMatches(
     .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
     .innerJoin(teams, eq(teams.id, adapters.teamId))
     .where(
-      and(
-        sql`(${versionFingerprints.moduleKeys} && ${bigintArray(columns.moduleKeys)} or ${versionFingerprints.exactKeys} && ${bigintArray(columns.exactKeys)})`,
-        eq(versionFingerprints.fingerprintVersion, FINGERPRINT_VERSION),
-        // A version flagged as a (partial) copy is under review, not an original others copy from.
-        inArray(versionFingerprints.verdict, ['unique', 'overruled']),
-        options.publicOnly
-          ? and(eq(adapterVersions.status, 'published'), eq(adapters.visibility, 'published'))
-          : inArray(adapterVersions.status, ['ready', 'published']),
-        options.excludeVersionId ? sql`${versionFingerprints.versionId} <> ${options.excludeVersionId}` : undefined,
-        excluded,
+      inArray(
+        versionFingerprints.versionId,
+        picked.map((row) => row.versionId),
       ),
     )
-    .orderBy(sql`${adapterVersions.status} = 'published' desc`, adapterVersions.publishedAt)
-    .limit(MAX_CANDIDATES)
 
   const ours = fingerprint.modules.filter((module) => !module.zero)
   const exact = new Set(fingerprint.exactKeys)
@@ -153,7 +171,30 @@ export async function findMatches(
       similarity: lowest,
     })
   }
-  return matches.sort((a, b) => b.share - a.share || b.similarity - a.similarity)
+  // Ties keep the lookup's order: the published, earliest-published original first.
+  const rank = new Map(picked.map((row, i) => [row.versionId, i]))
+  return matches.sort((a, b) => b.share - a.share || b.similarity - a.similarity || (rank.get(a.versionId) ?? 0) - (rank.get(b.versionId) ?? 0))
+}
+
+/** The first half of the advisory-lock keys taken by `lockModuleKinds` (the second is a module kind's hash). */
+const MODULE_KIND_LOCKS = 0x46505231 // 'FPR1'
+
+/**
+ * Serialises duplicate checks that could match each other: inside the validation transaction, a
+ * transaction-scoped advisory lock per module kind of the fingerprint (its path without layer
+ * numbers, and its shape: `model.layers.#.self_attn.q_proj|4096|4096`). Two versions that share a
+ * module share its kind, so the second to take the lock waits for the first to commit and its
+ * lookup then sees the first's fingerprint. Taken in ascending order in one statement: no deadlock.
+ */
+export async function lockModuleKinds(db: Database, fingerprint: AdapterFingerprint) {
+  const kinds = [...new Set(fingerprint.modules.filter((module) => !module.zero).map((module) => fnv1a(module.module.replace(/\.\d+\./g, '.#.')) | 0))]
+  if (kinds.length === 0) return
+  kinds.sort((a, b) => a - b)
+  const rows = sql.join(
+    kinds.map((kind) => sql`(${kind}::int)`),
+    sql`, `,
+  )
+  await db.execute(sql`select pg_advisory_xact_lock(${MODULE_KIND_LOCKS}::int, kind) from (select kind from (values ${rows}) as kinds(kind) order by kind) as ordered`)
 }
 
 export type FingerprintDecision = {
@@ -195,6 +236,8 @@ export async function storeFingerprint(db: Database, versionId: string, fingerpr
     .insert(versionFingerprints)
     .values({ versionId, ...values })
     .onConflictDoUpdate({ target: versionFingerprints.versionId, set: values })
+  await db.delete(fingerprintKeys).where(eq(fingerprintKeys.versionId, versionId))
+  if (columns.moduleKeys.length > 0) await db.insert(fingerprintKeys).values(columns.moduleKeys.map((key) => ({ key, versionId })))
   await db.delete(fingerprintMatches).where(eq(fingerprintMatches.versionId, versionId))
   const rows = decision.matches.slice(0, 20).map((match) => ({
     versionId,
@@ -219,6 +262,14 @@ export async function fingerprintStatusOf(db: Database, versionId: string) {
   return { status: row.verdict, modules: row.modules.length, reviewedAt: row.reviewedAt?.toISOString() ?? null }
 }
 
+type Page = { cursor?: string | undefined; limit: number }
+
+/** Both lists' cursor: the last row's time and id. */
+const ListCursorSchema = z.object({ at: CursorTimestamp, id: CursorUuid })
+
+/** A timestamp to the millisecond, as a cursor carries it (Postgres keeps microseconds; a cursor must not skip rows). */
+const millis = (column: AnyPgColumn) => sql<Date>`date_trunc('milliseconds', ${column})`
+
 /** What a match row says of the copy, as both lists show it. */
 const MATCH_FIGURES = {
   verdict: fingerprintMatches.verdict,
@@ -233,9 +284,11 @@ const MATCH_FIGURES = {
  * Attempts to list copies of a team's versions: every other team's version that matched one of
  * them at validation (rejected as a duplicate, or flagged), newest first.
  */
-export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: string) {
+export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: string, query: Page = { limit: 50 }) {
   const caller = requireScope(ctx.principal, 'read')
   const { team } = await loadTeamAs(ctx.db, caller, teamSlug)
+  const after = query.cursor ? decodeCursor(query.cursor, ListCursorSchema) : undefined
+  const at = millis(fingerprintMatches.createdAt)
   const copy = alias(adapterVersions, 'copy_version')
   const copyAdapter = alias(adapters, 'copy_adapter')
   const copyTeam = alias(teams, 'copy_team')
@@ -255,11 +308,19 @@ export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: stri
     .innerJoin(copy, eq(copy.id, fingerprintMatches.versionId))
     .innerJoin(copyAdapter, eq(copyAdapter.id, copy.adapterId))
     .innerJoin(copyTeam, eq(copyTeam.id, copyAdapter.teamId))
-    .where(and(eq(adapters.teamId, team.id), sql`${copyAdapter.teamId} <> ${team.id}`))
-    .orderBy(desc(fingerprintMatches.createdAt))
-    .limit(200)
+    .where(
+      and(
+        eq(adapters.teamId, team.id),
+        sql`${copyAdapter.teamId} <> ${team.id}`,
+        after ? sql`(${at}, ${fingerprintMatches.id}) < (${after.at}::timestamptz, ${after.id}::uuid)` : undefined,
+      ),
+    )
+    .orderBy(desc(at), desc(fingerprintMatches.id))
+    .limit(query.limit + 1)
+  const page = rows.slice(0, query.limit)
+  const last = page.at(-1)
   return {
-    items: rows.map((row) => ({
+    items: page.map((row) => ({
       id: row.id,
       original: `${team.slug}/${row.slug}@${row.version}`,
       attemptedBy: row.copyTeam,
@@ -267,13 +328,15 @@ export async function listFingerprintMatches(ctx: ServiceContext, teamSlug: stri
       ...row.figures,
       at: row.at.toISOString(),
     })),
-    nextCursor: null,
+    nextCursor: rows.length > query.limit && last ? encodeCursor({ at: last.at.toISOString(), id: last.id }) : null,
   }
 }
 
 /** Versions operators should look at: rejected duplicates and flagged partial copies, newest first. */
-export async function listFingerprintReviews(ctx: OperatorContext) {
+export async function listFingerprintReviews(ctx: OperatorContext, query: Page = { limit: 50 }) {
   await requireOperator(ctx)
+  const after = query.cursor ? decodeCursor(query.cursor, ListCursorSchema) : undefined
+  const at = millis(versionFingerprints.updatedAt)
   const rows = await ctx.db
     .select({
       versionId: versionFingerprints.versionId,
@@ -288,10 +351,17 @@ export async function listFingerprintReviews(ctx: OperatorContext) {
     .innerJoin(adapterVersions, eq(adapterVersions.id, versionFingerprints.versionId))
     .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
     .innerJoin(teams, eq(teams.id, adapters.teamId))
-    .where(inArray(versionFingerprints.verdict, ['flagged', 'duplicate']))
-    .orderBy(desc(versionFingerprints.updatedAt))
-    .limit(200)
-  const ids = rows.map((row) => row.versionId)
+    .where(
+      and(
+        inArray(versionFingerprints.verdict, ['flagged', 'duplicate']),
+        after ? sql`(${at}, ${versionFingerprints.versionId}) < (${after.at}::timestamptz, ${after.id}::uuid)` : undefined,
+      ),
+    )
+    .orderBy(desc(at), desc(versionFingerprints.versionId))
+    .limit(query.limit + 1)
+  const page = rows.slice(0, query.limit)
+  const last = page.at(-1)
+  const ids = page.map((row) => row.versionId)
   const matches =
     ids.length === 0
       ? []
@@ -310,7 +380,7 @@ export async function listFingerprintReviews(ctx: OperatorContext) {
           .innerJoin(teams, eq(teams.id, adapters.teamId))
           .where(inArray(fingerprintMatches.versionId, ids))
   return {
-    items: rows.map((row) => ({
+    items: page.map((row) => ({
       version: `${row.team}/${row.slug}@${row.version}`,
       status: row.status,
       verdict: row.verdict,
@@ -323,7 +393,7 @@ export async function listFingerprintReviews(ctx: OperatorContext) {
           ...match.figures,
         })),
     })),
-    nextCursor: null,
+    nextCursor: rows.length > query.limit && last ? encodeCursor({ at: last.at.toISOString(), id: last.versionId }) : null,
   }
 }
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigint, check, customType, index, integer, pgTable, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { bigint, check, customType, index, integer, pgTable, primaryKey, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { adapterVersions } from '../catalog/tables'
 import { id, timestamps } from '../db/columns'
 import { users } from '../identity/tables'
@@ -22,8 +22,9 @@ export type FingerprintVerdict = (typeof fingerprintVerdicts)[number]
 
 /**
  * The function a validated version computes (docs/fingerprints.md): per LoRA module a quantised
- * sketch (`modules[i]` ↔ bytes i·64…), an LSH key per module and the data hashes of its tensors, each
- * in a GIN-indexed array so the duplicate lookup probes an index instead of scanning fingerprints.
+ * sketch (`modules[i]` ↔ bytes i·64…), an LSH key per module and the data hashes of its tensors.
+ * The module keys are also rows of `fingerprint_keys`, the index the duplicate lookup probes; the
+ * arrays here are the version's record (the key table can be rebuilt from them, HAND-SQL.sql).
  */
 export const versionFingerprints = pgTable(
   'version_fingerprints',
@@ -44,8 +45,6 @@ export const versionFingerprints = pgTable(
     ...timestamps,
   },
   (table) => [
-    index('version_fingerprints_module_keys_idx').using('gin', table.moduleKeys),
-    index('version_fingerprints_exact_keys_idx').using('gin', table.exactKeys),
     index('version_fingerprints_review_idx').on(table.verdict, table.createdAt).where(sql`${table.verdict} in ('flagged', 'duplicate')`),
     check('version_fingerprints_verdict_check', sql`${table.verdict} in ('unique', 'flagged', 'duplicate', 'overruled')`),
   ],
@@ -79,4 +78,20 @@ export const fingerprintMatches = pgTable(
     uniqueIndex('fingerprint_matches_pair_key').on(table.versionId, table.matchedVersionId),
     index('fingerprint_matches_matched_idx').on(table.matchedVersionId, table.createdAt),
   ],
+)
+
+/**
+ * One row per (module key, version): the duplicate lookup's index. A btree on `key` answers
+ * `key in (…64 keys…)` with per-key estimates, where `&&` on a GIN-indexed array was misestimated
+ * and scanned (BENCHMARKS.md). Written with the fingerprint, in the validation transaction.
+ */
+export const fingerprintKeys = pgTable(
+  'fingerprint_keys',
+  {
+    key: bigint('key', { mode: 'number' }).notNull(),
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => versionFingerprints.versionId, { onDelete: 'cascade' }),
+  },
+  (table) => [primaryKey({ columns: [table.key, table.versionId] }), index('fingerprint_keys_version_idx').on(table.versionId)],
 )

@@ -17,7 +17,7 @@ import type { ObjectStore } from '../storage/types'
 import { sha256OfStream } from '../storage/types'
 import { sha256 as sha256Hasher } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
-import { decide, duplicateFinding, type FingerprintDecision, findMatches, storeFingerprint } from './fingerprints'
+import { decide, duplicateFinding, findMatches, lockModuleKinds, storeFingerprint } from './fingerprints'
 import { versionFingerprints } from './tables'
 import type { VersionFacts } from './versions'
 
@@ -57,10 +57,9 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
   const { version, teamId } = found
   const files = await db.select().from(versionFiles).where(eq(versionFiles.versionId, versionId))
 
-  type Fingerprinted = { fingerprint: AdapterFingerprint; decision: FingerprintDecision }
   let outcome:
-    | { facts: VersionFacts; findings: Finding[]; matrix: Awaited<ReturnType<typeof checkAll>>; fingerprinted: Fingerprinted }
-    | { rejected: Finding[]; fingerprinted?: Fingerprinted }
+    | { facts: VersionFacts; findings: Finding[]; matrix: Awaited<ReturnType<typeof checkAll>>; fingerprint: AdapterFingerprint }
+    | { rejected: Finding[] }
   try {
     const weights = pickWeights(files)
     // The weights are streamed once below (fingerprint and, when the store has none, the checksum).
@@ -91,15 +90,7 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
         },
       ])
     }
-    // Seller protection: another team's published version computing the same function.
-    const [previous] = await db.select({ verdict: versionFingerprints.verdict }).from(versionFingerprints).where(eq(versionFingerprints.versionId, versionId))
-    const decision = decide(await findMatches(db, fingerprint, { excludeTeams: { teamId }, excludeVersionId: versionId }))
-    const fingerprinted = { fingerprint, decision: previous?.verdict === 'overruled' ? { ...decision, verdict: 'overruled' as const } : decision }
-    if (fingerprinted.decision.verdict === 'duplicate' && decision.duplicateOf) {
-      outcome = { rejected: [duplicateFinding(decision.duplicateOf)], fingerprinted }
-    } else {
-      outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora: lora as unknown as Record<string, unknown> }, findings, matrix, fingerprinted }
-    }
+    outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora: lora as unknown as Record<string, unknown> }, findings, matrix, fingerprint }
   } catch (error) {
     if (error instanceof Rejection) outcome = { rejected: error.findings }
     else if (error instanceof CompatInputError) {
@@ -111,18 +102,34 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
 
   const now = deps.clock()
   await db.transaction(async (tx) => {
+    const attempts = version.validationAttempts + 1
+    if ('rejected' in outcome) {
+      await tx
+        .update(adapterVersions)
+        .set({ status: 'rejected', findings: outcome.rejected, validationAttempts: attempts, updatedAt: now })
+        .where(and(eq(adapterVersions.id, versionId), eq(adapterVersions.status, 'validating')))
+      return
+    }
+    // Seller protection: another team's version computing the same function. Under the module-kind
+    // locks, so a copy validated at the same moment as its original sees it once it has committed.
+    const { fingerprint } = outcome
+    await lockModuleKinds(tx, fingerprint)
+    const [previous] = await tx.select({ verdict: versionFingerprints.verdict }).from(versionFingerprints).where(eq(versionFingerprints.versionId, versionId))
+    const found = decide(await findMatches(tx, fingerprint, { excludeTeams: { teamId }, excludeVersionId: versionId }))
+    const decision = previous?.verdict === 'overruled' ? { ...found, verdict: 'overruled' as const } : found
+    const duplicateOf = decision.verdict === 'duplicate' ? decision.duplicateOf : undefined
     const claimed = await tx
       .update(adapterVersions)
       .set(
-        'rejected' in outcome
-          ? { status: 'rejected', findings: outcome.rejected, validationAttempts: version.validationAttempts + 1, updatedAt: now }
-          : { status: 'ready', findings: outcome.findings, facts: outcome.facts, validationAttempts: version.validationAttempts + 1, updatedAt: now },
+        duplicateOf
+          ? { status: 'rejected', findings: [duplicateFinding(duplicateOf)], validationAttempts: attempts, updatedAt: now }
+          : { status: 'ready', findings: outcome.findings, facts: outcome.facts, validationAttempts: attempts, updatedAt: now },
       )
       .where(and(eq(adapterVersions.id, versionId), eq(adapterVersions.status, 'validating')))
       .returning({ id: adapterVersions.id })
     if (claimed.length === 0) return
-    if (outcome.fingerprinted) await storeFingerprint(tx, versionId, outcome.fingerprinted.fingerprint, outcome.fingerprinted.decision, now)
-    if ('rejected' in outcome) return
+    await storeFingerprint(tx, versionId, fingerprint, decision, now)
+    if (duplicateOf) return
     await tx.delete(versionCompatibility).where(eq(versionCompatibility.versionId, versionId))
     await tx.insert(versionCompatibility).values(
       outcome.matrix.map((report) => ({

@@ -50,10 +50,19 @@ const cursorsFor = (sort: (typeof SORTS)[number] | undefined) =>
 describe('cursor-taking operations on arbitrary cursors', () => {
   let h: Harness
   let reviewsPath: string
+  const operators: string[] = []
+  let sellerToken: string
+  let sellerTeam: string
+  let operatorToken: string
 
   beforeAll(async () => {
-    h = await createHarness()
+    h = await createHarness({ operators })
+    const operator = await h.user('operator')
+    operators.push(operator.email)
+    operatorToken = operator.token
     const seller = await h.teamOwner('cursors')
+    sellerToken = seller.token
+    sellerTeam = seller.team
     for (const slug of ['contract-law', 'contract-tax']) {
       await createListing(h, seller, slug, { title: `Contract ${slug}` })
       await publishFolder(h, seller, slug, '1.0.0', peftFolder({ base: 'meta-llama/Llama-2-7b-hf' }), { publish: true })
@@ -62,7 +71,7 @@ describe('cursor-taking operations on arbitrary cursors', () => {
   })
   afterAll(() => h.close())
 
-  type Operation = [name: string, sort: (typeof SORTS)[number] | undefined, pathFor: (cursor: string) => string]
+  type Operation = [name: string, sort: (typeof SORTS)[number] | undefined, pathFor: (cursor: string) => string, auth?: () => string]
   const operations: Operation[] = [
     ...SORTS.map((sort): Operation => [`searchAdapters sort=${sort}`, sort, (cursor) => `/v1/adapters?q=contract&sort=${sort}&limit=1&cursor=${cursor}`]),
     ['searchAdapters (default sort)', 'newest', (cursor) => `/v1/adapters?limit=1&cursor=${cursor}`],
@@ -73,13 +82,15 @@ describe('cursor-taking operations on arbitrary cursors', () => {
     ]),
     ['listReviews', undefined, (cursor) => `${reviewsPath}?limit=1&cursor=${cursor}`],
     ['the storefront search page', 'newest', (cursor) => `/?sort=newest&cursor=${cursor}`],
+    ['listFingerprintMatches', undefined, (cursor) => `/v1/teams/${sellerTeam}/fingerprint-matches?limit=1&cursor=${cursor}`, () => sellerToken],
+    ['listFingerprintReviews', undefined, (cursor) => `/v1/fingerprint-reviews?limit=1&cursor=${cursor}`, () => operatorToken],
   ]
 
-  for (const [name, sort, pathFor] of operations) {
+  for (const [name, sort, pathFor, auth] of operations) {
     it(`${name}: 200 or 400 invalid_cursor, never a 500`, async () => {
       await fc.assert(
         fc.asyncProperty(cursorsFor(sort), async (cursor) => {
-          const response = await h.app.request(pathFor(encodeURIComponent(cursor)))
+          const response = await h.app.request(pathFor(encodeURIComponent(cursor)), auth ? { headers: { Authorization: `Bearer ${auth()}` } } : {})
           const text = await response.text()
           const message = `${name} with cursor ${JSON.stringify(cursor)} answered ${response.status}: ${text.slice(0, 300)}`
           expect([200, 400, 422], message).toContain(response.status)

@@ -113,6 +113,35 @@ describe('seller protection: copies of a published adapter are recognised by the
     expect((await getVersion(undefined, seller.team, originalRef.split('/')[1]!.split('@')[0]!)).json.fingerprint).toBeUndefined()
   })
 
+  it('pages both lists with keyset cursors: every row once, in order; a forged cursor is a 400', async () => {
+    type Page = { items: { id?: string; version?: string; at: string }[]; nextCursor: string | null }
+    const pageAll = async (path: string, token: string, limit: number) => {
+      const seen: Page['items'] = []
+      let cursor: string | null = null
+      do {
+        const page: { status: number; json: Page } = await h.call('GET', `${path}?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, { auth: token })
+        expect(page.status).toBe(200)
+        expect(page.json.items.length).toBeLessThanOrEqual(limit)
+        seen.push(...page.json.items)
+        cursor = page.json.nextCursor
+      } while (cursor)
+      return seen
+    }
+    const matchesPath = `/v1/teams/${seller.team}/fingerprint-matches`
+    const whole = (await h.call('GET', `${matchesPath}?limit=100`, { auth: seller.token })).json as Page
+    expect(whole.items.length).toBeGreaterThan(copies.length)
+    expect(whole.nextCursor).toBeNull()
+    expect(await pageAll(matchesPath, seller.token, 3)).toEqual(whole.items)
+    const reviews = (await h.call('GET', '/v1/fingerprint-reviews?limit=100', { auth: operator.token })).json as Page
+    expect(reviews.items.length).toBeGreaterThan(copies.length)
+    expect(await pageAll('/v1/fingerprint-reviews', operator.token, 2)).toEqual(reviews.items)
+    for (const cursor of ['nope', Buffer.from(JSON.stringify({ at: '2026-02-30T00:00:00.000Z', id: whole.items[0]!.id })).toString('base64url')]) {
+      expect((await h.call('GET', `${matchesPath}?cursor=${cursor}`, { auth: seller.token })).json.code).toBe('invalid_cursor')
+      expect((await h.call('GET', `/v1/fingerprint-reviews?cursor=${cursor}`, { auth: operator.token })).json.code).toBe('invalid_cursor')
+    }
+    expect((await h.call('GET', `${matchesPath}?limit=101`, { auth: seller.token })).json.code).toBe('validation_failed')
+  })
+
   it('lets only an operator overrule a rejection; the version is then validated without the duplicate rule', async () => {
     const copy = await upload(copier, folder(original, { dtype: 'BF16', metadata: { licence: 'granted by the seller' } }))
     expect(copy.version.status).toBe('rejected')

@@ -5,6 +5,7 @@ import type { Principal } from '../../identity/principal'
 import { formatPrice } from '../../lib/format'
 import { Layout } from '../layout'
 import { managePath, NewListingForm } from './listing-forms'
+import { CopyAttempts } from './copy-attempts'
 
 type Listing = Awaited<ReturnType<typeof listTeamAdapters>>['items'][number]
 type AccessRequest = Awaited<ReturnType<typeof listAccessRequests>>['items'][number]
@@ -18,6 +19,7 @@ export type TeamPageProps = {
   sales: SalesReport
   period: { from: string; to: string }
   notice?: { text: string; error?: boolean } | undefined
+  copyAttempts?: Parameters<typeof CopyAttempts>[0] | undefined
 }
 
 type Day = { day: string; orders: number; gross: { currency: string; amount: number }[]; downloads: number }
@@ -41,7 +43,7 @@ export function dailySeries(sales: SalesReport, period: { from: string; to: stri
 }
 
 /** `/teams/{team}`: the team's listings, the access requests waiting for a decision, and what it sold. */
-export function TeamPage({ principal, team, listings, requests, sales, period, notice }: TeamPageProps) {
+export function TeamPage({ principal, team, listings, requests, sales, period, notice, copyAttempts }: TeamPageProps) {
   const days = dailySeries(sales, period)
   return (
     <Layout title={team.name} principal={principal} notice={notice}>
@@ -97,6 +99,8 @@ export function TeamPage({ principal, team, listings, requests, sales, period, n
       {requests.map((request) => (
         <AccessRequestCard team={team.slug} request={request} />
       ))}
+
+      {copyAttempts && <CopyAttempts {...copyAttempts} />}
 
       <h2 id="sales">
         Sales and downloads, {period.from} to {period.to}

@@ -10,9 +10,11 @@ import { decideInvitation, listMyInvitations } from '../../identity/invitations'
 import { SlugSchema } from '../../identity/schemas'
 import type { AppEnv, ServiceContext } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
+import { listFingerprintMatches } from '../../publishing/fingerprints'
 import { getVersion } from '../../publishing/versions'
 import { formPost, page, signedIn, webContext } from '../common'
 import { BuyerPage, type Downloadable } from '../pages/buyer'
+import { COPY_ATTEMPTS_SHOWN } from '../pages/copy-attempts'
 import { TeamPage } from '../pages/seller'
 
 const DAY_MS = 86_400_000
@@ -93,11 +95,12 @@ export const dashboardRoutes = new Hono<AppEnv>()
     const slug = c.req.param('team')
     const { period, error } = salesPeriod(c.req.query(), ctx.clock())
     // listAccessRequests and getSalesReport answer 404 for an unknown team and 403 for non-members.
-    const [requests, sales, listings, me] = await Promise.all([
+    const [requests, sales, listings, me, attempts] = await Promise.all([
       listAccessRequests(ctx, slug, { status: 'pending' }),
       getSalesReport(ctx, slug, period),
       listTeamAdapters(ctx, slug),
       getMe(ctx),
+      listFingerprintMatches(ctx, slug, { limit: COPY_ATTEMPTS_SHOWN }),
     ])
     const team = me.teams.find((membership) => membership.slug === slug) ?? { slug, name: slug, role: 'member' }
     const decided = c.req.query('decided')
@@ -108,7 +111,11 @@ export const dashboardRoutes = new Hono<AppEnv>()
         : decided === 'rejected'
           ? { text: 'Request rejected.' }
           : undefined
-    return page(c, <TeamPage principal={principal} team={team} listings={listings.items} requests={requests.items} sales={sales} period={period} notice={notice} />)
+    const copyAttempts = { team: slug, attempts: attempts.items, more: attempts.nextCursor !== null }
+    return page(
+      c,
+      <TeamPage principal={principal} team={team} listings={listings.items} requests={requests.items} sales={sales} period={period} notice={notice} copyAttempts={copyAttempts} />,
+    )
   })
   .post('/teams/:team/access-requests/:id/:decision', ...formPost, async (c) => {
     const ctx = await webContext(c)
