@@ -18,9 +18,12 @@ beforeAll(async () => {
 }, 120_000)
 afterAll(() => rm(root, { recursive: true, force: true }))
 
+// PGlite answers execute() with {rows}.
+const rowsOf = async (database: DatabaseHandle, query: ReturnType<typeof sql>) => ((await database.db.execute(query)) as unknown as { rows: unknown[] }).rows
+
 /** Everything a migration can create, as text: tables and columns, constraints, indexes, functions, triggers. */
 async function schemaOf(database: DatabaseHandle) {
-  const rows = async (query: ReturnType<typeof sql>) => JSON.stringify((await database.db.execute(query)).rows ?? [])
+  const rows = async (query: ReturnType<typeof sql>) => JSON.stringify(await rowsOf(database, query))
   return {
     columns: await rows(sql`select table_schema, table_name, column_name, ordinal_position, data_type, udt_name, column_default, is_nullable
       from information_schema.columns where table_schema in ('public', 'drizzle') order by 1, 2, 4`),
@@ -33,8 +36,7 @@ async function schemaOf(database: DatabaseHandle) {
   }
 }
 
-const journalOf = async (database: DatabaseHandle) =>
-  (await database.db.execute(sql`select hash, created_at from drizzle.__drizzle_migrations order by id`)).rows
+const journalOf = (database: DatabaseHandle) => rowsOf(database, sql`select hash, created_at from drizzle.__drizzle_migrations order by id`)
 
 describe('the migrated PGlite snapshot', () => {
   it('gives a first start the schema and migrations journal of a migrated start, and a restart keeps the data dir', async () => {
@@ -62,7 +64,7 @@ describe('the migrated PGlite snapshot', () => {
     const restart = await openDatabase({ dataDir, snapshotFolder })
     expect(restart.origin).toBe('existing')
     await restart.migrate()
-    expect((await restart.db.execute(sql`select name from users where email = 'kept@example.test'`)).rows).toEqual([{ name: 'Kept' }])
+    expect(await rowsOf(restart, sql`select name from users where email = 'kept@example.test'`)).toEqual([{ name: 'Kept' }])
     expect(await journalOf(restart)).toEqual(expected.journal)
     await restart.close()
   }, 180_000)
@@ -83,7 +85,7 @@ describe('the migrated PGlite snapshot', () => {
     expect(database.origin).toBe('initdb')
     await database.migrate()
     expect(await journalOf(database)).toHaveLength(journal.entries.length)
-    expect((await database.db.execute(sql`select count(*)::int as n from snapshot_probe`)).rows).toEqual([{ n: 0 }])
+    expect(await rowsOf(database, sql`select count(*)::int as n from snapshot_probe`)).toEqual([{ n: 0 }])
     await database.close()
 
     // Any change to a migration's text changes the key too.
