@@ -1,4 +1,5 @@
-import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
@@ -59,17 +60,28 @@ export async function openDatabase(options: {
       close: () => client.end({ timeout: 5 }),
     }
   }
-  let dataPath: string | undefined
+  let client: PGlite | undefined
   let origin: DatabaseHandle['origin'] = 'initdb'
   if (options.dataDir) {
-    dataPath = join(options.dataDir, 'pglite')
+    const dataPath = join(options.dataDir, 'pglite')
+    const loading = `${dataPath}.loading`
+    // A first start that stopped while loading the snapshot left a partial data dir: load again.
+    if (existsSync(loading)) await rm(dataPath, { recursive: true, force: true })
     await mkdir(dataPath, { recursive: true })
-    const snapshotFolder = options.snapshotFolder === undefined ? SNAPSHOT_FOLDER : options.snapshotFolder
     const entries = await readdir(dataPath)
+    const snapshotFolder = options.snapshotFolder === undefined ? SNAPSHOT_FOLDER : options.snapshotFolder
+    const snapshot = entries.length === 0 && snapshotFolder ? await readSnapshot(snapshotFolder, migrationsFolder) : undefined
     if (entries.includes('PG_VERSION')) origin = 'existing'
-    else if (entries.length === 0 && snapshotFolder && (await loadSnapshot(dataPath, snapshotFolder, migrationsFolder))) origin = 'snapshot'
+    else if (snapshot) {
+      await writeFile(loading, '')
+      client = await PGlite.create(dataPath, { ...pgliteOptions, loadDataDir: snapshot })
+      await rm(loading)
+      origin = 'snapshot'
+    }
+    client ??= await PGlite.create(dataPath, pgliteOptions)
+  } else {
+    client = await PGlite.create(pgliteOptions)
   }
-  const client = await PGlite.create(dataPath, pgliteOptions)
   const db = drizzlePglite(client)
   return {
     db,
@@ -80,20 +92,3 @@ export async function openDatabase(options: {
   }
 }
 
-/**
- * Fills the empty `dataPath` from the snapshot of `migrationsFolder`, if there is one. PGlite
- * unpacks it into a sibling folder renamed into place once whole, so a start interrupted
- * while loading leaves `dataPath` empty and the next start loads again.
- */
-async function loadSnapshot(dataPath: string, snapshotFolder: string, migrationsFolder: string): Promise<boolean> {
-  const snapshot = await readSnapshot(snapshotFolder, migrationsFolder)
-  if (!snapshot) return false
-  const loading = `${dataPath}.loading`
-  await rm(loading, { recursive: true, force: true })
-  await mkdir(loading)
-  const client = await PGlite.create(loading, { ...pgliteOptions, loadDataDir: snapshot })
-  await client.close()
-  await rmdir(dataPath)
-  await rename(loading, dataPath)
-  return true
-}

@@ -9,7 +9,7 @@ import { migrate } from 'drizzle-orm/pglite/migrator'
 
 /**
  * A freshly migrated PGlite data dir, dumped once by `npm run build`: a first start loads it
- * (under a second) instead of running initdb and every migration (5–7 s). It is named by a key
+ * instead of running initdb and every migration. It is named by a key
  * of the PGlite version and every file of the migrations folder, so a snapshot of other
  * migrations or of another PGlite is never loaded; the migrator still runs after loading it.
  */
