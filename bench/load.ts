@@ -14,8 +14,9 @@
  * drops its own database. Loopback only.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
@@ -96,22 +97,30 @@ try {
   const event = JSON.stringify({ id: 'evt_load_1', object: 'event', type: 'account.updated', api_version: '2025-01-01', created: Math.floor(Date.now() / 1000), livemode: false, data: { object: { id: 'acct_unknown', object: 'account', charges_enabled: true } } })
   const signature = new Stripe('sk_test_signer').webhooks.generateTestHeaderString({ payload: event, secret: WEBHOOK_SECRET })
 
-  // One autocannon process per operation, all at once; connections split 40/25/25/10.
+  // One autocannon process per operation, all at once; connections split 35/20/20/15/10.
   const share = (fraction: number) => Math.max(1, Math.round(connections * fraction))
   const operations = {
-    'searchAdapters (q + base)': { connections: share(0.4), path: '/v1/adapters?q=contract%20law&base=meta-llama%2FLlama-2-7b-hf', method: 'GET', headers: {} },
+    'searchAdapters (q + base)': { connections: share(0.35), path: '/v1/adapters?q=contract%20law&base=meta-llama%2FLlama-2-7b-hf', method: 'GET', headers: {} },
     'checkCompatibility (header + config vs Mistral)': {
-      connections: share(0.25),
+      connections: share(0.2),
       path: '/v1/compat/check',
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ base: 'mistralai/Mistral-7B-v0.1', adapter: { header, config } }),
     },
     'downloadFile → 302': {
-      connections: share(0.25),
+      connections: share(0.2),
       path: '/v1/adapters/acme/legal-zh/versions/1.0.0/files/adapter_model.safetensors',
       method: 'GET',
       headers: { authorization: `Bearer ${buyer.token}` },
+    },
+    // The buyer already holds the free offer's entitlement: each checkout finds it (200 existing).
+    'createCheckout (free, held)': {
+      connections: share(0.15),
+      path: '/v1/checkout',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${buyer.token}` },
+      body: JSON.stringify({ offerId: offer.id }),
     },
     'stripeWebhook (verified, deduplicated)': {
       connections: share(0.1),
@@ -132,8 +141,31 @@ try {
   }
   const states = [await snapshot('after warm-up')]
   for (let round = 1; round <= rounds; round++) {
+    // Where requests wait: the server's event loop (the server runs in this process) and the
+    // app's Postgres sessions, sampled every 100 ms (state / wait event).
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+    loopDelay.enable()
+    const waits = new Map<string, number>()
+    let samples = 0
+    const sampler = setInterval(() => {
+      void admin
+        .unsafe(`select state, coalesce(wait_event_type || ':' || wait_event, 'on CPU') || case when state = 'active' then ' (' || left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 50) || ')' else '' end as wait from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`)
+        .then((rows) => {
+          samples += 1
+          for (const row of rows) waits.set(`${row.state} ${row.wait}`, (waits.get(`${row.state} ${row.wait}`) ?? 0) + 1)
+        }, () => {})
+    }, 100)
+    // Web Crypto (token and webhook signatures) runs on libuv's thread pool: how long a tiny job waits there.
+    const poolWaits: number[] = []
+    const poolProbe = setInterval(() => {
+      const started = performance.now()
+      void crypto.subtle.digest('SHA-256', new Uint8Array(1)).then(() => poolWaits.push(performance.now() - started))
+    }, 100)
     const results = await Promise.all(Object.entries(operations).map(([label, operation]) => (values.only && !label.startsWith(values.only) ? run({ ...operation, connections: 1 }, 1) : run(operation))))
-    console.log(`\nRound ${round}: ${connections} connections for ${seconds} s, Node server on Postgres, four operations at once`)
+    clearInterval(sampler)
+    clearInterval(poolProbe)
+    loopDelay.disable()
+    console.log(`\nRound ${round}: ${connections} connections for ${seconds} s, Node server on Postgres, five operations at once`)
     console.log('| operation | connections | req/s | p50 | p99 | 2xx | 3xx | 4xx | 5xx | errors |')
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     Object.entries(operations).forEach(([label, operation], index) => {
@@ -142,6 +174,13 @@ try {
         `| ${label} | ${operation.connections} | ${Math.round(result.requests.average).toLocaleString('en')} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${statusCount(result, '2xx')} | ${statusCount(result, '3xx')} | ${statusCount(result, '4xx')} | ${statusCount(result, '5xx')} | ${result.errors + result.timeouts} |`,
       )
     })
+    const ms = (ns: number) => `${(ns / 1e6).toFixed(0)} ms`
+    console.log(`\nEvent loop delay of the server: p50 ${ms(loopDelay.percentile(50))}, p99 ${ms(loopDelay.percentile(99))}, max ${ms(loopDelay.max)}`)
+    poolWaits.sort((a, b) => a - b)
+    console.log(`Web Crypto digest of 1 byte (thread pool + event loop): p50 ${poolWaits[Math.floor(poolWaits.length / 2)]?.toFixed(0)} ms, p99 ${poolWaits[Math.floor(poolWaits.length * 0.99)]?.toFixed(0)} ms, max ${poolWaits.at(-1)?.toFixed(0)} ms`)
+    const sessions = [...waits.entries()].sort((a, b) => b[1] - a[1]).map(([wait, count]) => `${wait} ${(count / Math.max(1, samples)).toFixed(1)}`)
+    console.log(`App sessions in Postgres, average per sample (${samples} samples): ${sessions.join(', ')}`)
+    console.log(`Load average: ${loadavg().map((load) => load.toFixed(2)).join(', ')}`)
     await new Promise((resolve) => setTimeout(resolve, 2000))
     states.push(await snapshot(`2 s after round ${round}`))
   }

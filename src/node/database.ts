@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
@@ -9,8 +10,11 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { postgresClientOptions } from '../db/connection'
 import type { Database } from '../db/types'
+import { readSnapshot, SNAPSHOT_FOLDER } from './pglite-snapshot'
 
-const PGLITE_SHARED_BUFFERS = '16MB'
+// PGlite lives in this process's memory: a small buffer pool keeps the server lean (the OS
+// page cache still holds the data files).
+const pgliteOptions = { postgresqlconf: ['shared_buffers=16MB'] }
 
 // Two levels up from src/node/ and, as `npm run build` writes every file flat into dist/node/, from there too.
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url))
@@ -18,6 +22,12 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', impor
 export type DatabaseHandle = {
   db: Database
   kind: 'postgres' | 'pglite'
+  /**
+   * How PGlite found its data dir: `snapshot` (a first start, loaded from the build's migrated
+   * snapshot), `initdb` (a first start without one, or in memory), `existing` (a restart).
+   * Postgres: `server`.
+   */
+  origin: 'server' | 'snapshot' | 'initdb' | 'existing'
   /** Applies every pending migration from migrations/. */
   migrate(): Promise<void>
   close(): Promise<void>
@@ -33,30 +43,52 @@ export async function openDatabase(options: {
   poolSize?: number
   /** How long a new Postgres connection may take before its query fails (default CONNECT_TIMEOUT_SECONDS). */
   connectTimeoutSeconds?: number
+  /** Default: migrations/. */
+  migrationsFolder?: string
+  /** Where the build's PGlite snapshots are (default dist/pglite-snapshot); `null`: never load one. */
+  snapshotFolder?: string | null
 }): Promise<DatabaseHandle> {
+  const migrationsFolder = options.migrationsFolder ?? MIGRATIONS_FOLDER
   if (options.url) {
     const client = postgres(options.url, postgresClientOptions({ max: options.poolSize ?? 10, connectTimeoutSeconds: options.connectTimeoutSeconds }))
     const db = drizzlePostgres(client)
     return {
       db,
       kind: 'postgres',
-      migrate: () => migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER }),
+      origin: 'server',
+      migrate: () => migratePostgres(db, { migrationsFolder }),
       close: () => client.end({ timeout: 5 }),
     }
   }
-  let dataPath: string | undefined
+  let client: PGlite | undefined
+  let origin: DatabaseHandle['origin'] = 'initdb'
   if (options.dataDir) {
-    dataPath = join(options.dataDir, 'pglite')
+    const dataPath = join(options.dataDir, 'pglite')
+    const loading = `${dataPath}.loading`
+    // A first start that stopped while loading the snapshot left a partial data dir: load again.
+    if (existsSync(loading)) await rm(dataPath, { recursive: true, force: true })
     await mkdir(dataPath, { recursive: true })
+    const entries = await readdir(dataPath)
+    const snapshotFolder = options.snapshotFolder === undefined ? SNAPSHOT_FOLDER : options.snapshotFolder
+    const snapshot = entries.length === 0 && snapshotFolder ? await readSnapshot(snapshotFolder, migrationsFolder) : undefined
+    if (entries.includes('PG_VERSION')) origin = 'existing'
+    else if (snapshot) {
+      await writeFile(loading, '')
+      client = await PGlite.create(dataPath, { ...pgliteOptions, loadDataDir: snapshot })
+      await rm(loading)
+      origin = 'snapshot'
+    }
+    client ??= await PGlite.create(dataPath, pgliteOptions)
+  } else {
+    client = await PGlite.create(pgliteOptions)
   }
-  // PGlite lives in this process's memory: a small buffer pool keeps the server lean (the OS
-  // page cache still holds the data files).
-  const client = await PGlite.create(dataPath, { postgresqlconf: [`shared_buffers=${PGLITE_SHARED_BUFFERS}`] })
   const db = drizzlePglite(client)
   return {
     db,
     kind: 'pglite',
-    migrate: () => migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER }),
+    origin,
+    migrate: () => migratePglite(db, { migrationsFolder }),
     close: () => client.close(),
   }
 }
+
