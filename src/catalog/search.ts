@@ -1,4 +1,5 @@
 import { and, arrayContains, desc, eq, exists, lte, or, type SQL, sql } from 'drizzle-orm'
+import { type AnyPgColumn, unionAll } from 'drizzle-orm/pg-core'
 import { offers } from '../commerce/tables'
 import { z } from 'zod'
 import { findBaseModel } from '../compat/api/registry'
@@ -8,7 +9,7 @@ import { CursorInteger, CursorReal, CursorTimestamp, CursorUuid, decodeCursor, e
 import { ApiError, notFound } from '../lib/errors'
 import { serialiseJson, type SerialisedJson } from '../lib/openapi'
 import type { SearchQuerySchema } from './schemas'
-import { adapters, listedRow } from './tables'
+import { adapters, adapterSearchTerms, listedRow } from './tables'
 
 type SearchQuery = z.infer<typeof SearchQuerySchema>
 
@@ -52,7 +53,6 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
 
   const conditions: (SQL | undefined)[] = [listed]
   const tsQuery = query.q ? sql`websearch_to_tsquery('english', ${query.q})` : undefined
-  if (tsQuery) conditions.push(sql`${adapters.searchVector} @@ ${tsQuery}`)
   if (query.base || query.runtime) {
     const base = query.base ? await canonicalBase(ctx, query.base) : '*'
     const key = query.runtime ? `${base}|${query.runtime}` : base
@@ -74,25 +74,55 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
   const rank = tsQuery ? sql<number>`ts_rank(${adapters.searchVector}, ${tsQuery})` : sql<number>`0`
   const sortKey = { relevance: rank, newest: sql`${adapters.publishedAt}`, downloads: sql`${adapters.downloads}`, rating: sql`${adapters.ratingAverage}` }[sort]
   const cursor = query.cursor ? decodeCursor(query.cursor, cursorSchemas[sort]) : undefined
-  if (cursor) {
-    const value = sort === 'newest' ? sql`${cursor.k}::timestamptz` : sort === 'downloads' ? sql`${cursor.k}::integer` : sql`${cursor.k}::real`
-    conditions.push(sql`(${sortKey}, ${adapters.id}) < (${value}, ${cursor.id}::uuid)`)
-  }
+  const cursorValue = !cursor
+    ? undefined
+    : sort === 'newest'
+      ? sql`${cursor.k}::timestamptz`
+      : sort === 'downloads'
+        ? sql`${cursor.k}::integer`
+        : sql`${cursor.k}::real`
+  const after = (key: SQL | AnyPgColumn, id: AnyPgColumn) => (cursor ? sql`(${key}, ${id}) < (${cursorValue}, ${cursor.id}::uuid)` : undefined)
 
   // One statement, planned for these values every time: drizzle sends a query built without
   // `.prepare(name)` as an unnamed statement, which Postgres plans with the actual parameters
   // (a generic plan once estimated `compat_keys @> $1` for a rare key when it matched a tenth
   // of the catalog: 142 ms instead of 2 ms). tests/catalog/search-plans.test.ts keeps it so.
   // The page is chosen on ids and sort keys alone (for `newest`, `downloads` and `rating`
-  // without filters an index-only scan), and only its rows are read whole: a popular word
-  // ranks thousands of matches, and each would otherwise be carried through the sort.
-  const hits = ctx.db
-    .select({ id: adapters.id, rank: rank.as('rank') })
-    .from(adapters)
-    .where(and(...conditions))
-    .orderBy(desc(sortKey), desc(adapters.id))
-    .limit(limit + 1)
-    .as('hits')
+  // without filters an index-only scan), and only its rows are read whole.
+  const matches = (only?: SQL) =>
+    ctx.db
+      .select({ id: sql<string>`${adapters.id}`.as('hit_id'), rank: sql<number>`${rank}`.as('hit_rank') })
+      .from(adapters)
+      .where(and(only, ...conditions, tsQuery ? sql`${adapters.searchVector} @@ ${tsQuery}` : undefined, after(sortKey, adapters.id)))
+      .orderBy(desc(sortKey), desc(adapters.id))
+      .limit(limit + 1)
+  let hits
+  if (tsQuery && sort === 'relevance') {
+    // A one-word query reads its best matches in rank order from adapter_search_terms (the same
+    // `ts_rank`, computed when the listing changed) and stops at the page: a popular word costs
+    // what a rare one does, however large the catalogue. Any other query ranks all its matches.
+    // Only one branch runs: Postgres folds `numnode(…)` of the call's value before planning.
+    const oneWord = ctx.db
+      .select({ id: sql<string>`${adapterSearchTerms.adapterId}`.as('hit_id'), rank: sql<number>`${adapterSearchTerms.weight}`.as('hit_rank') })
+      .from(adapterSearchTerms)
+      .innerJoin(adapters, eq(adapters.id, adapterSearchTerms.adapterId))
+      .where(
+        and(
+          sql`numnode(${tsQuery}) = 1`,
+          sql`${adapterSearchTerms.term} = ${tsQuery}::text`,
+          ...conditions,
+          after(adapterSearchTerms.weight, adapterSearchTerms.adapterId),
+        ),
+      )
+      .orderBy(desc(adapterSearchTerms.weight), desc(adapterSearchTerms.adapterId))
+      .limit(limit + 1)
+    hits = unionAll(oneWord, matches(sql`numnode(${tsQuery}) <> 1`))
+      .orderBy(desc(sql`hit_rank`), desc(sql`hit_id`))
+      .limit(limit + 1)
+      .as('hits')
+  } else {
+    hits = matches().as('hits')
+  }
   const outerKey = { relevance: hits.rank, newest: adapters.publishedAt, downloads: adapters.downloads, rating: adapters.ratingAverage }[sort]
   const rows = await ctx.db
     .select({ ...searchColumns, team: teams.slug, rank: hits.rank })

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { type AnyPgColumn, bigint, boolean, check, customType, index, integer, jsonb, pgTable, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { type AnyPgColumn, bigint, boolean, check, customType, index, integer, jsonb, pgTable, primaryKey, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { id, timestamps } from '../db/columns'
 import { teams, users } from '../identity/tables'
 
@@ -58,6 +58,30 @@ export const adapters = pgTable(
     index('adapters_listed_downloads_idx').on(table.downloads, table.id).where(listedRow(table)),
     check('adapters_visibility_check', sql`${table.visibility} in ('draft', 'published', 'unlisted', 'archived')`),
     check('adapters_license_check', sql`${table.licenseSpdx} is not null or ${table.licenseText} is not null`),
+  ],
+)
+
+/**
+ * Each listed listing's lexemes with the rank a one-word search gives it there, so the best
+ * matches of a popular word are read in order from an index instead of ranking every match.
+ * `term` is the one-lexeme tsquery as Postgres prints it (`'legal'`), the form a one-word
+ * `websearch_to_tsquery` prints too; `weight` is `ts_rank(search_vector, term::tsquery)`.
+ * Kept by the trigger `adapter_search_terms_sync` on adapters (HAND-SQL.sql: drizzle cannot
+ * declare triggers), in the transaction of any write to a listing's text or to whether it is listed.
+ */
+export const adapterSearchTerms = pgTable(
+  'adapter_search_terms',
+  {
+    adapterId: uuid('adapter_id')
+      .notNull()
+      .references(() => adapters.id, { onDelete: 'cascade' }),
+    term: text('term').notNull(),
+    weight: real('weight').notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.adapterId, table.term] }),
+    // Read backwards: a word's matches by rank, then id, both descending (search.ts).
+    index('adapter_search_terms_rank_idx').on(table.term, table.weight, table.adapterId),
   ],
 )
 

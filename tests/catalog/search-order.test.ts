@@ -92,6 +92,12 @@ describe('search order and keyset pages, with ties on every sort key', () => {
     for (const limit of [1, 3, 14]) expect(await pageThrough('/v1/adapters?q=legal', limit), `limit ${limit}`).toEqual(order)
   })
 
+  it('sort=relevance, several words: ranked over every match (not the one-word terms), same order', async () => {
+    const order = await expected('relevance', { q: 'legal assistant' })
+    expect(order).toHaveLength(14)
+    for (const limit of [1, 4]) expect(await pageThrough('/v1/adapters?q=legal%20assistant', limit), `limit ${limit}`).toEqual(order)
+  })
+
   it('filters keep the same order (base model, by downloads and by rating; text and base)', async () => {
     const byDownloads = await expected('downloads', { base: LLAMA })
     expect(byDownloads).toHaveLength(7)
