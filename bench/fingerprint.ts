@@ -6,7 +6,7 @@
  *    pure-JS one validation uses (@noble/hashes, as on Workers) and Node's native one, for scale.
  * 2. lookup: `findMatches` (the duplicate lookup of validation) with N published versions
  *    (64 modules each) on Postgres: p50/p95/p99 over fresh unrelated adapters and true copies. The
- *    keys table is filled by HAND-SQL.sql's backfill (timed). BENCH_KEEP=1 keeps the database;
+ *    keys table is filled by migration 0009's backfill (timed). BENCH_KEEP=1 keeps the database;
  *    `--reuse <database>` times the lookups on a kept one without seeding again.
  *
  *   npx tsx bench/fingerprint.ts [--rank 16] [--layers 32] [--versions 100000] [--lookups 300] [--reuse <database>]
@@ -162,9 +162,10 @@ async function lookup() {
       await sql`insert into version_fingerprints (version_id, fingerprint_version, modules, sketches, module_keys, exact_keys, verdict)
         values (${version!.id}, 1, ${columns.modules}::text[], ${Buffer.from(columns.sketches)}, ${columns.moduleKeys}::bigint[], ${columns.exactKeys}::bigint[], 'unique')`
       const fingerprintsIn = (performance.now() - started) / 1000
-      // The keys table filled by the backfill the migration runs (HAND-SQL.sql), from module_keys.
+      // The keys table filled by the backfill migration 0009 runs, from module_keys (its last statement).
       const keysStarted = performance.now()
-      await sql.unsafe(readFileSync(new URL('../HAND-SQL.sql', import.meta.url), 'utf8'))
+      const migration = readFileSync(new URL('../migrations/0009_search_terms_fingerprint_keys.sql', import.meta.url), 'utf8')
+      await sql.unsafe(migration.split('--> statement-breakpoint').at(-1)!)
       await sql`analyze`
       const keysIn = (performance.now() - keysStarted) / 1000
       const seededIn = (performance.now() - started) / 1000

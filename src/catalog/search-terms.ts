@@ -6,7 +6,7 @@ import { adapters, adapterSearchTerms } from './tables'
  * lexeme of each listed listing, with the rank a search for that word alone gives it there. A
  * lexeme is quoted as tsquery input (backslash and quote escaped) and printed back, so `term` is
  * exactly what `websearch_to_tsquery(…)::text` prints for that one word. The rows of a single
- * listing are kept by the trigger `adapter_search_terms_sync` (HAND-SQL.sql), which computes
+ * listing are kept by the trigger `adapter_search_terms_sync` (migration 0009), which computes
  * the same; this bulk form backfills and seeds (bench/search.ts), and
  * tests/catalog/search-terms.test.ts checks that both agree.
  */

@@ -66,7 +66,7 @@ export const adapters = pgTable(
  * matches of a popular word are read in order from an index instead of ranking every match.
  * `term` is the one-lexeme tsquery as Postgres prints it (`'legal'`), the form a one-word
  * `websearch_to_tsquery` prints too; `weight` is `ts_rank(search_vector, term::tsquery)`.
- * Kept by the trigger `adapter_search_terms_sync` on adapters (HAND-SQL.sql: drizzle cannot
+ * Kept by the trigger `adapter_search_terms_sync` on adapters (migration 0009, hand-written: drizzle cannot
  * declare triggers), in the transaction of any write to a listing's text or to whether it is listed.
  */
 export const adapterSearchTerms = pgTable(

@@ -24,7 +24,7 @@ export type FingerprintVerdict = (typeof fingerprintVerdicts)[number]
  * The function a validated version computes (docs/fingerprints.md): per LoRA module a quantised
  * sketch (`modules[i]` ↔ bytes i·64…), an LSH key per module and the data hashes of its tensors.
  * The module keys are also rows of `fingerprint_keys`, the index the duplicate lookup probes; the
- * arrays here are the version's record (the key table can be rebuilt from them, HAND-SQL.sql).
+ * arrays here are the version's record (the key table can be rebuilt from them, as migration 0009 does).
  */
 export const versionFingerprints = pgTable(
   'version_fingerprints',
