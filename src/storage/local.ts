@@ -4,17 +4,13 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { dirname, join, resolve, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import { ApiError } from '../lib/errors'
-import { checksumMismatch, createUrlSigner, type GetClaims, type PutClaims, sizeMismatch, storageUnavailable } from './signed-urls'
+import { checksumMismatch, createUrlSigner, type GetClaims, type UrlSignerConfig, type PutClaims, sizeMismatch, storageUnavailable } from './signed-urls'
 import type { AppServedEndpoint, ObjectHead, ObjectStore } from './types'
 import { LOCAL_STORAGE_PATH, resolveRange } from './types'
 
-export type LocalStoreConfig = {
+export type LocalStoreConfig = UrlSignerConfig & {
   /** Folder holding the objects (data/), their verified checksums (meta/) and uploads in flight (tmp/). */
   root: string
-  /** Where the app is reachable; signed URLs point at its /v1/storage/local routes. */
-  publicUrl: string
-  /** HS256 key for the signed upload and download URLs. */
-  secret: Uint8Array
 }
 
 export { LOCAL_STORAGE_PATH }
@@ -28,7 +24,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppSer
   const dataRoot = join(root, 'data')
   const metaRoot = join(root, 'meta')
   const tmpRoot = join(root, 'tmp')
-  const { sign, verify, urlFor } = createUrlSigner(config)
+  const { sign, verify, urlFor, expiresAt } = createUrlSigner(config)
   // The data folder exists from the start, so its absence later means the volume is gone (an
   // outage: 503), not that every object is missing (which would reject versions being validated).
   mkdirSync(dataRoot, { recursive: true })
@@ -86,7 +82,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppSer
         method: 'PUT',
         url: urlFor(token),
         headers: { 'Content-Type': 'application/octet-stream' },
-        expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+        expiresAt: expiresAt(expiresInSeconds),
       }
     },
 

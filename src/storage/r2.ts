@@ -10,6 +10,7 @@ import {
   sizeMismatch,
   storageUnavailable,
   type UploadClaims,
+  type UrlSignerConfig,
 } from './signed-urls'
 import type { AppServedEndpoint, ObjectStore, UploadPlan } from './types'
 import { MIN_PART_BYTES, createSha256, partSizeFor, partsOf, resolveRange } from './types'
@@ -23,13 +24,9 @@ export const R2_PART_BYTES = 64 * 1024 * 1024
 export const R2_MAX_PART_BYTES = 90 * 1024 * 1024
 
 
-export type R2StoreConfig = {
+export type R2StoreConfig = UrlSignerConfig & {
   /** The `[[r2_buckets]]` binding (wrangler.toml `ADAPTERS`). */
   bucket: R2Bucket
-  /** Where the app is reachable; signed URLs point at its /v1/storage/local routes. */
-  publicUrl: string
-  /** HS256 key for the signed upload, part and download URLs. */
-  secret: Uint8Array
   /** Files up to this size go up in one PUT, larger ones in parts of it (default R2_PART_BYTES). */
   partBytes?: number
 }
@@ -43,9 +40,8 @@ export type R2StoreConfig = {
  */
 export function createR2Store(config: R2StoreConfig): ObjectStore & AppServedEndpoint {
   const { bucket } = config
-  const { sign, verify, urlFor } = createUrlSigner(config)
+  const { sign, verify, urlFor, expiresAt } = createUrlSigner(config)
   const partBytes = Math.max(MIN_PART_BYTES, Math.min(config.partBytes ?? R2_PART_BYTES, R2_MAX_PART_BYTES))
-  const expiresAt = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString()
 
   /**
    * The ETag a part's upload answers with: R2's own for the part and a MAC binding it to this

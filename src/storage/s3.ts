@@ -23,6 +23,8 @@ export type S3StoreConfig = PresignCredentials & {
   connectTimeoutMs?: number
   /** How long a request or a body being read may go without a byte (default S3_IDLE_TIMEOUT_MS). */
   idleTimeoutMs?: number
+  /** The time URLs are signed at (default: the system clock; tests move it). */
+  clock?: () => Date
 }
 
 /**
@@ -55,7 +57,8 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
   const singlePartMax = config.singlePartMaxBytes ?? SINGLE_PART_MAX_BYTES
   // Downloads sign a URL per request: a lean signer, not the SDK's presigner (see sigv4.ts).
   const presignGet = createGetPresigner(config)
-  const expiresAt = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString()
+  const clock = config.clock ?? (() => new Date())
+  const expiresAt = (seconds: number) => new Date(clock().getTime() + seconds * 1000).toISOString()
 
   return {
     kind: 's3',
@@ -68,6 +71,7 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
           // The checksum stays a signed header: S3 rejects a body whose sha256 differs.
           const url = await getSignedUrl(client, command, {
             expiresIn: expiresInSeconds,
+            signingDate: clock(),
             unhoistableHeaders: new Set([CHECKSUM_HEADER]),
           })
           return { kind: 'single', method: 'PUT', url, headers: { [CHECKSUM_HEADER]: checksum }, expiresAt: expiresAt(expiresInSeconds) }
@@ -82,7 +86,7 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
             url: await getSignedUrl(
               client,
               new UploadPartCommand({ Bucket, Key: key, UploadId: uploadId, PartNumber: part.partNumber, ContentLength: part.size }),
-              { expiresIn: expiresInSeconds },
+              { expiresIn: expiresInSeconds, signingDate: clock() },
             ),
           })),
         )
@@ -147,7 +151,7 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
     },
 
     async presignGet(key, { expiresInSeconds, filename }) {
-      return presignGet(key, { expiresInSeconds, ...(filename ? { contentDisposition: contentDisposition(filename) } : {}) })
+      return presignGet(key, { expiresInSeconds, now: clock(), ...(filename ? { contentDisposition: contentDisposition(filename) } : {}) })
     },
 
     async delete(key) {

@@ -18,9 +18,21 @@ export type UploadClaims = PutClaims | PartClaims
 
 const nounOf = (op: string) => (op === 'get' ? 'download' : 'upload')
 
-export function createUrlSigner(config: { publicUrl: string; secret: Uint8Array }) {
+/** What the stores that sign URLs share: where the app is reachable, the key, and the clock. */
+export type UrlSignerConfig = {
+  /** Where the app is reachable; signed URLs point at its /v1/storage/local routes. */
+  publicUrl: string
+  /** HS256 key for the signed URLs. */
+  secret: Uint8Array
+  /** The time URLs are signed and checked at (default: the system clock; tests move it). */
+  clock?: () => Date
+}
+
+export function createUrlSigner(config: UrlSignerConfig) {
+  const clock = config.clock ?? (() => new Date())
   async function sign(claims: Record<string, unknown>, expiresInSeconds: number, subject?: string) {
-    const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(`${expiresInSeconds}s`)
+    const now = Math.floor(clock().getTime() / 1000)
+    const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(now).setExpirationTime(now + expiresInSeconds)
     if (subject) jwt.setSubject(subject)
     return jwt.sign(config.secret)
   }
@@ -29,7 +41,7 @@ export function createUrlSigner(config: { publicUrl: string; secret: Uint8Array 
   async function verify<T extends { op: string }>(token: string, ops: T['op'][]): Promise<T> {
     const noun = nounOf(ops[0] ?? 'get')
     try {
-      const { payload } = await jwtVerify(token, config.secret, { algorithms: ['HS256'] })
+      const { payload } = await jwtVerify(token, config.secret, { algorithms: ['HS256'], currentDate: clock() })
       if (!ops.includes(payload.op as string) || typeof payload.key !== 'string') throw new ApiError(403, `invalid_${noun}_token`, `This URL is not a ${noun} URL.`)
       return payload as unknown as T
     } catch (error) {
@@ -45,6 +57,8 @@ export function createUrlSigner(config: { publicUrl: string; secret: Uint8Array 
     sign,
     verify,
     urlFor: (token: string) => `${config.publicUrl}${LOCAL_STORAGE_PATH}/${token}`,
+    /** When a URL signed now for `seconds` expires, as the API reports it. */
+    expiresAt: (seconds: number) => new Date(clock().getTime() + seconds * 1000).toISOString(),
   }
 }
 

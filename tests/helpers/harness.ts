@@ -55,11 +55,11 @@ export async function createHarness(
   if (storage === 's3') {
     const s3 = await startS3Server()
     cleanups.push(() => s3.close())
-    store = createS3Store({ ...s3, singlePartMaxBytes })
+    store = createS3Store({ ...s3, singlePartMaxBytes, clock })
   } else {
     const root = await mkdtemp(join(tmpdir(), 'refinery-objects-'))
     cleanups.push(() => rm(root, { recursive: true, force: true }))
-    store = createLocalStore({ root, publicUrl: PUBLIC_URL, secret: randomBytes(32) })
+    store = createLocalStore({ root, publicUrl: PUBLIC_URL, secret: randomBytes(32), clock })
   }
   const jobs = createInProcessQueue((job) => runJob(deps, job), { attempts: 2, backoffMs: 10 })
   const deps: Deps = {
