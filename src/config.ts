@@ -53,6 +53,7 @@ const ConfigSchema = z
   S3_ACCESS_KEY_ID: optionalString,
   S3_SECRET_ACCESS_KEY: optionalString,
   S3_FORCE_PATH_STYLE: optionalString,
+  S3_PART_BYTES: z.coerce.number().int().min(5 * 1024 ** 2, 'S3 parts are at least 5 MiB').max(5 * 1024 ** 3, 'S3 parts are at most 5 GiB').default(64 * 1024 ** 2),
   // Workers with the R2 binding: files up to this size go up in one PUT, larger ones in parts of it (every byte passes the Worker, whose request bodies stop at 100 MB).
   R2_PART_BYTES: z.coerce.number().int().min(5 * 1024 ** 2, 'R2 parts are at least 5 MiB').max(90 * 1024 ** 2, 'must stay under the Workers request-body limit (100 MB)').default(64 * 1024 ** 2),
   STRIPE_SECRET_KEY: optionalString,
@@ -109,6 +110,7 @@ export function s3ConfigOf(config: Config) {
     accessKeyId: S3_ACCESS_KEY_ID,
     secretAccessKey: S3_SECRET_ACCESS_KEY,
     forcePathStyle: config.S3_FORCE_PATH_STYLE === 'true' || config.S3_FORCE_PATH_STYLE === '1',
+    singlePartMaxBytes: config.S3_PART_BYTES,
   }
 }
 

@@ -19,6 +19,7 @@ describe('parseConfig', () => {
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
     [{ PASSWORD_ITERATIONS: '1000' }, 'PASSWORD_ITERATIONS'],
     [{ PUBLIC_URL: 'not a url' }, 'PUBLIC_URL'],
+    [{ S3_PART_BYTES: '1048576' }, 'S3_PART_BYTES'],
   ])('fails naming the variable for %j', (env, variable) => {
     expect(() => parseConfig(env)).toThrow(ConfigError)
     expect(() => parseConfig(env)).toThrow(new RegExp(`^Invalid configuration:\\n  ${variable}:`))

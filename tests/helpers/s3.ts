@@ -16,6 +16,11 @@ export type S3TestServer = {
 }
 
 /** A real S3 API server (it checks SigV4 signatures) on a free loopback port, in a temp folder. */
+const BROWSER_UPLOAD_CORS = `<CORSConfiguration><CORSRule>
+  <AllowedOrigin>*</AllowedOrigin><AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>
+  <AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>600</MaxAgeSeconds>
+</CORSRule></CORSConfiguration>`
+
 export async function startS3Server(bucket = 'refinery-test'): Promise<S3TestServer> {
   const directory = await mkdtemp(join(tmpdir(), 'refinery-s3rver-'))
   const server = new S3rver({
@@ -25,7 +30,8 @@ export async function startS3Server(bucket = 'refinery-test'): Promise<S3TestSer
     directory,
     resetOnClose: true,
     vhostBuckets: false,
-    configureBuckets: [{ name: bucket, configs: [] }],
+    // As a bucket for browser uploads must be set up (README, "Storefront"): PUT from any origin, ETag exposed.
+    configureBuckets: [{ name: bucket, configs: [BROWSER_UPLOAD_CORS] }],
   })
   const { port } = (await server.run()) as AddressInfo
   return {

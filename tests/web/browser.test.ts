@@ -230,3 +230,66 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the storefront in a r
     await page.close()
   })
 })
+
+// Files above S3_PART_BYTES go up in parts: the upload script PUTs each part to S3 itself (CORS),
+// keeps each part's ETag and completes the upload. Parts of 5 MiB (S3's minimum) and an 8 MiB file.
+describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a browser upload to S3 in parts (Debian chromium, headless)', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>
+  let browser: Browser
+  const seller = { email: 'parts-seller@example.test', password: 'seller password 123' }
+  const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf', r: 8, layers: Array.from({ length: 32 }, (_, layer) => layer) })
+
+  beforeAll(async () => {
+    server = await startTestServer({ storage: 's3', env: { S3_PART_BYTES: String(5 * 1024 * 1024) } })
+    const api = createClient({ url: server.url })
+    const { token } = await data(api.POST('/v1/signup', { body: { ...seller, name: 'Seller' } }))
+    const auth = { headers: { Authorization: `Bearer ${token}` } }
+    await data(api.POST('/v1/teams', { body: { slug: 'parts-lab', name: 'Parts Lab' }, ...auth }))
+    await data(
+      api.POST('/v1/adapters', {
+        body: { team: 'parts-lab', slug: 'big-lora', title: 'A larger adapter', summary: 'Uploaded in parts', license: { spdx: 'Apache-2.0', commercialUse: true, derivatives: true } },
+        ...auth,
+      }),
+    )
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+
+  it('uploads each part to its signed URL and completes the version with the parts’ ETags', async () => {
+    const weights = files.find((file) => file.path === 'adapter_model.safetensors')!
+    expect(weights.bytes.length).toBeGreaterThan(5 * 1024 * 1024)
+    const page = await browser.newPage()
+    const problems: string[] = []
+    const partPuts: string[] = []
+    page.on('console', (message) => message.type() === 'error' && problems.push(message.text()))
+    page.on('pageerror', (error) => problems.push(error.message))
+    page.on('requestfinished', (request) => {
+      const url = new URL(request.url())
+      if (request.method() === 'PUT' && url.searchParams.has('partNumber')) partPuts.push(url.searchParams.get('partNumber')!)
+    })
+    await page.goto(`${server.url}/login?next=%2Fteams%2Fparts-lab%2Flistings%2Fbig-lora`)
+    await page.getByLabel('Email').fill(seller.email)
+    await page.getByLabel('Password').fill(seller.password)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL(`${server.url}/teams/parts-lab/listings/big-lora`)
+    await page.locator('#version-files').setInputFiles(files.map((file) => ({ name: file.path, mimeType: 'application/octet-stream', buffer: Buffer.from(file.bytes) })))
+    await expect.poll(() => page.locator('#version-base').inputValue()).toBe('meta-llama/Llama-2-7b-hf')
+    await page.getByLabel('Version (semantic, such as 1.0.0)').fill('1.0.0')
+    await page.getByRole('button', { name: 'Upload and validate' }).click()
+    await page.waitForURL(/\?uploaded=1\.0\.0/, { timeout: 120_000 })
+    expect(await page.locator('tr[data-version="1.0.0"]').getAttribute('data-status')).toBe('ready')
+    expect(partPuts.sort()).toEqual(['1', '2'])
+
+    const api = createClient({ url: server.url })
+    const { token } = await data(api.POST('/v1/login', { body: seller }))
+    const version = await data(
+      api.GET('/v1/adapters/{team}/{slug}/versions/{version}', { params: { path: { team: 'parts-lab', slug: 'big-lora', version: '1.0.0' } }, headers: { Authorization: `Bearer ${token}` } }),
+    )
+    expect(version.files.map((file) => [file.path, file.sha256, file.size]).sort()).toEqual(files.map((file) => [file.path, sha256(file.bytes), file.bytes.length]).sort())
+    expect(problems).toEqual([])
+    await page.close()
+  })
+})
