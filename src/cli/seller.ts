@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { Schemas } from '../client'
-import { formatPrice } from '../lib/format'
+import { formatPrice, parseMajorUnits } from '../lib/format'
 import { CliError } from './check'
 import type { Output } from './progress'
 import { call, parseRef, type Remote } from './remote'
@@ -107,9 +107,9 @@ export async function createOffer(
  * `--max-price 50`), in the minor units (cents) the API counts in.
  */
 export function minorUnits(text: string, flag: string) {
-  if (!/^\d+(\.\d{1,2})?$/.test(text)) throw new CliError(`${flag} ${text}: give an amount like 49 or 49.90 (in dollars, euros…, not cents).`)
-  const [whole, cents = ''] = text.split('.')
-  return Number(whole) * 100 + Number(cents.padEnd(2, '0'))
+  const amount = parseMajorUnits(text)
+  if (amount === undefined) throw new CliError(`${flag} ${text}: give an amount like 49 or 49.90 (in dollars, euros…, not cents).`)
+  return amount
 }
 
 const describeOffer = (offer: Schemas['Offer']) =>

@@ -14,3 +14,14 @@ export function formatBytes(bytes: number) {
 /** Minor units and an ISO currency code → "$49.90". */
 export const formatPrice = (amount: number, currency: string) =>
   new Intl.NumberFormat('en', { style: 'currency', currency: currency.toUpperCase() }).format(amount / 100)
+
+/**
+ * A price as people type it, in the currency's major unit ("49", "49.9", "49.90"), in the minor
+ * units (cents) the API counts in; undefined when it is not such an amount. Every currency we
+ * sell in has two decimals (src/commerce/schemas.ts).
+ */
+export function parseMajorUnits(text: string): number | undefined {
+  if (!/^\d{1,9}(\.\d{1,2})?$/.test(text)) return undefined
+  const [whole, cents = ''] = text.split('.')
+  return Number(whole) * 100 + Number(cents.padEnd(2, '0'))
+}

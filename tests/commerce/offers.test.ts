@@ -7,6 +7,7 @@ import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'
 import { signedStripeEvent, startStripeServer, type StripeTestServer } from '../helpers/stripe'
+import { formPost, signIn } from '../helpers/web'
 
 const WEBHOOK_SECRET = 'whsec_test_offers'
 
@@ -188,5 +189,22 @@ describe('offers: withdrawn and put back by the seller; priced at least at Strip
     const free = (await h.call('GET', `${adapterPath}/offers`, { auth: seller.token })).json.items.find((item: { kind: string }) => item.kind === 'free')
     expectProblem(await h.call('PATCH', `${adapterPath}/offers/${free.id}`, { auth: seller.token, body: { amount: 900 } }), 422, 'offer_not_priced')
     expectProblem(await h.call('PATCH', `${adapterPath}/offers/${offer.id}`, { auth: seller.token, body: { price: 900 } }), 422, 'validation_failed')
+  })
+  it('the dashboard sells at a price typed as 49.90, changes it to 59, and refuses one below Stripe’s minimum', async () => {
+    await createListing(h, seller, 'priced-in-browser')
+    const page = `/teams/${seller.team}/listings/priced-in-browser`
+    const cookie = await signIn(h, seller)
+    const priceOf = async () =>
+      ((await h.call('GET', `/v1/adapters/${seller.team}/priced-in-browser/offers`)).json.items as { id: string; kind: string; amount: number; currency: string }[]).filter(
+        (offer) => offer.kind === 'one_time',
+      )
+    expect((await h.app.request(`${page}/offers`, formPost({ kind: 'one_time', license: 'commercial', price: '49.90', currency: 'eur' }, cookie))).status).toBe(303)
+    const [offer] = await priceOf()
+    expect(offer).toMatchObject({ amount: 4990, currency: 'eur' })
+    expect((await h.app.request(`${page}/offers/${offer!.id}`, formPost({ change: 'price', price: '59', currency: 'eur' }, cookie))).status).toBe(303)
+    expect(await priceOf()).toEqual([expect.objectContaining({ id: offer!.id, amount: 5900, currency: 'eur' })])
+    const tooLow = await h.app.request(`${page}/offers/${offer!.id}`, formPost({ change: 'price', price: '0.10', currency: 'eur' }, cookie))
+    expect(tooLow.status).toBe(422)
+    expect(await priceOf()).toEqual([expect.objectContaining({ amount: 5900 })])
   })
 })

@@ -1,15 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type AdapterFile, createListing, peftFolder, publishFolder, sha256 } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
+import { formPost, signIn } from '../helpers/web'
 
-const ORIGIN = 'http://localhost:8787'
-
-/** A browser's form post: urlencoded, from our own origin, with the session cookie when signed in. */
-const post = (fields: Record<string, string>, cookie?: string, origin = ORIGIN) => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: origin, ...(cookie && { Cookie: cookie }) },
-  body: new URLSearchParams(fields).toString(),
-})
+const post = formPost
 
 /** The `<tr>` of one base in the compatibility table. */
 const rowOf = (html: string, base: string) => new RegExp(`<tr data-base="${base.replace(/[.]/g, '\\.')}" data-verdict="(\\w+)">(.*?)</tr>`, 's').exec(html)
@@ -36,15 +30,6 @@ describe('storefront: the adapter page', () => {
   let listing: string
   let freeOffer: string
   let requestOffer: string
-
-  /** Signs in through the storefront's form; returns the Cookie header value. */
-  async function signIn(account: { email: string; password: string }) {
-    const response = await h.app.request('/login', post({ email: account.email, password: account.password, next: '/' }))
-    expect(response.status).toBe(303)
-    const cookie = response.headers.get('Set-Cookie') ?? ''
-    expect(cookie).toMatch(/^refinery_session=/)
-    return cookie.split(';')[0] ?? ''
-  }
 
   const get = (path: string, cookie?: string) => h.app.request(path, cookie ? { headers: { Cookie: cookie } } : {})
 
@@ -168,7 +153,7 @@ describe('storefront: the adapter page', () => {
     expect(anonymous.headers.get('Location')).toBe(`/login?next=${listing}`)
 
     const buyer = await h.user('page-buyer')
-    const cookie = await signIn(buyer)
+    const cookie = await signIn(h, buyer)
     const claimed = await h.app.request(`${listing}/buy`, post({ offerId: freeOffer }, cookie))
     expect(claimed.status).toBe(303)
     expect(claimed.headers.get('Location')).toBe(`/me?claimed=${seller.team}/legal-llama`)
@@ -190,7 +175,7 @@ describe('storefront: the adapter page', () => {
     const bytes = new Uint8Array(await stored.arrayBuffer())
     expect(sha256(bytes)).toBe(sha256(weights))
 
-    const stranger = await signIn(await h.user('page-stranger'))
+    const stranger = await signIn(h, await h.user('page-stranger'))
     const refused = await get(link, stranger)
     expect(refused.status).toBe(403)
     expect(refused.headers.get('Content-Type')).toContain('text/html')
@@ -202,7 +187,7 @@ describe('storefront: the adapter page', () => {
 
   it('asks for a message on an on-request offer, then files the request', async () => {
     const buyer = await h.user('page-requester')
-    const cookie = await signIn(buyer)
+    const cookie = await signIn(h, buyer)
     const missing = await h.app.request(`${listing}/buy`, post({ offerId: requestOffer, message: '' }, cookie))
     expect(missing.status).toBe(422)
     expect(missing.headers.get('Content-Type')).toContain('text/html')
@@ -231,7 +216,7 @@ describe('storefront: the adapter page', () => {
     expect(publicHtml).not.toContain('1.1.0')
     expect((await get(`${listing}?version=1.1.0`)).status).toBe(404)
 
-    const cookie = await signIn(seller)
+    const cookie = await signIn(h, seller)
     const sellerHtml = await (await get(listing, cookie)).text()
     expect(sellerHtml).toContain(`href="${listing}?version=1.1.0"`)
     expect(sellerHtml).toContain('status: ready')

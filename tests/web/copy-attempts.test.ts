@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { baseNamed, createListing, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
+import { signIn } from '../helpers/web'
 import { loraFolder, randomLora, rotate } from '../helpers/lora-weights'
 
-const ORIGIN = 'http://localhost:8787'
 const llama = baseNamed('meta-llama/Llama-2-7b-hf')
 
 /** The copy-attempts section of a team page, so assertions do not match another section. */
@@ -15,16 +15,6 @@ describe('storefront: the team page shows copy attempts against its listings', (
   let copier: Awaited<ReturnType<Harness['teamOwner']>>
   const original = randomLora(llama, { r: 8, modules: ['self_attn.q_proj', 'self_attn.v_proj'], layers: [0, 1, 2, 3], seed: 7 })
 
-  async function signIn(person: { email: string; password: string }) {
-    const response = await h.app.request('/login', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: ORIGIN },
-      body: new URLSearchParams({ email: person.email, password: person.password }).toString(),
-    })
-    const cookie = response.headers.get('Set-Cookie')?.split(';')[0]
-    if (!cookie?.startsWith('refinery_session=')) throw new Error('no session cookie')
-    return cookie
-  }
   const teamPage = async (team: string, cookie: string) => h.app.request(`/teams/${team}`, { headers: { Cookie: cookie } })
 
   beforeAll(async () => {
@@ -38,7 +28,7 @@ describe('storefront: the team page shows copy attempts against its listings', (
   afterAll(() => h.close())
 
   it('lists a rejected copy and a flagged partial copy to the seller, naming the copier', async () => {
-    const cookie = await signIn(seller)
+    const cookie = await signIn(h, seller)
     const before = section(await (await teamPage(seller.team, cookie)).text())
     expect(before).toContain('No other team has uploaded a copy')
 
@@ -64,7 +54,7 @@ describe('storefront: the team page shows copy attempts against its listings', (
   }, 60_000)
 
   it("shows the copier nothing of the seller's attempts, and the copier's own page no attempts", async () => {
-    const cookie = await signIn(copier)
+    const cookie = await signIn(h, copier)
     expect((await teamPage(seller.team, cookie)).status).toBe(403)
     const own = section(await (await teamPage(copier.team, cookie)).text())
     expect(own).toContain('No other team has uploaded a copy')

@@ -7,17 +7,11 @@ import { teams } from '../../src/identity/tables'
 import { formatBytes } from '../../src/lib/format'
 import { createListing, peftFolder, publishFolder, sha256 } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
+import { formPost, ORIGIN, signIn } from '../helpers/web'
 
 type Person = { email: string; password: string; token: string; id: string }
 
-const ORIGIN = 'http://localhost:8787'
-
-/** A browser's form post: urlencoded, from `origin`, with the session cookie. */
-const post = (cookie: string, fields: Record<string, string> = {}, origin = ORIGIN) => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: origin, Cookie: cookie },
-  body: new URLSearchParams(fields).toString(),
-})
+const post = (cookie: string, fields: Record<string, string> = {}, origin = ORIGIN) => formPost(fields, cookie, origin)
 
 /** The `<article>` of a page that names `text`, so assertions about one card do not match another. */
 const cardNaming = (html: string, text: string) =>
@@ -36,17 +30,6 @@ describe('storefront: my adapters and the team page', () => {
   let requestOffer: string
   const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf' })
 
-  async function signIn(person: Person) {
-    const response = await h.app.request('/login', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: ORIGIN },
-      body: new URLSearchParams({ email: person.email, password: person.password }).toString(),
-    })
-    expect(response.status).toBe(303)
-    const cookie = response.headers.get('Set-Cookie')?.split(';')[0]
-    if (!cookie?.startsWith('refinery_session=')) throw new Error('no session cookie')
-    return cookie
-  }
 
   const get = (path: string, cookie?: string) => h.app.request(path, cookie ? { headers: { Cookie: cookie } } : {})
 
@@ -65,8 +48,8 @@ describe('storefront: my adapters and the team page', () => {
     freeOffer = await offer('free-lora', { kind: 'free', license: 'research' })
     requestOffer = await offer('free-lora', { kind: 'on_request', license: 'commercial' })
     await createListing(h, seller, 'draft-lora', { visibility: 'draft', title: 'Unfinished LoRA' })
-    sellerCookie = await signIn(seller)
-    buyerCookie = await signIn(buyer)
+    sellerCookie = await signIn(h, seller)
+    buyerCookie = await signIn(h, buyer)
   })
   afterAll(() => h.close())
 

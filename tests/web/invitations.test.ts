@@ -1,16 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, type Harness } from '../helpers/harness'
+import { formPost, ORIGIN, signIn } from '../helpers/web'
 
 type Person = { email: string; password: string; token: string; id: string }
 
-const ORIGIN = 'http://localhost:8787'
-
-/** A browser's form post: urlencoded, from `origin`, with the session cookie. */
-const post = (cookie: string, origin = ORIGIN) => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: origin, Cookie: cookie },
-  body: '',
-})
+const post = (cookie: string, origin = ORIGIN) => formPost({}, cookie, origin)
 
 describe('storefront: team invitations on /me', () => {
   let h: Harness
@@ -18,16 +12,6 @@ describe('storefront: team invitations on /me', () => {
   let invitee: Person
   let inviteeCookie: string
 
-  async function signIn(person: Person) {
-    const response = await h.app.request('/login', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: ORIGIN },
-      body: new URLSearchParams({ email: person.email, password: person.password }).toString(),
-    })
-    const cookie = response.headers.get('Set-Cookie')?.split(';')[0]
-    if (!cookie?.startsWith('refinery_session=')) throw new Error('no session cookie')
-    return cookie
-  }
 
   const get = async (path: string, cookie: string) => (await h.app.request(path, { headers: { Cookie: cookie } })).text()
   const invite = async (team: { token: string; team: string }, email: string, role = 'member') =>
@@ -38,7 +22,7 @@ describe('storefront: team invitations on /me', () => {
     h = await createHarness()
     owner = await h.teamOwner('inviting')
     invitee = await h.user('invitee')
-    inviteeCookie = await signIn(invitee)
+    inviteeCookie = await signIn(h, invitee)
   })
   afterAll(() => h.close())
 
@@ -69,13 +53,13 @@ describe('storefront: team invitations on /me', () => {
     const other = await h.teamOwner('other')
     const id = await invite(other, invitee.email)
     const stranger = await h.user('stranger')
-    const strangerCookie = await signIn(stranger)
+    const strangerCookie = await signIn(h, stranger)
     expect(await get('/me', strangerCookie)).not.toContain(id)
     expect((await h.app.request(`/me/invitations/${id}/accept`, post(strangerCookie))).status).toBe(404)
     expect((await h.app.request('/me/invitations/not-an-id/accept', post(strangerCookie))).status).toBe(404)
     expect(await teamsOf(stranger)).toEqual([])
 
-    const signedOut = await h.app.request(`/me/invitations/${id}/accept`, { ...post(''), headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: ORIGIN } })
+    const signedOut = await h.app.request(`/me/invitations/${id}/accept`, formPost())
     expect(signedOut.status).toBe(303)
     expect(signedOut.headers.get('Location')).toBe('/login?next=%2Fme')
 

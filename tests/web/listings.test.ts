@@ -4,17 +4,10 @@ import { adapters } from '../../src/catalog/tables'
 import { offers } from '../../src/commerce/tables'
 import { createListing, declare, peftFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
+import { formPost, ORIGIN, signIn } from '../helpers/web'
 
-const ORIGIN = 'http://localhost:8787'
 
 type Person = { email: string; password: string; token: string; id: string }
-
-/** A browser's form post: urlencoded, from `origin`, with the session cookie when there is one. */
-const formPost = (fields: Record<string, string>, cookie?: string, origin: string | null = ORIGIN) => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...(origin && { Origin: origin }), ...(cookie && { Cookie: cookie }) },
-  body: new URLSearchParams(fields).toString(),
-})
 
 /** The upload script's JSON call (fetch from our page: our Origin, the session cookie). */
 const scriptPost = (body: unknown, cookie?: string, origin: string | null = ORIGIN) => ({
@@ -33,11 +26,6 @@ describe('storefront: the seller dashboard forms', () => {
   const cookies = new Map<string, string>()
   const files = peftFolder({ base: 'meta-llama/Llama-2-7b-hf' })
 
-  async function signIn(person: Person) {
-    const response = await h.app.request('/login', formPost({ email: person.email, password: person.password }))
-    expect(response.status).toBe(303)
-    return response.headers.get('Set-Cookie')?.split(';')[0] ?? ''
-  }
   const cookie = (person: Person) => cookies.get(person.email) ?? ''
   const listingRow = async (team: string, slug: string) => {
     const rows = await h.db.select({ id: adapters.id, title: adapters.title, tags: adapters.taskTags }).from(adapters).where(eq(adapters.slug, slug))
@@ -55,7 +43,7 @@ describe('storefront: the seller dashboard forms', () => {
     member = await h.user('desk-member')
     await h.addMember(owner, owner.team, member, 'member')
     outsider = await h.teamOwner('other')
-    for (const person of [owner, member, outsider]) cookies.set(person.email, await signIn(person))
+    for (const person of [owner, member, outsider]) cookies.set(person.email, await signIn(h, person))
   })
   afterAll(() => h.close())
 

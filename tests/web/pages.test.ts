@@ -1,13 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
+import { formPost, ORIGIN } from '../helpers/web'
 
-/** A browser's form post: urlencoded, from our own origin. */
-const form = (fields: Record<string, string>, origin = 'http://localhost:8787') => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: origin },
-  body: new URLSearchParams(fields).toString(),
-})
+const form = (fields: Record<string, string>, origin = ORIGIN) => formPost(fields, undefined, origin)
 
 describe('storefront: search and sign-in', () => {
   let h: Harness

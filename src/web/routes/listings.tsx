@@ -10,6 +10,7 @@ import { SlugSchema } from '../../identity/schemas'
 import { loadTeamAs } from '../../identity/teams'
 import type { AppEnv } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
+import { parseMajorUnits } from '../../lib/format'
 import { unstorablePath } from '../../lib/openapi'
 import { completeVersion, createVersion, getVersion, listVersions, publishVersion } from '../../publishing/versions'
 import { errorPage, formPost, page, scriptAnswer, scriptPost, signedIn, webContext } from '../common'
@@ -31,12 +32,6 @@ function parse<T>(schema: Schema<T>, input: unknown): T {
 }
 
 const field = (value: unknown) => (typeof value === 'string' ? value.trim() : '')
-
-/** "49.00" or "49" in major units, as the API's minor units (every currency we sell in has 2 decimals). */
-function minorUnits(price: string): number | undefined {
-  if (!/^\d{1,9}(\.\d{1,2})?$/.test(price)) return undefined
-  return Math.round(Number(price) * 100)
-}
 
 /** The team and listing in the path, shaped like slugs (else 404, as for any unknown page). */
 function listingParams(c: Context<AppEnv>) {
@@ -157,7 +152,7 @@ export const listingRoutes = new Hono<AppEnv>()
     const form = await c.req.parseBody()
     const kind = field(form.kind)
     const priced = kind === 'one_time'
-    const amount = priced ? minorUnits(field(form.price)) : undefined
+    const amount = priced ? parseMajorUnits(field(form.price)) : undefined
     if (priced && amount === undefined) throw new ApiError(422, 'validation_failed', 'Give the price in the form 49.00 (at most two decimals).')
     const input = parse(CreateOfferSchema, { kind, license: field(form.license), ...(priced && { amount, currency: field(form.currency) }) })
     await createOffer(ctx, team, slug, input)
@@ -174,7 +169,7 @@ export const listingRoutes = new Hono<AppEnv>()
     let patch: z.infer<typeof UpdateOfferSchema>
     if (change === 'withdraw' || change === 'restore') patch = { active: change === 'restore' }
     else if (change === 'price') {
-      const amount = minorUnits(field(form.price))
+      const amount = parseMajorUnits(field(form.price))
       if (amount === undefined) throw new ApiError(422, 'validation_failed', 'Give the price in the form 49.00 (at most two decimals).')
       patch = parse(UpdateOfferSchema, { amount, currency: field(form.currency) })
     } else throw new ApiError(422, 'validation_failed', 'Choose to change the price, withdraw the offer or put it back on sale.')
