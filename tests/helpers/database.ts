@@ -29,13 +29,21 @@ export async function openTestDatabase(
   }
 }
 
-/** An empty database of its own on the Postgres server at `serverUrl`; `drop` removes it. */
-export async function createPostgresDatabase(serverUrl: string) {
+/**
+ * A database of its own on the Postgres server at `serverUrl`, empty or (`migrated`) with the
+ * app's schema; `drop` removes it.
+ */
+export async function createPostgresDatabase(serverUrl: string, options: { migrated?: boolean } = {}) {
   const name = `refinery_test_${toHex(randomBytes(6))}`
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
   await admin.unsafe(`create database "${name}"`)
   const url = new URL(serverUrl)
   url.pathname = `/${name}`
+  if (options.migrated) {
+    const database = await openDatabase({ url: url.toString(), poolSize: 1 })
+    await database.migrate()
+    await database.close()
+  }
   return {
     url: url.toString(),
     async drop() {

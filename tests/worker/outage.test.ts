@@ -2,7 +2,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openDatabase } from '../../src/node/database'
 import { declare, peftFolder } from '../helpers/adapters'
 import { createPostgresDatabase } from '../helpers/database'
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy'
@@ -25,11 +24,8 @@ describe.runIf(serverUrl)('the Worker without storage, and with Postgres gone', 
   let config = ''
 
   beforeAll(async () => {
-    const database = await createPostgresDatabase(serverUrl!)
+    const database = await createPostgresDatabase(serverUrl!, { migrated: true })
     drop = database.drop
-    const migrated = await openDatabase({ url: database.url, poolSize: 1 })
-    await migrated.migrate()
-    await migrated.close()
     const target = new URL(database.url)
     proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) })
     const throughProxy = new URL(database.url)

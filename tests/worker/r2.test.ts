@@ -5,7 +5,6 @@ import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 as sha256Hash } from '@noble/hashes/sha2.js'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openDatabase } from '../../src/node/database'
 import { hexToBase64 } from '../../src/storage/types'
 import { declare, peftFolder, sha256 } from '../helpers/adapters'
 import { createPostgresDatabase } from '../helpers/database'
@@ -31,11 +30,8 @@ describe.runIf(serverUrl)('the API on workerd with R2 through its binding', () =
   let scratch = ''
 
   beforeAll(async () => {
-    const database = await createPostgresDatabase(serverUrl!)
+    const database = await createPostgresDatabase(serverUrl!, { migrated: true })
     drop = database.drop
-    const migrated = await openDatabase({ url: database.url, poolSize: 1 })
-    await migrated.migrate()
-    await migrated.close()
     scratch = await mkdtemp(join(tmpdir(), 'refinery-r2-'))
     const port = await freePort()
     api = `http://127.0.0.1:${port}`
