@@ -1,6 +1,7 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { findCoveringEntitlement } from '../commerce/entitlements'
+import { millis } from '../db/columns'
 import { uniqueViolation } from '../db/types'
 import { type Principal, requireScope } from '../identity/principal'
 import { users } from '../identity/tables'
@@ -156,10 +157,10 @@ export async function listReviews(ctx: ServiceContext, teamSlug: string, slug: s
     .where(
       and(
         eq(reviews.adapterId, adapter.id),
-        after ? sql`(${reviews.createdAt}, ${reviews.id}) < (${after.at}::timestamptz, ${after.id}::uuid)` : undefined,
+        after ? sql`(${millis(reviews.createdAt)}, ${reviews.id}) < (${after.at}::timestamptz, ${after.id}::uuid)` : undefined,
       ),
     )
-    .orderBy(desc(reviews.createdAt), desc(reviews.id))
+    .orderBy(desc(millis(reviews.createdAt)), desc(reviews.id))
     .limit(query.limit + 1)
   const page = rows.slice(0, query.limit)
   const last = page.at(-1)

@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
-import { type AnyPgColumn, alias } from 'drizzle-orm/pg-core'
+import { alias } from 'drizzle-orm/pg-core'
 import { z } from 'zod'
 import { adapters, adapterVersions } from '../catalog/tables'
 import { MAX_API_HEADER_BYTES } from '../compat/api/check'
@@ -17,6 +17,7 @@ import {
   sketchSimilarity,
   storedSketches,
 } from '../compat/fingerprint'
+import { millis } from '../db/columns'
 import type { Database } from '../db/types'
 import { requireOperator, type OperatorContext } from '../identity/operators'
 import { actingOf, actingTeams, requireScope } from '../identity/principal'
@@ -267,8 +268,6 @@ type Page = { cursor?: string | undefined; limit: number }
 /** Both lists' cursor: the last row's time and id. */
 const ListCursorSchema = z.object({ at: CursorTimestamp, id: CursorUuid })
 
-/** A timestamp to the millisecond, as a cursor carries it (Postgres keeps microseconds; a cursor must not skip rows). */
-const millis = (column: AnyPgColumn) => sql<Date>`date_trunc('milliseconds', ${column})`
 
 /** What a match row says of the copy, as both lists show it. */
 const MATCH_FIGURES = {

@@ -1,4 +1,6 @@
+import { eq, sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { reviews } from '../../src/catalog/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'
@@ -61,5 +63,21 @@ describe('reviewers change and withdraw their own review', () => {
     expectProblem(await h.call('DELETE', `/v1/reviews/${mine.id}`, { auth: bound }), 404, 'not_found')
     const readOnly = (await h.call('POST', '/v1/api-keys', { auth: buyer.token, body: { name: 'read', scopes: ['read'] } })).json.key
     expectProblem(await h.call('DELETE', `/v1/reviews/${mine.id}`, { auth: readOnly }), 403, 'insufficient_scope')
+  })
+  it('pages reviews written within one millisecond one by one, skipping none (Postgres keeps microseconds)', async () => {
+    const { items } = (await h.call('GET', `${listing()}/reviews`)).json as { items: { id: string }[] }
+    expect(items.length).toBeGreaterThanOrEqual(2)
+    // Every review at the same millisecond, microseconds apart: a cursor keeps only the millisecond.
+    for (const [index, review] of items.entries()) {
+      await h.db.update(reviews).set({ createdAt: sql`'2026-12-01T10:00:00.123Z'::timestamptz + ${(index + 1) * 100} * interval '1 microsecond'` }).where(eq(reviews.id, review.id))
+    }
+    const seen: string[] = []
+    let cursor: string | null = null
+    do {
+      const page = (await h.call('GET', `${listing()}/reviews?limit=1${cursor ? `&cursor=${cursor}` : ''}`)).json as { items: { id: string }[]; nextCursor: string | null }
+      seen.push(...page.items.map((review) => review.id))
+      cursor = page.nextCursor
+    } while (cursor && seen.length <= items.length)
+    expect(seen.sort()).toEqual(items.map((review) => review.id).sort())
   })
 })
