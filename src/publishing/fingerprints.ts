@@ -88,8 +88,9 @@ export async function findMatches(
         ? sql`${adapters.teamId} <> ${options.excludeTeams.teamId}`
         : sql`${adapters.teamId} not in ${actingTeams(options.excludeTeams.acting)}`
   const hits = sql<number>`count(*)::int`
-  const picked = await db
-    .select({ versionId: fingerprintKeys.versionId, hits })
+  // One statement: the candidates, then their stored fingerprints and listings.
+  const picked = db
+    .select({ versionId: fingerprintKeys.versionId, hits: hits.as('hits') })
     .from(fingerprintKeys)
     .innerJoin(versionFingerprints, eq(versionFingerprints.versionId, fingerprintKeys.versionId))
     .innerJoin(adapterVersions, eq(adapterVersions.id, fingerprintKeys.versionId))
@@ -110,7 +111,7 @@ export async function findMatches(
     .groupBy(fingerprintKeys.versionId, adapterVersions.status, adapterVersions.publishedAt)
     .orderBy(desc(hits), sql`${adapterVersions.status} = 'published' desc`, adapterVersions.publishedAt)
     .limit(MAX_CANDIDATES)
-  if (picked.length === 0) return []
+    .as('picked')
   const candidates = await db
     .select({
       versionId: versionFingerprints.versionId,
@@ -123,17 +124,14 @@ export async function findMatches(
       slug: adapters.slug,
       visibility: adapters.visibility,
       team: teams.slug,
+      hits: picked.hits,
+      publishedAt: adapterVersions.publishedAt,
     })
-    .from(versionFingerprints)
+    .from(picked)
+    .innerJoin(versionFingerprints, eq(versionFingerprints.versionId, picked.versionId))
     .innerJoin(adapterVersions, eq(adapterVersions.id, versionFingerprints.versionId))
     .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
     .innerJoin(teams, eq(teams.id, adapters.teamId))
-    .where(
-      inArray(
-        versionFingerprints.versionId,
-        picked.map((row) => row.versionId),
-      ),
-    )
 
   const ours = fingerprint.modules.filter((module) => !module.zero)
   const exact = new Set(fingerprint.exactKeys)
@@ -172,8 +170,14 @@ export async function findMatches(
       similarity: lowest,
     })
   }
-  // Ties keep the lookup's order: the published, earliest-published original first.
-  const rank = new Map(picked.map((row, i) => [row.versionId, i]))
+  // Ties keep the lookup's order: most keys shared, then the published, earliest-published original first.
+  const lookupOrder = candidates.sort(
+    (a, b) =>
+      b.hits - a.hits ||
+      Number(b.status === 'published') - Number(a.status === 'published') ||
+      (a.publishedAt?.getTime() ?? Number.POSITIVE_INFINITY) - (b.publishedAt?.getTime() ?? Number.POSITIVE_INFINITY),
+  )
+  const rank = new Map(lookupOrder.map((row, i) => [row.versionId, i]))
   return matches.sort((a, b) => b.share - a.share || b.similarity - a.similarity || (rank.get(a.versionId) ?? 0) - (rank.get(b.versionId) ?? 0))
 }
 
