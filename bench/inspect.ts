@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util'
 import { HEADER_PROBE_BYTES } from '../src/publishing/validate'
-import { createLocalStore } from '../src/storage/local'
+import { createLocalStore } from '../src/node/local-store'
 import { createListing, peftFolder, publishFolder } from '../tests/helpers/adapters'
 import { countingStore } from '../tests/helpers/counting-store'
 import { createHarness } from '../tests/helpers/harness'

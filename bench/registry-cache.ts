@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util'
 import { createApp } from '../src/app'
-import { createRegistryCache } from '../src/compat/api/registry-cache'
+import { createRegistryCache } from '../src/registry/registry-cache'
 import { hfConfigs } from '../tests/compat/fixtures/hf-configs'
 import { peftFolder } from '../tests/helpers/adapters'
 import { createHarness } from '../tests/helpers/harness'

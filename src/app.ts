@@ -8,11 +8,12 @@ import type { AppEnv, Deps } from './lib/context'
 import { isDatabaseUnavailable } from './db/connection'
 import { ApiError, databaseUnavailable, toProblem } from './lib/errors'
 import { createRouter, json, noCredential } from './lib/openapi'
-import { adapterRoutes, reviewRoutes } from './catalog'
-import { commerceRoutes } from './commerce'
+import { adapterRoutes } from './catalog'
+import { commerceRoutes, reviewRoutes } from './commerce'
 import { checksTokenVersionItself, downloadRoutes } from './downloads'
-import { compatRoutes } from './compat/api/routes'
+import { compatRoutes } from './compat-api/routes'
 import { fingerprintRoutes, versionRoutes } from './publishing'
+import { searchRoutes } from './search'
 import { localStorageRoutes } from './storage/routes'
 import { LOCAL_STORAGE_PATH } from './storage/types'
 import { hubAuthorization, hubError, hubRoutes, isHubPath } from './hub'
@@ -53,6 +54,7 @@ function mountApi(app: ReturnType<typeof createRouter>) {
   app.route('/', teamRoutes)
   app.route('/', invitationRoutes)
   app.route('/', apiKeyRoutes)
+  app.route('/', searchRoutes)
   app.route('/', adapterRoutes)
   app.route('/', versionRoutes)
   app.route('/', fingerprintRoutes)

@@ -24,7 +24,7 @@ const ConfigSchema = z
     .default(600_000),
   MAX_JSON_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   SEARCH_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
-  // Other processes' registry writes are seen within this bound (src/compat/api/registry-cache.ts); 0: no cache.
+  // Other processes' registry writes are seen within this bound (src/registry/registry-cache.ts); 0: no cache.
   REGISTRY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
   DOWNLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(30).max(7 * 24 * 3600).default(15 * 60),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),

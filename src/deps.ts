@@ -1,9 +1,9 @@
-import { createSearchCache } from './catalog/search-cache'
-import { createRegistryCache } from './compat/api/registry-cache'
+import { createSearchCache } from './search/search-cache'
+import { createRegistryCache } from './registry/registry-cache'
 import { publicUrlOf, uploadLimitsOf, type Config } from './config'
 import { createPasswordHasher, createTokenSigner } from './identity'
 import type { Deps } from './lib/context'
-import { createLimiters, type LimitPlatform } from './lib/limits'
+import { createLimiters, type LimitPlatform } from './limits'
 
 /**
  * What only the platform can provide: its database and object store, how background work runs,

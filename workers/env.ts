@@ -1,5 +1,5 @@
 import type { Hyperdrive, Queue, R2Bucket } from '@cloudflare/workers-types'
-import type { Job } from '../src/publishing'
+import type { Job } from '../src/lib/jobs'
 
 /** Bindings and vars the Workers runtime hands to every entry point (see wrangler.toml). */
 export type WorkerEnv = {

@@ -1,2 +1,4 @@
-export { adapterRoutes } from './routes/adapters'
-export { reviewRoutes } from './routes/reviews'
+export { adapterRoutes } from './routes'
+export { createAdapter, getAdapter, listTeamAdapters, loadAdapter, toAdapterView } from './adapters'
+export { AdapterParamsSchema, CreateAdapterSchema, RatingSchema, TagSchema } from './schemas'
+export { adapters, listedRow } from './tables'

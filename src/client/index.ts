@@ -1,5 +1,5 @@
 import createFetchClient from 'openapi-fetch'
-import type { components, operations, paths } from './openapi.js'
+import type { components, operations, paths } from './openapi'
 
 export type { components, operations, paths }
 export type Schemas = components['schemas']

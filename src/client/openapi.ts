@@ -836,23 +836,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/teams/{team}/sales": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Orders, gross, fees, refunds and net, by day and adapter */
-        get: operations["getSalesReport"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/adapters/{team}/{slug}/versions/{version}/files/{path}/link": {
         parameters: {
             query?: never;
@@ -882,6 +865,23 @@ export interface paths {
          * @description Answers 302 to a short-lived signed URL; a client that follows it receives the bytes (200, or 206 to a Range). Sent with `Accept: application/json`, it answers the link as JSON instead, as getDownloadLink does (kept for older clients).
          */
         get: operations["downloadFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/teams/{team}/sales": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Orders, gross, fees, refunds and net, by day and adapter */
+        get: operations["getSalesReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1652,6 +1652,17 @@ export interface components {
             chargesEnabled: boolean;
             payoutsEnabled: boolean;
         };
+        DownloadLink: {
+            /** @description Short-lived; ask again for a fresh one to resume */
+            url: string;
+            /** Format: date-time */
+            expiresAt: string;
+            sha256: string;
+            size: number;
+            version: string;
+            /** @description The version’s commit id (see getVersion) */
+            commit: string;
+        };
         SalesReport: {
             team: string;
             from: string | null;
@@ -1707,17 +1718,6 @@ export interface components {
                 day: string;
                 downloads: number;
             }[];
-        };
-        DownloadLink: {
-            /** @description Short-lived; ask again for a fresh one to resume */
-            url: string;
-            /** Format: date-time */
-            expiresAt: string;
-            sha256: string;
-            size: number;
-            version: string;
-            /** @description The version’s commit id (see getVersion) */
-            commit: string;
         };
     };
     responses: never;
@@ -5755,69 +5755,6 @@ export interface operations {
             };
         };
     };
-    getSalesReport: {
-        parameters: {
-            query?: {
-                /** @description First day (UTC), inclusive */
-                from?: string;
-                /** @description Last day (UTC), inclusive */
-                to?: string;
-            };
-            header?: never;
-            path: {
-                team: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The report */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SalesReport"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authenticated but not allowed */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body or parameters failed validation */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
     getDownloadLink: {
         parameters: {
             query?: never;
@@ -5961,6 +5898,69 @@ export interface operations {
             };
             /** @description Rate limited */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSalesReport: {
+        parameters: {
+            query?: {
+                /** @description First day (UTC), inclusive */
+                from?: string;
+                /** @description Last day (UTC), inclusive */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SalesReport"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body or parameters failed validation */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

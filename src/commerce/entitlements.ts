@@ -1,9 +1,9 @@
 import { and, desc, eq, isNull } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
-import { adapters } from '../catalog/tables'
+import { adapters } from '../catalog'
 import type { Database } from '../db/types'
-import { teams } from '../identity/tables'
-import { type Acting, actingOf, heldByPrincipal, type Holder, type Principal, requireScope } from '../identity/principal'
+import { teams } from '../identity'
+import { type Acting, actingOf, heldByPrincipal, type Holder, type Principal, requireScope } from '../identity'
 import type { ServiceContext } from '../lib/context'
 import { entitlements, type LicenseTier } from './tables'
 

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm'
-import { requireScope } from '../identity/principal'
-import { loadTeamAs, requireRole } from '../identity/teams'
+import { requireScope } from '../identity'
+import { loadTeamAs, requireRole } from '../identity'
 import type { Deps, ServiceContext } from '../lib/context'
 import { callStripe, requirePayments } from './payments'
 import { payoutAccounts } from './tables'

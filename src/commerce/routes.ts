@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { AdapterParamsSchema } from '../catalog/schemas'
-import { TeamParamSchema } from '../identity/schemas'
+import { AdapterParamsSchema } from '../catalog'
+import { TeamParamSchema } from '../identity'
 import { serviceContext } from '../lib/context'
 import { bearer, createRouter, json, jsonBody, noCredential, optionalBearer, problems } from '../lib/openapi'
 import { decideAccessRequest, listAccessRequests } from './access-requests'
@@ -8,26 +8,10 @@ import { checkout } from './checkout'
 import { listEntitlements } from './entitlements'
 import { createOffer, listOffers, updateOffer } from './offers'
 import { startPayoutOnboarding } from './payouts'
-import { getSalesReport } from './sales'
-import {
-  AccessRequestListQuerySchema,
-  AccessRequestSchema,
-  CheckoutResultSchema,
-  CheckoutSchema,
-  CreateOfferSchema,
-  DecisionSchema,
-  EntitlementSchema,
-  IdParamSchema,
-  RejectedPaymentSchema,
-  RejectedPaymentsQuerySchema,
-  OfferParamsSchema,
-  OfferSchema,
-  OnboardingSchema,
-  SalesQuerySchema,
-  SalesReportSchema,
-  UpdateOfferSchema,
-} from './schemas'
+import { AccessRequestListQuerySchema, AccessRequestSchema, CheckoutResultSchema, CheckoutSchema, CreateOfferSchema, DecisionSchema, EntitlementSchema, IdParamSchema, RejectedPaymentSchema, RejectedPaymentsQuerySchema, OfferParamsSchema, OfferSchema, OnboardingSchema, UpdateOfferSchema, CreateReviewSchema, ReviewListQuerySchema, ReviewListSchema, ReviewParamsSchema, ReviewSchema, UpdateReviewSchema } from './schemas'
 import { listRejectedPayments, receiveStripeEvent } from './webhooks'
+import { createReview, deleteReview, listReviews, updateReview } from './reviews'
+import { VersionParamsSchema } from '../publishing'
 
 const tags = ['commerce']
 
@@ -145,16 +129,6 @@ const onboardingRoute = createRoute({
   responses: { 200: json(OnboardingSchema, 'Open the link to finish onboarding'), ...problems(401, 403, 404, 503) },
 })
 
-const salesRoute = createRoute({
-  method: 'get',
-  path: '/v1/teams/{team}/sales',
-  operationId: 'getSalesReport',
-  tags,
-  summary: 'Orders, gross, fees, refunds and net, by day and adapter',
-  security: bearer('read'),
-  request: { params: TeamParamSchema, query: SalesQuerySchema },
-  responses: { 200: json(SalesReportSchema, 'The report'), ...problems(401, 403, 404, 422) },
-})
 
 export const commerceRoutes = createRouter()
   .openapi(createOfferRoute, async (c) => {
@@ -188,4 +162,59 @@ export const commerceRoutes = createRouter()
   )
   .openapi(listEntitlementsRoute, async (c) => c.json(await listEntitlements(serviceContext(c)), 200))
   .openapi(onboardingRoute, async (c) => c.json(await startPayoutOnboarding(serviceContext(c), c.req.valid('param').team), 200))
-  .openapi(salesRoute, async (c) => c.json(await getSalesReport(serviceContext(c), c.req.valid('param').team, c.req.valid('query')), 200))
+
+const createReviewRoute = createRoute({
+  method: 'post',
+  path: '/v1/adapters/{team}/{slug}/versions/{version}/reviews',
+  operationId: 'createReview',
+  tags: ['catalog'],
+  summary: 'Rate a version (verified buyers only, once per version)',
+  security: bearer('purchase'),
+  request: { params: VersionParamsSchema, body: jsonBody(CreateReviewSchema) },
+  responses: { 201: json(ReviewSchema, 'Review posted'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+})
+
+const listReviewsRoute = createRoute({
+  method: 'get',
+  path: '/v1/adapters/{team}/{slug}/reviews',
+  operationId: 'listReviews',
+  security: optionalBearer,
+  tags: ['catalog'],
+  summary: 'Reviews of an adapter, newest first',
+  request: { params: AdapterParamsSchema, query: ReviewListQuerySchema },
+  responses: { 200: json(ReviewListSchema, 'A page of reviews'), ...problems(400, 401, 404, 422) },
+})
+
+const updateReviewRoute = createRoute({
+  method: 'patch',
+  path: '/v1/reviews/{id}',
+  operationId: 'updateReview',
+  tags: ['catalog'],
+  summary: 'Change your review: its rating, its text, or both',
+  security: bearer('purchase'),
+  request: { params: ReviewParamsSchema, body: jsonBody(UpdateReviewSchema) },
+  responses: { 200: json(ReviewSchema, 'The review as it now reads'), ...problems(400, 401, 403, 404, 413, 422) },
+})
+
+const deleteReviewRoute = createRoute({
+  method: 'delete',
+  path: '/v1/reviews/{id}',
+  operationId: 'deleteReview',
+  tags: ['catalog'],
+  summary: 'Withdraw your review (you may then post a new one for that version)',
+  security: bearer('purchase'),
+  request: { params: ReviewParamsSchema },
+  responses: { 200: json(ReviewSchema, 'The review that was withdrawn'), ...problems(401, 403, 404, 422) },
+})
+
+export const reviewRoutes = createRouter()
+  .openapi(createReviewRoute, async (c) => {
+    const { team, slug, version } = c.req.valid('param')
+    return c.json(await createReview(serviceContext(c), team, slug, version, c.req.valid('json')), 201)
+  })
+  .openapi(listReviewsRoute, async (c) => {
+    const { team, slug } = c.req.valid('param')
+    return c.json(await listReviews(serviceContext(c), team, slug, c.req.valid('query')), 200)
+  })
+  .openapi(updateReviewRoute, async (c) => c.json(await updateReview(serviceContext(c), c.req.valid('param').id, c.req.valid('json')), 200))
+  .openapi(deleteReviewRoute, async (c) => c.json(await deleteReview(serviceContext(c), c.req.valid('param').id), 200))

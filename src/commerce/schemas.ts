@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi'
-import { AdapterParamsSchema } from '../catalog/schemas'
-import { SlugSchema } from '../identity/schemas'
+import { queryParam } from '../lib/openapi'
+import { AdapterParamsSchema } from '../catalog'
+import { SlugSchema } from '../identity'
 import { licenseTiers, offerKinds, paymentRejections } from './tables'
 
 /** Currencies Stripe charges in minor units of 1/100 (zero-decimal ones like JPY are left out for now). */
@@ -178,3 +179,38 @@ export const RejectedPaymentSchema = z
   })
   .openapi('RejectedPayment')
 export const RejectedPaymentsQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) })
+
+export const CreateReviewSchema = z.strictObject({
+  rating: z.number().int().min(1).max(5),
+  text: z.string().trim().max(10_000).default(''),
+  team: SlugSchema.optional().openapi({ description: 'Review for a team that holds the entitlement' }),
+})
+
+export const UpdateReviewSchema = z
+  .strictObject({ rating: z.number().int().min(1).max(5), text: z.string().trim().max(10_000) })
+  .partial()
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'change the rating, the text, or both' })
+  .openapi('UpdateReview')
+
+export const ReviewParamsSchema = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) })
+
+export const ReviewSchema = z
+  .object({
+    id: z.uuid(),
+    version: z.string(),
+    rating: z.number().int(),
+    text: z.string(),
+    author: z.string(),
+    team: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('Review')
+
+export const ReviewListQuerySchema = z.object({
+  cursor: queryParam(z.string().max(500).optional(), 'cursor'),
+  limit: queryParam(z.coerce.number().int().min(1).max(100).default(20), 'limit'),
+})
+
+export const ReviewListSchema = z
+  .object({ items: z.array(ReviewSchema), ratingAverage: z.number(), ratingCount: z.number().int(), nextCursor: z.string().nullable() })
+  .openapi('Reviews')

@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm'
-import { type AnyPgColumn, boolean, check, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
-import { adapters } from '../catalog/tables'
+import { type AnyPgColumn, boolean, check, index, integer, jsonb, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { adapters } from '../catalog'
+import { adapterVersions } from '../publishing'
 import { id, timestamps } from '../db/columns'
-import { teams, users } from '../identity/tables'
+import { teams, users } from '../identity'
 
 export const licenseTiers = ['research', 'commercial'] as const
 export type LicenseTier = (typeof licenseTiers)[number]
@@ -193,5 +194,32 @@ export const entitlements = pgTable(
     check('entitlements_holder_check', sql`(${table.userId} is null) <> (${table.teamId} is null)`),
     oneOf('entitlements_license_check', table.license, licenseTiers),
     oneOf('entitlements_source_check', table.source, entitlementSources),
+  ],
+)
+
+/** A verified buyer's review of a version: one per version per user, or per team when written for one. */
+export const reviews = pgTable(
+  'reviews',
+  {
+    id: id(),
+    adapterId: uuid('adapter_id')
+      .notNull()
+      .references(() => adapters.id, { onDelete: 'restrict' }),
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => adapterVersions.id, { onDelete: 'restrict' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'restrict' }),
+    teamId: uuid('team_id').references(() => teams.id, { onDelete: 'restrict' }),
+    rating: smallint('rating').notNull(),
+    text: text('text').notNull().default(''),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('reviews_version_user_key').on(table.versionId, table.userId).where(sql`${table.teamId} is null`),
+    uniqueIndex('reviews_version_team_key').on(table.versionId, table.teamId).where(sql`${table.teamId} is not null`),
+    index('reviews_adapter_idx').on(table.adapterId, table.createdAt),
+    check('reviews_rating_check', sql`${table.rating} between 1 and 5`),
   ],
 )

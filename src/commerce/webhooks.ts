@@ -1,5 +1,5 @@
 import { and, desc, eq, exists, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
-import { type OperatorContext, requireOperator } from '../identity/operators'
+import { type OperatorContext, requireOperator } from '../identity'
 import type Stripe from 'stripe'
 import type { Database } from '../db/types'
 import type { Deps } from '../lib/context'

@@ -457,3 +457,6 @@ function toTensorInfos(entries: Entry[]): TensorInfo[] {
   }
   return tensors
 }
+
+/** The largest header the API reads: real LoRA headers are tens of KB; 100k tensors fit in ~10 MB. */
+export const MAX_API_HEADER_BYTES = 16 * 1024 * 1024

@@ -1,9 +1,12 @@
 import type { Context } from 'hono'
 import { createRoute, z } from '@hono/zod-openapi'
-import { VersionParamsSchema } from '../catalog/schemas'
+import { VersionParamsSchema } from '../publishing'
 import { serviceContext } from '../lib/context'
 import { bearer, createRouter, json, problems } from '../lib/openapi'
 import { downloadFile } from './downloads'
+import { getSalesReport } from './sales'
+import { TeamParamSchema } from '../identity'
+import { SalesQuerySchema, SalesReportSchema } from '../commerce'
 
 const DownloadParamsSchema = VersionParamsSchema.extend({
   path: z
@@ -58,6 +61,17 @@ const downloadLinkRoute = createRoute({
   responses: { 200: json(DownloadLinkSchema, 'The link, its expiry and the file’s checksum'), ...problems(401, 403, 404, 410, 429) },
 })
 
+const salesRoute = createRoute({
+  method: 'get',
+  path: '/v1/teams/{team}/sales',
+  operationId: 'getSalesReport',
+  tags: ['commerce'],
+  summary: 'Orders, gross, fees, refunds and net, by day and adapter',
+  security: bearer('read'),
+  request: { params: TeamParamSchema, query: SalesQuerySchema },
+  responses: { 200: json(SalesReportSchema, 'The report'), ...problems(401, 403, 404, 422) },
+})
+
 export const downloadRoutes = createRouter()
   .openapi(downloadLinkRoute, async (c) => {
     const link = await downloadFile(serviceContext(c), c.req.valid('param'), downloadClientOf(c))
@@ -69,6 +83,7 @@ export const downloadRoutes = createRouter()
     if ((c.req.header('Accept') ?? '').includes('application/json')) return c.json(link, 200, headers) as never
     return c.body(null, 302, { ...headers, Location: link.url })
   })
+  .openapi(salesRoute, async (c) => c.json(await getSalesReport(serviceContext(c), c.req.valid('param').team, c.req.valid('query')), 200))
 
 /**
  * The requests whose access token version `downloadFile` checks in its own access query (one

@@ -1,3 +1,4 @@
+import { normalizeEmail } from './schemas'
 import { and, eq } from 'drizzle-orm'
 import type { Deps, ServiceContext } from '../lib/context'
 import { addressKey } from '../lib/client-address'
@@ -16,8 +17,6 @@ export const toUserView = (user: typeof users.$inferSelect): UserView => ({
   name: user.name,
   createdAt: user.createdAt.toISOString(),
 })
-
-export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 
 type AccountDeps = Pick<Deps, 'db' | 'passwords' | 'tokens'>
 type SignupDeps = AccountDeps & Pick<Deps, 'signupAddressLimiter' | 'signupGlobalLimiter'>

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError } from '../lib/errors'
-import { normalizeEmail } from './accounts'
+import { normalizeEmail } from './schemas'
 import { type Principal, requireScope } from './principal'
 import type { Scope } from './tables'
 import { users } from './tables'

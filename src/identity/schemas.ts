@@ -63,3 +63,5 @@ export const ApiKeySchema = z
 // NIST SP 800-63B: at least 8 characters, allow long passphrases; the cap bounds KDF input.
 export const PasswordSchema = z.string().min(8).max(256)
 export const EmailSchema = z.email().max(254)
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase()

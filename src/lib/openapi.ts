@@ -126,3 +126,6 @@ export function createRouter() {
     },
   })
 }
+
+/** A schema read from the query string under `name`. */
+export const queryParam = <T extends z.ZodType>(schema: T, name: string) => schema.openapi({ param: { name, in: 'query' } })

@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, inArray, isNotNull, notExists, sql } from 'drizzle-orm'
-import { adapterVersions, versionCompatibility } from '../catalog/tables'
-import { findBaseModel } from '../compat/api/registry'
-import { analyzeAdapter, checkAgainstBase, CompatInputError } from '../compat/index'
+import { adapterVersions, versionCompatibility } from './tables'
+import { findBaseModel } from '../registry'
+import { analyzeAdapter, checkAgainstBase, CompatInputError } from '../compat'
 import type { Deps } from '../lib/context'
 import { addCompatKeys, compatKeys, type VersionFacts } from './versions'
 

@@ -1,28 +1,19 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { z } from 'zod'
-import { adapters, adapterVersions } from '../catalog/tables'
-import { MAX_API_HEADER_BYTES } from '../compat/api/check'
-import { compatProblem } from '../compat/api/registry'
-import { CompatInputError } from '../compat/errors'
-import { readSafetensorsHeader, type SafetensorsHeader } from '../compat/safetensors'
-import {
-  type AdapterFingerprint,
-  createFingerprinter,
-  FINGERPRINT_VERSION,
-  fnv1a,
-  moduleKey,
-  quantiseSketches,
-  SKETCH_SIZE,
-  sketchSimilarity,
-  storedSketches,
-} from '../compat/fingerprint'
+import { adapters } from '../catalog'
+import { adapterVersions } from './tables'
+import { MAX_API_HEADER_BYTES } from '../compat'
+import { compatProblem } from '../registry'
+import { CompatInputError } from '../compat'
+import { readSafetensorsHeader, type SafetensorsHeader } from '../compat'
+import { type AdapterFingerprint, createFingerprinter, FINGERPRINT_VERSION, fnv1a, moduleKey, quantiseSketches, SKETCH_SIZE, sketchSimilarity, storedSketches } from '../compat'
 import { millis } from '../db/columns'
 import type { Database } from '../db/types'
-import { requireOperator, type OperatorContext } from '../identity/operators'
-import { actingOf, actingTeams, requireScope } from '../identity/principal'
-import { teams } from '../identity/tables'
-import { loadTeamAs } from '../identity/teams'
+import { requireOperator, type OperatorContext } from '../identity'
+import { actingOf, actingTeams, requireScope } from '../identity'
+import { teams } from '../identity'
+import { loadTeamAs } from '../identity'
 import type { Deps, ServiceContext } from '../lib/context'
 import { CursorTimestamp, CursorUuid, decodeCursor, encodeCursor } from '../lib/cursor'
 import { ApiError, notFound } from '../lib/errors'

@@ -1,8 +1,9 @@
 import { eq, sql } from 'drizzle-orm'
-import { MAX_FILE_BYTES } from '../catalog/schemas'
-import { adapters, adapterVersions, versionFiles } from '../catalog/tables'
+import { MAX_FILE_BYTES } from './schemas'
+import { adapters } from '../catalog'
+import { adapterVersions, versionFiles } from './tables'
 import type { Database } from '../db/types'
-import { teams } from '../identity/tables'
+import { teams } from '../identity'
 import { ApiError } from '../lib/errors'
 import { formatBytes } from '../lib/format'
 

@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm'
-import { bigint, check, customType, index, integer, pgTable, primaryKey, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
-import { adapterVersions } from '../catalog/tables'
+import { bigint, boolean, check, customType, index, integer, jsonb, pgTable, primaryKey, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { adapters } from '../catalog'
 import { id, timestamps } from '../db/columns'
-import { users } from '../identity/tables'
+import { users } from '../identity'
 
 /** Raw bytes: both drivers (postgres.js, PGlite) send a Uint8Array as bytea; they read back a Buffer or a Uint8Array. */
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array | string }>({
@@ -94,4 +94,80 @@ export const fingerprintKeys = pgTable(
       .references(() => versionFingerprints.versionId, { onDelete: 'cascade' }),
   },
   (table) => [primaryKey({ columns: [table.key, table.versionId] }), index('fingerprint_keys_version_idx').on(table.versionId)],
+)
+
+export const versionStatuses = ['uploading', 'validating', 'ready', 'rejected', 'published'] as const
+export type VersionStatus = (typeof versionStatuses)[number]
+
+export const adapterVersions = pgTable(
+  'adapter_versions',
+  {
+    id: id(),
+    adapterId: uuid('adapter_id')
+      .notNull()
+      .references(() => adapters.id, { onDelete: 'restrict' }),
+    version: text('version').notNull(),
+    declaredBase: text('declared_base').notNull(),
+    changelog: text('changelog').notNull().default(''),
+    evals: jsonb('evals').notNull().default(sql`'[]'::jsonb`),
+    status: text('status', { enum: versionStatuses }).notNull().default('uploading'),
+    findings: jsonb('findings').notNull().default(sql`'[]'::jsonb`),
+    facts: jsonb('facts'),
+    validationAttempts: integer('validation_attempts').notNull().default(0),
+    /** Granted downloads of this version's files, rolled up from the `downloads` audit rows. */
+    downloads: integer('downloads').notNull().default(0),
+    publishedAt: timestamp('published_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('adapter_versions_adapter_version_key').on(table.adapterId, table.version),
+    check(
+      'adapter_versions_status_check',
+      sql`${table.status} in ('uploading', 'validating', 'ready', 'rejected', 'published')`,
+    ),
+  ],
+)
+
+export const versionFiles = pgTable(
+  'version_files',
+  {
+    id: id(),
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => adapterVersions.id, { onDelete: 'restrict' }),
+    path: text('path').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    storageKey: text('storage_key').notNull(),
+    multipartUploadId: text('multipart_upload_id'),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('version_files_version_path_key').on(table.versionId, table.path),
+    uniqueIndex('version_files_storage_key_key').on(table.storageKey),
+    index('version_files_version_idx').on(table.versionId),
+    check('version_files_size_check', sql`${table.size} >= 0`),
+    check('version_files_sha256_check', sql`${table.sha256} ~ '^[0-9a-f]{64}$'`),
+  ],
+)
+
+/** The compatibility matrix of a validated version: one row per registered base model. */
+export const versionCompatibility = pgTable(
+  'version_compatibility',
+  {
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => adapterVersions.id, { onDelete: 'cascade' }),
+    baseModel: text('base_model').notNull(),
+    compatible: boolean('compatible').notNull(),
+    runtimes: jsonb('runtimes').notNull(),
+    findings: jsonb('findings').notNull(),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('version_compatibility_key').on(table.versionId, table.baseModel),
+    index('version_compatibility_base_idx').on(table.baseModel, table.compatible),
+    // A version's fitting bases without reading its whole matrix (one row per registered base).
+    index('version_compatibility_fits_idx').on(table.versionId, table.baseModel).where(sql`${table.compatible}`),
+  ],
 )

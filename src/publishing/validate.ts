@@ -1,20 +1,12 @@
 import { and, eq } from 'drizzle-orm'
-import { adapters, adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
-import { registryFor } from '../compat/api/registry'
-import {
-  analyzeAdapter,
-  type AdapterConfig,
-  CompatInputError,
-  compatibilityMatrix,
-  type Finding,
-  parseAdapterConfig,
-  readSafetensorsHeader,
-  type SafetensorsHeader,
-} from '../compat/index'
-import { type AdapterFingerprint, createFingerprinter } from '../compat/fingerprint'
+import { adapters } from '../catalog'
+import { adapterVersions, versionCompatibility, versionFiles } from './tables'
+import { registryFor } from '../registry'
+import { analyzeAdapter, type AdapterConfig, CompatInputError, compatibilityMatrix, type Finding, parseAdapterConfig, readSafetensorsHeader, type SafetensorsHeader } from '../compat'
+import { type AdapterFingerprint, createFingerprinter } from '../compat'
 import type { Deps } from '../lib/context'
-import type { ObjectStore } from '../storage/types'
-import { sha256OfStream } from '../storage/types'
+import type { ObjectStore } from '../storage'
+import { sha256OfStream } from '../storage'
 import { sha256 as sha256Hasher } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { decide, duplicateFinding, findMatches, lockModuleKinds, storeFingerprint } from './fingerprints'

@@ -1,5 +1,5 @@
 import type { Child } from 'hono/jsx'
-import type { Principal } from '../identity/principal'
+import type { Principal } from '../identity'
 
 export type PageProps = { title: string; principal: Principal | null; notice?: { text: string; error?: boolean } | undefined; children?: Child }
 

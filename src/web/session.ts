@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { authenticate } from '../identity'
-import type { Principal } from '../identity/principal'
+import type { Principal } from '../identity'
 import type { AppEnv } from '../lib/context'
 
 /** The storefront's session: the access token from `login`, in an HttpOnly, SameSite=Lax cookie. */

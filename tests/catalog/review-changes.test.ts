@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { reviews } from '../../src/catalog/tables'
+import { reviews } from '../../src/commerce/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'

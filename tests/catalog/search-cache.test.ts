@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSearchCache } from '../../src/catalog/search-cache'
+import { createSearchCache } from '../../src/search/search-cache'
 import { adapters } from '../../src/catalog/tables'
 import { createListing, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'

@@ -1,7 +1,8 @@
 import { asc, eq, sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { searchTermsInsert } from '../../src/catalog/search-terms'
-import { adapters, adapterSearchTerms } from '../../src/catalog/tables'
+import { searchTermsInsert } from '../../src/search/search-terms'
+import { adapters } from '../../src/catalog/tables'
+import { adapterSearchTerms } from '../../src/search/tables'
 import { createListing } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 

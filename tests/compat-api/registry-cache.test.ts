@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app'
-import { createRegistryCache } from '../../src/compat/api/registry-cache'
+import { createRegistryCache } from '../../src/registry/registry-cache'
 import { hfConfigs } from '../compat/fixtures/hf-configs'
 import { peftFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'

@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adapterVersions } from '../../src/catalog/tables'
+import { adapterVersions } from '../../src/publishing/tables'
 import { entitlements } from '../../src/commerce/tables'
 import { rollupDownloads } from '../../src/downloads'
 import { createRateLimiter } from '../../src/lib/rate-limit'

@@ -1,10 +1,10 @@
 import { and, eq, inArray, isNull } from 'drizzle-orm'
 import { expect } from 'vitest'
-import { adapterVersions, versionCompatibility } from '../../src/catalog/tables'
-import { listRegistry } from '../../src/compat/api/registry'
+import { adapterVersions, versionCompatibility } from '../../src/publishing/tables'
+import { listRegistry } from '../../src/registry/registry'
 import { entitlements, orders, stripeEvents } from '../../src/commerce/tables'
-import { runMaintenance } from '../../src/publishing'
-import { STUCK_VALIDATION_AFTER_MS } from '../../src/publishing/maintenance'
+import { runMaintenance } from '../../src/maintenance'
+import { STUCK_VALIDATION_AFTER_MS } from '../../src/maintenance'
 import type { Harness } from '../helpers/harness'
 
 /**

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { buildSafetensorsHeader, CompatInputError, MAX_HEADER_SIZE, MAX_TENSORS, readSafetensorsHeader, type SafetensorsHeader } from '../../src/compat'
-import { MAX_API_HEADER_BYTES } from '../../src/compat/api/check'
+import { MAX_API_HEADER_BYTES } from '../../src/compat/safetensors'
 import { createHarness } from '../helpers/harness'
 import { concat, runs } from './common'
 import { byteMutation, FILES, headerLength, jsonMutation, withHeaderText } from './safetensors-inputs'

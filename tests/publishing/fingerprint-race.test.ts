@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Job } from '../../src/publishing/jobs'
+import type { Job } from '../../src/lib/jobs'
 import { validateVersion } from '../../src/publishing/validate'
 import { baseNamed, createListing, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'

@@ -1,9 +1,9 @@
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adapterVersions, versionFiles } from '../../src/catalog/tables'
+import { adapterVersions, versionFiles } from '../../src/publishing/tables'
 import { downloads } from '../../src/downloads/tables'
-import { markValidationStalled, runMaintenance } from '../../src/publishing'
-import { ABANDONED_UPLOAD_AFTER_MS, STUCK_VALIDATION_AFTER_MS } from '../../src/publishing/maintenance'
+import { markValidationStalled, runMaintenance } from '../../src/maintenance'
+import { ABANDONED_UPLOAD_AFTER_MS, STUCK_VALIDATION_AFTER_MS } from '../../src/maintenance'
 import { createListing, declare, peftFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adapterVersions, versionFiles } from '../../src/catalog/tables'
+import { adapterVersions, versionFiles } from '../../src/publishing/tables'
 import { createListing, declare, peftFolder, publishFolder } from '../helpers/adapters'
 import { createHarness, type Harness } from '../helpers/harness'
 import { expectProblem } from '../helpers/problems'

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { reviews } from '../../src/catalog/tables'
+import { reviews } from '../../src/commerce/tables'
 import { grantEntitlement } from '../../src/commerce/entitlements'
 import { entitlements } from '../../src/commerce/tables'
 import { apiKeys, teams } from '../../src/identity/tables'

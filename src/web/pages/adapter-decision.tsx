@@ -1,8 +1,8 @@
-import type { toAdapterView } from '../../catalog/adapters'
-import type { listOffers } from '../../commerce/offers'
-import type { CompatReport } from '../../compat/index'
+import type { toAdapterView } from '../../catalog'
+import type { listOffers } from '../../commerce'
+import type { CompatReport } from '../../compat'
 import { formatPrice } from '../../lib/format'
-import type { toVersionView } from '../../publishing/versions'
+import type { toVersionView } from '../../publishing'
 import { type CompatRow, Engines, Findings, yesNo } from './compatibility'
 import { listingPath, managePath } from './paths'
 

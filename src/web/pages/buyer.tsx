@@ -1,7 +1,7 @@
-import type { listEntitlements } from '../../commerce/entitlements'
-import type { getMe } from '../../identity/accounts'
-import type { listMyInvitations } from '../../identity/invitations'
-import type { Principal } from '../../identity/principal'
+import type { listEntitlements } from '../../commerce'
+import type { getMe } from '../../identity'
+import type { listMyInvitations } from '../../identity'
+import type { Principal } from '../../identity'
 import { formatBytes } from '../../lib/format'
 import { Layout } from '../layout'
 

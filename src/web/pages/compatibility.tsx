@@ -1,5 +1,5 @@
-import type { Finding, RuntimeVerdict, Runtimes } from '../../compat/index'
-import type { getVersionCompatibility } from '../../publishing/versions'
+import type { Finding, RuntimeVerdict, Runtimes } from '../../compat'
+import type { getVersionCompatibility } from '../../publishing'
 
 export type CompatRow = Awaited<ReturnType<typeof getVersionCompatibility>>['items'][number]
 

@@ -1,4 +1,4 @@
-import type { listFingerprintMatches } from '../../publishing/fingerprints'
+import type { listFingerprintMatches } from '../../publishing'
 
 type Attempt = Awaited<ReturnType<typeof listFingerprintMatches>>['items'][number]
 

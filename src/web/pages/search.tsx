@@ -1,5 +1,5 @@
-import type { PriceSummary } from '../../commerce/offers'
-import type { Principal } from '../../identity/principal'
+import type { PriceSummary } from '../../commerce'
+import type { Principal } from '../../identity'
 import { formatPrice } from '../../lib/format'
 import { Layout } from '../layout'
 

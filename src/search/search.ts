@@ -1,15 +1,16 @@
 import { and, arrayContains, desc, eq, exists, lte, or, type SQL, sql } from 'drizzle-orm'
 import { type AnyPgColumn, unionAll } from 'drizzle-orm/pg-core'
-import { offers } from '../commerce/tables'
+import { offers } from '../commerce'
 import { z } from 'zod'
-import { findBaseModel } from '../compat/api/registry'
-import { teams } from '../identity/tables'
+import { findBaseModel } from '../registry'
+import { teams } from '../identity'
 import type { Deps, ServiceContext } from '../lib/context'
 import { CursorInteger, CursorReal, CursorTimestamp, CursorUuid, decodeCursor, encodeCursor } from '../lib/cursor'
 import { ApiError, notFound } from '../lib/errors'
 import { serialiseJson, type SerialisedJson } from '../lib/openapi'
 import type { SearchQuerySchema } from './schemas'
-import { adapters, adapterSearchTerms, listedRow } from './tables'
+import { adapters, listedRow } from '../catalog'
+import { adapterSearchTerms } from './tables'
 
 type SearchQuery = z.infer<typeof SearchQuerySchema>
 

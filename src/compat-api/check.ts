@@ -1,25 +1,11 @@
 import type { z } from '@hono/zod-openapi'
-import { ApiError } from '../../lib/errors'
-import type { Deps, ServiceContext } from '../../lib/context'
-import { loadVersionFacts } from '../../publishing/versions'
-import {
-  analyzeAdapter,
-  type AdapterConfig,
-  type BaseModel,
-  checkAgainstBase,
-  CompatInputError,
-  parseAdapterConfig,
-  readSafetensorsHeader,
-  seededBaseModels,
-  type SafetensorsHeader,
-  validateHeaderObject,
-} from '../index'
-import { type BaseAccess, baseFromConfig, compatProblem, unknownBaseModel } from './registry'
-import { registryReader } from './registry-cache'
+import { ApiError } from '../lib/errors'
+import type { Deps, ServiceContext } from '../lib/context'
+import { loadVersionFacts } from '../publishing'
+import { analyzeAdapter, type AdapterConfig, type BaseModel, checkAgainstBase, CompatInputError, parseAdapterConfig, MAX_API_HEADER_BYTES, readSafetensorsHeader, seededBaseModels, type SafetensorsHeader, validateHeaderObject } from '../compat'
+import { type BaseAccess, baseFromConfig, compatProblem, unknownBaseModel } from '../registry'
+import { registryReader } from '../registry'
 import type { CheckCompatibilitySchema } from './schemas'
-
-/** The largest header the API reads: real LoRA headers are tens of KB; 100k tensors fit in ~10 MB. */
-export const MAX_API_HEADER_BYTES = 16 * 1024 * 1024
 
 /**
  * The verdict for one adapter on one base. Bases the caller may use: verified ones and the

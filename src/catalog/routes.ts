@@ -1,17 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { TeamParamSchema } from '../../identity/schemas'
-import { publicReadContext, serviceContext } from '../../lib/context'
-import { bearer, createRouter, json, jsonBody, optionalBearer, problems, sendJson } from '../../lib/openapi'
-import { createAdapter, getAdapter, listTeamAdapters, updateAdapter } from '../adapters'
-import { searchAdaptersJson } from '../search'
-import {
-  AdapterParamsSchema,
-  AdapterSchema,
-  CreateAdapterSchema,
-  SearchQuerySchema,
-  SearchResultsSchema,
-  UpdateAdapterSchema,
-} from '../schemas'
+import { TeamParamSchema } from '../identity'
+import { publicReadContext, serviceContext } from '../lib/context'
+import { bearer, createRouter, json, jsonBody, optionalBearer, problems } from '../lib/openapi'
+import { createAdapter, getAdapter, listTeamAdapters, updateAdapter } from './adapters'
+import { AdapterParamsSchema, AdapterSchema, CreateAdapterSchema, UpdateAdapterSchema } from './schemas'
 
 const createAdapterRoute = createRoute({
   method: 'post',
@@ -24,16 +16,6 @@ const createAdapterRoute = createRoute({
   responses: { 201: json(AdapterSchema, 'Listing created'), ...problems(400, 401, 403, 404, 409, 413, 422) },
 })
 
-const searchAdaptersRoute = createRoute({
-  method: 'get',
-  path: '/v1/adapters',
-  operationId: 'searchAdapters',
-  security: optionalBearer,
-  tags: ['catalog'],
-  summary: 'Find published adapters by text, the base model you run, serving engine, tag or license',
-  request: { query: SearchQuerySchema },
-  responses: { 200: json(SearchResultsSchema, 'A page of results'), ...problems(400, 401, 422) },
-})
 
 const getAdapterRoute = createRoute({
   method: 'get',
@@ -69,7 +51,6 @@ const listTeamAdaptersRoute = createRoute({
 })
 
 export const adapterRoutes = createRouter()
-  .openapi(searchAdaptersRoute, async (c) => sendJson(c, await searchAdaptersJson(publicReadContext(c), c.req.valid('query')), 200))
   .openapi(createAdapterRoute, async (c) => c.json(await createAdapter(serviceContext(c), c.req.valid('json')), 201))
   .openapi(getAdapterRoute, async (c) => {
     const { team, slug } = c.req.valid('param')

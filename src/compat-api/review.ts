@@ -1,14 +1,14 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { adapterVersions, versionCompatibility } from '../../catalog/tables'
-import { type OperatorContext, requireOperator } from '../../identity/operators'
-import { teams } from '../../identity/tables'
-import type { Deps } from '../../lib/context'
-import { decodeCursor, encodeCursor } from '../../lib/cursor'
-import { ApiError, notFound } from '../../lib/errors'
-import type { BaseModel } from '../index'
-import { registeredBaseModels } from '../tables'
-import { findBaseModel, shapeSignature } from './registry'
+import { adapterVersions, versionCompatibility } from '../publishing'
+import { type OperatorContext, requireOperator } from '../identity'
+import { teams } from '../identity'
+import type { Deps } from '../lib/context'
+import { decodeCursor, encodeCursor } from '../lib/cursor'
+import { ApiError, notFound } from '../lib/errors'
+import type { BaseModel } from '../compat'
+import { registeredBaseModels } from '../registry'
+import { findBaseModel, shapeSignature } from '../registry'
 
 type ReviewContext = OperatorContext & Pick<Deps, 'jobs' | 'registry'>
 

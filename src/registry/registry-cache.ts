@@ -1,10 +1,10 @@
 import { and, asc, eq, gt, ne, or, type SQL, sql } from 'drizzle-orm'
-import type { Database } from '../../db/types'
-import { teamMembers } from '../../identity/tables'
-import type { Principal } from '../../identity/principal'
-import type { Deps, ServiceContext } from '../../lib/context'
-import type { BaseModel } from '../index'
-import { registeredBaseModels } from '../tables'
+import type { Database } from '../db/types'
+import { teamMembers } from '../identity'
+import type { Principal } from '../identity'
+import type { Deps, ServiceContext } from '../lib/context'
+import type { BaseModel } from '../compat'
+import { registeredBaseModels } from './tables'
 import { type BaseAccess, findBaseModel, type RegistryEntry, seededEntries, shapeSignature, shapeTwinsOf, toEntry } from './registry'
 
 type Row = typeof registeredBaseModels.$inferSelect

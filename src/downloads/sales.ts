@@ -1,10 +1,11 @@
 import { and, eq, gte, inArray, lt, sql } from 'drizzle-orm'
-import { adapters, adapterVersions } from '../catalog/tables'
-import { downloads } from '../downloads/tables'
-import { requireScope } from '../identity/principal'
-import { loadTeamAs } from '../identity/teams'
+import { adapters } from '../catalog'
+import { adapterVersions } from '../publishing'
+import { downloads } from './tables'
+import { requireScope } from '../identity'
+import { loadTeamAs } from '../identity'
 import type { ServiceContext } from '../lib/context'
-import { entitlements, orders } from './tables'
+import { entitlements, orders } from '../commerce'
 
 const money = {
   currency: orders.currency,

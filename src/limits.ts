@@ -1,10 +1,10 @@
-import type { Config } from '../config'
-import { ConfigError } from '../config'
-import type { Database } from '../db/types'
-import type { Deps } from './context'
-import { createRateLimiter, type RateLimiter } from './rate-limit'
-import { createBindingRateLimiter, isRateLimitBinding } from './rate-limit-binding'
-import { createPostgresRateLimiter } from './rate-limit-postgres'
+import type { Config } from './config'
+import { ConfigError } from './config'
+import type { Database } from './db/types'
+import type { Deps } from './lib/context'
+import { createRateLimiter, type RateLimiter } from './lib/rate-limit'
+import { createBindingRateLimiter, isRateLimitBinding } from './lib/rate-limit-binding'
+import { createPostgresRateLimiter } from './lib/rate-limit-postgres'
 
 /**
  * Every limit the app enforces: the setting that sizes it (0 turns it off), its window, and on

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi'
-import { SlugSchema } from '../../identity/schemas'
+import { SlugSchema } from '../identity'
+import { FindingSchema, RuntimesSchema } from '../registry'
 
 // Hugging Face ids: `owner/name`, letters, digits and . _ -
 export const BaseModelIdSchema = z
@@ -140,30 +141,6 @@ export const CheckCompatibilitySchema = z
     ]),
   })
   .openapi('CompatibilityRequest')
-
-export const FindingSchema = z
-  .object({
-    code: z.string(),
-    severity: z.enum(['error', 'warning', 'info']),
-    tensor: z.string().optional(),
-    expected: z.unknown().optional(),
-    actual: z.unknown().optional(),
-    message: z.string(),
-  })
-  .openapi('Finding')
-
-const RuntimeVerdictSchema = z.object({
-  compatible: z.boolean(),
-  reasons: z.array(z.string()),
-  notes: z.array(z.string()).optional().openapi({ description: 'How to make it load, e.g. the vLLM flag a high rank needs' }),
-})
-
-export const RuntimesSchema = z.object({
-  vllm: RuntimeVerdictSchema,
-  lorax: RuntimeVerdictSchema,
-  tgi: RuntimeVerdictSchema,
-  llamacpp: RuntimeVerdictSchema,
-})
 
 export const CompatReportSchema = z
   .object({

@@ -1,9 +1,9 @@
 import { and, eq, inArray, lt } from 'drizzle-orm'
-import { adapterVersions, versionFiles } from '../catalog/tables'
-import { requeueStripeEvents } from '../commerce/webhooks'
-import type { Deps } from '../lib/context'
-import { deleteEndedRateLimitWindows } from '../lib/rate-limit-postgres'
-import { UPLOAD_URL_TTL_SECONDS } from './versions'
+import { adapterVersions, versionFiles } from './publishing/tables'
+import { requeueStripeEvents } from './commerce/webhooks'
+import type { Deps } from './lib/context'
+import { deleteEndedRateLimitWindows } from './lib/rate-limit-postgres'
+import { UPLOAD_URL_TTL_SECONDS } from './publishing/versions'
 
 /** An upload session is abandoned once its URLs have expired and a day more has passed. */
 export const ABANDONED_UPLOAD_AFTER_MS = (UPLOAD_URL_TTL_SECONDS + 24 * 60 * 60) * 1000

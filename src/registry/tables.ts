@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { check, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { timestamps } from '../db/columns'
-import { teams, users } from '../identity/tables'
+import { teams, users } from '../identity'
 
 export const baseModelStatuses = ['pending', 'verified', 'merged'] as const
 export type BaseModelStatus = (typeof baseModelStatuses)[number]

@@ -4,9 +4,9 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { dirname, join, resolve, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import { ApiError } from '../lib/errors'
-import { checksumMismatch, createUrlSigner, type GetClaims, type UrlSignerConfig, type PutClaims, sizeMismatch, storageUnavailable } from './signed-urls'
-import type { AppServedEndpoint, ObjectHead, ObjectStore } from './types'
-import { LOCAL_STORAGE_PATH, resolveRange } from './types'
+import { checksumMismatch, createUrlSigner, type GetClaims, type UrlSignerConfig, type PutClaims, sizeMismatch, storageUnavailable } from '../storage/signed-urls'
+import type { AppServedEndpoint, ObjectHead, ObjectStore } from '../storage/types'
+import { LOCAL_STORAGE_PATH, resolveRange } from '../storage/types'
 
 export type LocalStoreConfig = UrlSignerConfig & {
   /** Folder holding the objects (data/), their verified checksums (meta/) and uploads in flight (tmp/). */

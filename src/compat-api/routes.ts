@@ -1,26 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { listCompatibleAdaptersJson } from '../../catalog/search'
-import { CompatibleAdaptersQuerySchema, CompatibleAdaptersSchema } from '../../catalog/schemas'
-import { publicReadContext, serviceContext } from '../../lib/context'
-import { ApiError } from '../../lib/errors'
-import { bearer, createRouter, json, jsonBody, optionalBearer, problems, sendJson } from '../../lib/openapi'
+import { listCompatibleAdaptersJson } from '../search'
+import { CompatibleAdaptersQuerySchema, CompatibleAdaptersSchema } from '../search'
+import { publicReadContext, serviceContext } from '../lib/context'
+import { ApiError } from '../lib/errors'
+import { bearer, createRouter, json, jsonBody, optionalBearer, problems, sendJson } from '../lib/openapi'
 import { checkCompatibility, inspectSafetensors } from './check'
-import { getBaseModel, listBaseModels, registerBaseModel, toBaseModelView } from './registry'
+import { getBaseModel, listBaseModels, registerBaseModel, toBaseModelView } from '../registry'
 import { listPendingBaseModels, reviewBaseModel } from './review'
-import {
-  BaseModelDetailSchema,
-  BaseModelReviewResultSchema,
-  ListPendingBaseModelsQuerySchema,
-  PendingBaseModelSchema,
-  ReviewBaseModelSchema,
-  BaseModelParamsSchema,
-  BaseModelSchema,
-  CheckCompatibilitySchema,
-  CompatReportSchema,
-  InspectionSchema,
-  ListBaseModelsQuerySchema,
-  RegisterBaseModelSchema,
-} from './schemas'
+import { BaseModelDetailSchema, BaseModelReviewResultSchema, ListPendingBaseModelsQuerySchema, PendingBaseModelSchema, ReviewBaseModelSchema, BaseModelParamsSchema, BaseModelSchema, CheckCompatibilitySchema, CompatReportSchema, InspectionSchema, ListBaseModelsQuerySchema, RegisterBaseModelSchema } from './schemas'
 
 const tags = ['compat']
 

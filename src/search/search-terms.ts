@@ -1,5 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm'
-import { adapters, adapterSearchTerms } from './tables'
+import { adapters } from '../catalog'
+import { adapterSearchTerms } from './tables'
 
 /**
  * Writes `adapter_search_terms` for the listings `which` selects in one statement: one row per

@@ -1,0 +1,2 @@
+export { checkCompatibility } from './check'
+export { CheckCompatibilitySchema } from './schemas'

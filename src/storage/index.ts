@@ -1,0 +1,1 @@
+export { sha256OfStream, type ObjectStore, type UploadPlan } from './types'
