@@ -1,4 +1,4 @@
-import type { ExecutionContext, ExportedHandler } from '@cloudflare/workers-types'
+import type { ExecutionContext, ExportedHandler } from '@cloudflare/workers-types/latest'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css'

@@ -1,4 +1,4 @@
-import type { Hyperdrive, Queue, R2Bucket } from '@cloudflare/workers-types'
+import type { Hyperdrive, Queue, R2Bucket } from '@cloudflare/workers-types/latest'
 import type { Job } from '../src/lib/jobs'
 
 /** Bindings and vars the Workers runtime hands to every entry point (see wrangler.toml). */

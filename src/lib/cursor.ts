@@ -14,7 +14,7 @@ export const encodeCursor = (position: Record<string, unknown>) => base64url(new
 export function decodeCursor<S extends z.ZodType>(text: string, schema: S): z.output<S> {
   let position: unknown
   try {
-    position = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(fromBase64url(text)))
+    position = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(fromBase64url(text)))
   } catch {
     throw invalidCursor()
   }

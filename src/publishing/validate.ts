@@ -204,7 +204,7 @@ async function readConfig(store: ObjectStore, files: FileRow[]): Promise<Adapter
   const bytes = await store.getRange(file.storageKey, 0, file.size - 1)
   let json: unknown
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes))
   } catch {
     throw reject('invalid_adapter_config', `${file.path} is not valid UTF-8 JSON.`)
   }

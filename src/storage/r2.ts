@@ -1,4 +1,4 @@
-import type { FixedLengthStream as WorkerdFixedLengthStream, R2Bucket, ReadableStream as WorkerdReadableStream } from '@cloudflare/workers-types'
+import type { FixedLengthStream as WorkerdFixedLengthStream, R2Bucket, ReadableStream as WorkerdReadableStream } from '@cloudflare/workers-types/latest'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 as sha256Hash } from '@noble/hashes/sha2.js'
 import { ApiError } from '../lib/errors'

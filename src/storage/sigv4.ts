@@ -24,9 +24,9 @@ export function createGetPresigner(config: PresignCredentials) {
   const host = pathStyle ? endpoint.host : `${config.bucket}.${endpoint.host}`
   const prefix = pathStyle ? `/${encodeSegment(config.bucket)}` : ''
   let cachedDay = ''
-  let cachedKey: Buffer = Buffer.alloc(0)
+  let cachedKey: Uint8Array = new Uint8Array(0)
 
-  function signingKey(day: string): Buffer {
+  function signingKey(day: string): Uint8Array {
     if (day !== cachedDay) {
       const kDate = createHmac('sha256', `AWS4${config.secretAccessKey}`).update(day).digest()
       const kRegion = createHmac('sha256', kDate).update(config.region).digest()
