@@ -21,7 +21,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { buildSafetensorsHeader, loraTensorsFor, readSafetensorsHeader, seededBaseModels } from '../src/compat'
-import { type AdapterFingerprint, createFingerprinter, fingerprintBytes, fnv1a, LSH_BITS, SKETCH_SIZE } from '../src/compat/fingerprint'
+import { type AdapterFingerprint, createFingerprinter, FINGERPRINT_VERSION, fingerprintBytes, fnv1a, LSH_BITS, SKETCH_SIZE } from '../src/compat/fingerprint'
 import type { Database } from '../src/db/types'
 import { openDatabase } from '../src/node/database'
 import { fingerprintColumns, findMatches } from '../src/publishing/fingerprints'
@@ -186,11 +186,11 @@ async function lookup() {
     const queries = Array.from({ length: lookups }, (_, i) => {
       if (i % 2 === 1) return { copy: true, fingerprint: realCopies[i % realCopies.length]! }
       const fingerprint: AdapterFingerprint = {
-        version: 1,
+        version: FINGERPRINT_VERSION,
         modules: originalFp.modules.map((module) => {
           const sketch = Float32Array.from({ length: SKETCH_SIZE }, normal)
           const norm = Math.hypot(...sketch)
-          return { module: module.module, sketch: sketch.map((x) => x / norm), zero: false }
+          return { module: module.module, kind: 'lora' as const, sketch: sketch.map((x) => x / norm), zero: false }
         }),
         exactKeys: Array.from({ length: 128 }, () => Math.floor(Math.abs(normal()) * 2 ** 40)),
       }
