@@ -44,7 +44,7 @@ export const MODULE_MATCH_SIMILARITY = 0.95
  * (BF16 rounding: ≤ 2⁻⁸ per number, measured ≤ 0.0026 on the sketch) from another adapter of the same
  * base. docs/fingerprints.md has the maths and the measured margin.
  */
-export const EXTRA_MATCH_DISTANCE = 0.006
+export const EXTRA_MATCH_DISTANCE = 0.005
 /**
  * The weight of all magnitude entries together, and of all saved-module entries together, as a
  * fraction of the LoRA entries' weight (each LoRA entry weighs 1). With both at 1/8, extras are at
