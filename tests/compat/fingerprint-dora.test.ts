@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { readSafetensorsHeader } from '../../src/compat'
+import { buildSafetensors, readSafetensorsHeader } from '../../src/compat'
 import { type AdapterFingerprint, createFingerprinter, fingerprintBytes, moduleKey, quantiseSketches, storedSketches } from '../../src/compat/fingerprint'
 import { compareEntries, decide, DUPLICATE_SHARE, EXTRA_MATCH_DISTANCE, type FingerprintMatch } from '../../src/publishing/fingerprints'
 import { baseNamed } from '../helpers/adapters'
@@ -215,10 +215,17 @@ describe('DoRA magnitudes and saved modules (modules_to_save)', () => {
     expect(closestAt.get(0.02)).toBeGreaterThan(EXTRA_MATCH_DISTANCE)
   }, 120_000)
 
-  it('refuses a magnitude or saved matrix in a dtype it cannot read', () => {
-    const file = saveLora(lora.slice(0, 1), { dtype: 'F16', magnitudes: magnitudes.slice(0, 1) })
-    const header = readSafetensorsHeader(file, file.length)
-    const tampered = { ...header, tensors: header.tensors.map((tensor) => (tensor.name.endsWith('lora_magnitude_vector') ? { ...tensor, dtype: 'F8_E4M3' } : tensor)) }
-    expect(() => fingerprintBytes(tampered, file)).toThrowError(expect.objectContaining({ code: 'unsupported_dtype', extra: expect.objectContaining({ tensor: expect.stringContaining('lora_magnitude_vector') }) }))
+  it.each([
+    ['a magnitude vector', 'base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector', [4096]],
+    ['a saved matrix', 'base_model.model.lm_head.weight', [32000, 4096]],
+  ])('refuses %s in a dtype it cannot read, naming the tensor', (_name, tensor, shape) => {
+    const file = buildSafetensors([
+      { name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', dtype: 'F16', shape: [4, 4096] },
+      { name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight', dtype: 'F16', shape: [4096, 4] },
+      { name: tensor, dtype: 'F8_E4M3', shape },
+    ])
+    expect(() => fingerprintBytes(readSafetensorsHeader(file, file.length), file)).toThrowError(
+      expect.objectContaining({ code: 'unsupported_dtype', extra: expect.objectContaining({ tensor }) }),
+    )
   })
 })
