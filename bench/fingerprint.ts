@@ -21,7 +21,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { buildSafetensorsHeader, loraTensorsFor, readSafetensorsHeader, seededBaseModels } from '../src/compat'
-import { type AdapterFingerprint, createFingerprinter, fingerprintBytes, fnv1a, LSH_BITS, SKETCH_SIZE } from '../src/compat/fingerprint'
+import { type AdapterFingerprint, createFingerprinter, FINGERPRINT_VERSION, fingerprintBytes, fnv1a, LSH_BITS, SKETCH_SIZE } from '../src/compat/fingerprint'
 import type { Database } from '../src/db/types'
 import { openDatabase } from '../src/node/database'
 import { fingerprintColumns, findMatches } from '../src/publishing/fingerprints'
@@ -44,6 +44,11 @@ const CHUNK = 1024 * 1024
 function randomBf16File(rank: number, layers: number): Uint8Array {
   const tensors = loraTensorsFor(llama, { r: rank, layers: [...Array(layers).keys()], dtype: 'BF16' })
   const { bytes, fileSize } = buildSafetensorsHeader(tensors, { format: 'pt' })
+  return fillBf16(bytes, fileSize)
+}
+
+/** The header bytes, then random small BF16 values up to `fileSize`. */
+function fillBf16(bytes: Uint8Array, fileSize: number): Uint8Array {
   const file = new Uint8Array(fileSize)
   file.set(bytes)
   // Small finite values: the high halves of random F32s in [-0.05, 0.05].
@@ -72,8 +77,21 @@ function time(run: () => void, repeat = 3): number {
   return best / 1000
 }
 
-function throughput() {
-  const file = randomBf16File(Number(values.rank), Number(values.layers))
+/**
+ * A DoRA adapter with a saved lm_head: q/v LoRA × 32 layers (r 16) with their magnitude vectors, and
+ * `lm_head` (32,000 × 4,096) saved whole, BF16 — the saved matrix is almost all of the bytes.
+ */
+function doraSavedFile(): Uint8Array {
+  const lora = loraTensorsFor(llama, { r: Number(values.rank), layers: [...Array(32).keys()], dtype: 'BF16', modules: ['self_attn.q_proj', 'self_attn.v_proj'] })
+  const magnitudes = lora
+    .filter((tensor) => tensor.name.endsWith('lora_B.weight'))
+    .map((tensor) => ({ name: tensor.name.replace('lora_B.weight', 'lora_magnitude_vector'), dtype: 'BF16' as const, shape: [tensor.shape[0]!] }))
+  const tensors = [...lora, ...magnitudes, { name: 'base_model.model.lm_head.weight', dtype: 'BF16' as const, shape: [32000, 4096] }]
+  const { bytes, fileSize } = buildSafetensorsHeader(tensors, { format: 'pt' })
+  return fillBf16(bytes, fileSize)
+}
+
+function throughput(file: Uint8Array, title: string) {
   const header = readSafetensorsHeader(file, file.length)
   const mb = file.length / 1e6
   const chunks = (feed: (chunk: Uint8Array) => void) => {
@@ -105,7 +123,7 @@ function throughput() {
     hash.digest()
   })
   const row = (name: string, seconds: number) => `| ${name} | ${(mb / seconds).toFixed(0)} MB/s | ${(noble / seconds).toFixed(2)}× |`
-  console.log(`\nLlama-2-7B LoRA, r=${values.rank}, ${values.layers} layers × 7 modules, BF16: ${header.tensors.length} tensors, ${mb.toFixed(1)} MB (best of 3)\n`)
+  console.log(`\n${title}: ${header.tensors.length} tensors, ${mb.toFixed(1)} MB (best of 3)\n`)
   console.log('| pass over the bytes | throughput | vs SHA-256 (@noble/hashes) |')
   console.log('| --- | --- | --- |')
   console.log(row('SHA-256, @noble/hashes (what validation runs, also on Workers)', noble))
@@ -186,11 +204,11 @@ async function lookup() {
     const queries = Array.from({ length: lookups }, (_, i) => {
       if (i % 2 === 1) return { copy: true, fingerprint: realCopies[i % realCopies.length]! }
       const fingerprint: AdapterFingerprint = {
-        version: 1,
+        version: FINGERPRINT_VERSION,
         modules: originalFp.modules.map((module) => {
           const sketch = Float32Array.from({ length: SKETCH_SIZE }, normal)
           const norm = Math.hypot(...sketch)
-          return { module: module.module, sketch: sketch.map((x) => x / norm), zero: false }
+          return { module: module.module, kind: 'lora' as const, sketch: sketch.map((x) => x / norm), zero: false }
         }),
         exactKeys: Array.from({ length: 128 }, () => Math.floor(Math.abs(normal()) * 2 ** 40)),
       }
@@ -223,5 +241,8 @@ async function lookup() {
   }
 }
 
-if (values.part !== 'lookup') throughput()
+if (values.part !== 'lookup') {
+  throughput(randomBf16File(Number(values.rank), Number(values.layers)), `Llama-2-7B LoRA, r=${values.rank}, ${values.layers} layers × 7 modules, BF16`)
+  throughput(doraSavedFile(), `Llama-2-7B DoRA, r=${values.rank}, q/v × 32 layers with magnitudes, lm_head saved (modules_to_save), BF16`)
+}
 if (values.part !== 'throughput') await lookup()

@@ -7,7 +7,7 @@ import { MAX_API_HEADER_BYTES } from '../compat'
 import { compatProblem } from '../registry'
 import { CompatInputError } from '../compat'
 import { readSafetensorsHeader, type SafetensorsHeader } from '../compat'
-import { type AdapterFingerprint, createFingerprinter, FINGERPRINT_VERSION, fnv1a, moduleKey, quantiseSketches, SKETCH_SIZE, sketchSimilarity, storedSketches } from '../compat'
+import { type AdapterFingerprint, COMPARED_KINDS, createFingerprinter, type EntryKind, entryKind, FINGERPRINT_VERSION, fnv1a, moduleKey, quantiseSketches, SKETCH_SIZE, sketchSimilarity, storedSketches } from '../compat'
 import { millis } from '../db/columns'
 import type { Database } from '../db/types'
 import { requireOperator, type OperatorContext } from '../identity'
@@ -26,10 +26,102 @@ import { fingerprintKeys, fingerprintMatches, type FingerprintVerdict, versionFi
  * (tests/publishing/fingerprints.test.ts measures both; docs/fingerprints.md explains the margin).
  */
 export const MODULE_MATCH_SIMILARITY = 0.95
-/** Matched modules over the larger module set: from this share on a version is a duplicate. */
+/**
+ * Two DoRA magnitude vectors, or two saved matrices, are the same when their normalised sketches are
+ * at most this far apart (Euclidean; cosine ≥ 1 − d²/2). Both are dominated by the base model's own
+ * weights, so their cosine is near 1 for unrelated adapters too: only a small distance tells a re-save
+ * (BF16 rounding: ≤ 2⁻⁸ per number, measured ≤ 0.0026 on the sketch) from another adapter of the same
+ * base. docs/fingerprints.md has the maths and the measured margin.
+ */
+export const EXTRA_MATCH_DISTANCE = 0.005
+/**
+ * The weight of all magnitude entries together, and of all saved-module entries together, as a
+ * fraction of the LoRA entries' weight (each LoRA entry weighs 1). With both at 1/8, extras are at
+ * most 1/4 of the LoRA weight: a copy of every LoRA module with the extras changed keeps a share of
+ * ≥ 1/(1 + 1/4) = 0.8 ≥ DUPLICATE_SHARE, and extras alone reach at most (1/4)/(1 + 1/4) = 0.2.
+ * docs/fingerprints.md, "Weights".
+ */
+export const EXTRA_WEIGHT = 1 / 8
+/** Weighted matched share (see `compareEntries`): from this share on a version is a duplicate. */
 export const DUPLICATE_SHARE = 0.75
 /** Candidates compared exactly per lookup; the index returns far fewer for a real adapter. */
-const MAX_CANDIDATES = 64
+export const MAX_CANDIDATES = 64
+
+/** One non-zero entry of a fingerprint, fresh or stored. */
+export type Entry = { module: string; kind: EntryKind; sketch: ArrayLike<number> }
+
+/** Whether two sketches of the same entry (name, kind and shape) compute the same thing, and their cosine. */
+export function entriesMatch(kind: EntryKind, a: ArrayLike<number>, b: ArrayLike<number>): { match: boolean; similarity: number } {
+  const similarity = sketchSimilarity(a, b)
+  if (kind === 'lora') return { match: similarity >= MODULE_MATCH_SIMILARITY, similarity }
+  return { match: Math.sqrt(Math.max(0, 2 - 2 * similarity)) <= EXTRA_MATCH_DISTANCE, similarity }
+}
+
+/**
+ * Each entry's weight in its fingerprint: 1 per LoRA entry; the magnitude entries share
+ * EXTRA_WEIGHT × (LoRA entries), and so do the saved entries. Without LoRA entries (only magnitudes
+ * or saved matrices are non-zero) every entry weighs 1; such a match is never conclusive (`decide`).
+ */
+function entryWeights(entries: readonly Entry[]): Map<string, number> {
+  const count = (kind: EntryKind) => entries.filter((entry) => entry.kind === kind).length
+  const lora = count('lora')
+  const per = { lora: 1, magnitude: lora > 0 ? (lora * EXTRA_WEIGHT) / count('magnitude') : 1, saved: lora > 0 ? (lora * EXTRA_WEIGHT) / count('saved') : 1 }
+  return new Map(entries.map((entry) => [entry.module, per[entry.kind]]))
+}
+
+export type Comparison = {
+  /** Entries of both kinds matched / compared (the larger side). */
+  matchedModules: number
+  totalModules: number
+  /** Matched LoRA entries: the conclusive evidence (`decide`). */
+  loraMatched: number
+  /** min over both sides of (weight of its matched entries ÷ its total weight). */
+  share: number
+  /** The lowest cosine among matched entries. */
+  similarity: number
+}
+
+/**
+ * Compares two fingerprints' non-zero entries, entry by entry (same name, kind and shape), restricted
+ * to `kinds` (what both fingerprints' versions computed). The share is the smaller of the two sides'
+ * weighted matched fractions: for LoRA entries alone it is matched ÷ the larger entry count, as in
+ * version 1.
+ */
+export function compareEntries(ours: readonly Entry[], theirs: readonly Entry[], kinds: readonly EntryKind[]): Comparison {
+  const mine = ours.filter((entry) => kinds.includes(entry.kind))
+  const other = theirs.filter((entry) => kinds.includes(entry.kind))
+  const byName = new Map(other.map((entry) => [entry.module, entry]))
+  const myWeights = entryWeights(mine)
+  const otherWeights = entryWeights(other)
+  let matched = 0
+  let loraMatched = 0
+  let mineMatched = 0
+  let otherMatched = 0
+  let lowest = 1
+  for (const entry of mine) {
+    const partner = byName.get(entry.module)
+    if (!partner) continue
+    const { match, similarity } = entriesMatch(entry.kind, entry.sketch, partner.sketch)
+    if (!match) continue
+    matched++
+    if (entry.kind === 'lora') loraMatched++
+    mineMatched += myWeights.get(entry.module) ?? 0
+    otherMatched += otherWeights.get(entry.module) ?? 0
+    lowest = Math.min(lowest, similarity)
+  }
+  const total = (weights: Map<string, number>) => [...weights.values()].reduce((sum, weight) => sum + weight, 0)
+  const myTotal = total(myWeights)
+  const otherTotal = total(otherWeights)
+  // Rounded to 12 digits: weights such as 1/8 must not turn a share of exactly 0.8 into 0.7999….
+  const fraction = (part: number, whole: number) => (whole === 0 ? 0 : Math.round((part / whole) * 1e12) / 1e12)
+  return {
+    matchedModules: matched,
+    totalModules: Math.max(mine.length, other.length),
+    loraMatched,
+    share: Math.min(fraction(mineMatched, myTotal), fraction(otherMatched, otherTotal)),
+    similarity: lowest,
+  }
+}
 
 export type FingerprintMatch = {
   versionId: string
@@ -41,6 +133,8 @@ export type FingerprintMatch = {
   kind: 'exact' | 'function'
   matchedModules: number
   totalModules: number
+  /** Matched LoRA entries: without one, a match is never a duplicate (magnitudes and saved matrices alone are not conclusive). */
+  loraMatched: number
   share: number
   similarity: number
 }
@@ -89,7 +183,8 @@ export async function findMatches(
     .where(
       and(
         inArray(fingerprintKeys.key, columns.moduleKeys),
-        eq(versionFingerprints.fingerprintVersion, FINGERPRINT_VERSION),
+        // Every stored version whose LoRA sketch is today's (1 and 2); entries a version did not compute are left out of the comparison.
+        inArray(versionFingerprints.fingerprintVersion, Object.keys(COMPARED_KINDS).map(Number)),
         // A version flagged as a (partial) copy is under review, not an original others copy from.
         inArray(versionFingerprints.verdict, ['unique', 'overruled']),
         options.publicOnly
@@ -109,6 +204,7 @@ export async function findMatches(
       modules: versionFingerprints.modules,
       sketches: versionFingerprints.sketches,
       exactKeys: versionFingerprints.exactKeys,
+      fingerprintVersion: versionFingerprints.fingerprintVersion,
       status: adapterVersions.status,
       version: adapterVersions.version,
       teamId: adapters.teamId,
@@ -124,30 +220,19 @@ export async function findMatches(
     .innerJoin(adapters, eq(adapters.id, adapterVersions.adapterId))
     .innerJoin(teams, eq(teams.id, adapters.teamId))
 
-  const ours = fingerprint.modules.filter((module) => !module.zero)
+  const ours: Entry[] = fingerprint.modules.filter((module) => !module.zero)
   const exact = new Set(fingerprint.exactKeys)
   const matches: FingerprintMatch[] = []
   for (const candidate of candidates) {
-    const theirs = storedSketches(candidate.sketches, candidate.modules.length)
-    const byName = new Map<string, Int8Array>()
+    const theirs = storedSketches(candidate.sketches, candidate.modules)
+    const entries: Entry[] = []
     candidate.modules.forEach((module, i) => {
       const sketch = theirs[i]
-      if (sketch && sketch.some((value) => value !== 0)) byName.set(module, sketch)
+      if (sketch && sketch.some((value) => value !== 0)) entries.push({ module, kind: entryKind(module), sketch })
     })
-    let matched = 0
-    let lowest = 1
-    for (const module of ours) {
-      const other = byName.get(module.module)
-      if (!other) continue
-      const similarity = sketchSimilarity(module.sketch, other)
-      if (similarity >= MODULE_MATCH_SIMILARITY) {
-        matched++
-        lowest = Math.min(lowest, similarity)
-      }
-    }
-    if (matched === 0) continue
+    const comparison = compareEntries(ours, entries, COMPARED_KINDS[candidate.fingerprintVersion] ?? ['lora'])
+    if (comparison.matchedModules === 0) continue
     const sharedExact = candidate.exactKeys.filter((key) => exact.has(key)).length
-    const total = Math.max(ours.length, byName.size)
     matches.push({
       versionId: candidate.versionId,
       ref: `${candidate.team}/${candidate.slug}@${candidate.version}`,
@@ -155,10 +240,7 @@ export async function findMatches(
       status: candidate.status,
       nameable: candidate.status === 'published' && candidate.visibility !== 'draft',
       kind: exact.size > 0 && sharedExact >= DUPLICATE_SHARE * exact.size ? 'exact' : 'function',
-      matchedModules: matched,
-      totalModules: total,
-      share: matched / total,
-      similarity: lowest,
+      ...comparison,
     })
   }
   // Ties keep the lookup's order: most keys shared, then the published, earliest-published original first.
@@ -201,11 +283,12 @@ export type FingerprintDecision = {
 }
 
 /**
- * The rule: most modules (≥ DUPLICATE_SHARE) matching a published version of another team →
- * duplicate; matching only an unpublished version, or only some modules → flagged for operators.
+ * The rule: a weighted share ≥ DUPLICATE_SHARE, LoRA entries among the matched, against a published
+ * version of another team → duplicate; matching only an unpublished version, only some modules, or
+ * only magnitudes and saved matrices → flagged for operators.
  */
 export function decide(matches: FingerprintMatch[]): FingerprintDecision {
-  const duplicateOf = matches.find((match) => match.share >= DUPLICATE_SHARE && match.status === 'published')
+  const duplicateOf = matches.find((match) => match.share >= DUPLICATE_SHARE && match.loraMatched > 0 && match.status === 'published')
   if (duplicateOf) return { verdict: 'duplicate', duplicateOf, matches }
   return { verdict: matches.length > 0 ? 'flagged' : 'unique', matches }
 }

@@ -147,7 +147,73 @@ function encode(data: Float64Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
   return new Uint8Array(out.buffer)
 }
 
-export type SaveOptions = { dtype?: 'F32' | 'F16' | 'BF16'; order?: 'peft' | 'reversed' | 'b-first'; metadata?: Record<string, string> }
+/** A DoRA magnitude vector m of one module (`lora_magnitude_vector`, one number per output feature). */
+export type Magnitude = { path: string; data: Float64Array }
+/** A full matrix saved with the adapter (`modules_to_save`: lm_head, embed_tokens, score). */
+export type SavedModule = { path: string; matrix: Matrix }
+
+export type SaveOptions = {
+  dtype?: 'F32' | 'F16' | 'BF16'
+  order?: 'peft' | 'reversed' | 'b-first'
+  metadata?: Record<string, string>
+  magnitudes?: Magnitude[]
+  saved?: SavedModule[]
+}
+
+/**
+ * Row norms of a stand-in base weight for a module: what PEFT initialises DoRA's m to (‖W₀‖ per
+ * output row). Seeded by the module's path and `baseSeed` only, so every adapter "of the same base"
+ * starts from the same vector; rows vary ±20% around 1.3 (a Llama-2-7B projection row of 4096
+ * weights with standard deviation 0.02).
+ */
+export function baseRowNorms(path: string, length: number, baseSeed = 0): Float64Array {
+  let seed = baseSeed
+  for (let i = 0; i < path.length; i++) seed = Math.imul(seed ^ path.charCodeAt(i), 0x01000193)
+  const { normal } = prng(seed)
+  return Float64Array.from({ length }, () => 1.3 * (1 + 0.2 * normal()))
+}
+
+/**
+ * DoRA magnitudes for LoRA modules after training: the base's row norms, each moved by a relative
+ * drift N(0, drift²) drawn from `seed` (training moves every m_i a little; drift 0 is an untrained m).
+ */
+export function doraMagnitudes(modules: LoraModule[], options: { drift: number; seed: number; baseSeed?: number }): Magnitude[] {
+  const { normal } = prng(options.seed)
+  return modules.map((m) => ({
+    path: m.path,
+    data: baseRowNorms(m.path, m.b.rows, options.baseSeed).map((value) => value * (1 + options.drift * normal())),
+  }))
+}
+
+/**
+ * A saved full matrix near a shared base matrix: W = W₀ + Δ, W₀ ~ N(0, 0.02²) seeded by the path and
+ * `baseSeed` (the base's own weights, the same for every adapter), Δ = drift · N(0, 0.02²) from `seed`
+ * (fine-tuning moves it by `drift` of its norm). `drift: Infinity` gives a freshly initialised,
+ * trained head with no base part (a classifier `score`): W ~ N(0, 0.02²) from `seed`.
+ */
+export function savedMatrix(path: string, rows: number, cols: number, options: { drift: number; seed: number; baseSeed?: number }): SavedModule {
+  const own = prng(options.seed)
+  if (!Number.isFinite(options.drift)) return { path, matrix: randomMatrix(rows, cols, 0.02, own.normal) }
+  const base = baseMatrix(path, rows, cols, options.baseSeed ?? 0)
+  const data = new Float64Array(rows * cols)
+  for (let i = 0; i < data.length; i++) data[i] = 0.02 * ((base[i] as number) + options.drift * own.normal())
+  return { path, matrix: { rows, cols, data } }
+}
+
+const baseMatrices = new Map<string, Float64Array>()
+/** The stand-in base matrix W₀ / 0.02 of a saved module (cached: many adapters share one base). */
+function baseMatrix(path: string, rows: number, cols: number, baseSeed: number): Float64Array {
+  const key = `${path}|${rows}|${cols}|${baseSeed}`
+  let cached = baseMatrices.get(key)
+  if (!cached) {
+    let seed = baseSeed
+    for (let i = 0; i < path.length; i++) seed = Math.imul(seed ^ path.charCodeAt(i), 0x01000193)
+    const { normal } = prng(seed)
+    cached = Float64Array.from({ length: rows * cols }, normal)
+    baseMatrices.set(key, cached)
+  }
+  return cached
+}
 
 /** The adapter as a safetensors file: PEFT key names, the given dtype, tensor order and metadata. */
 export function saveLora(modules: LoraModule[], options: SaveOptions = {}): Uint8Array {
@@ -156,6 +222,12 @@ export function saveLora(modules: LoraModule[], options: SaveOptions = {}): Uint
     { spec: { name: `base_model.model.${m.path}.lora_A.weight`, dtype: dtype as Dtype, shape: [m.a.rows, m.a.cols] } as TensorSpec, data: m.a.data },
     { spec: { name: `base_model.model.${m.path}.lora_B.weight`, dtype: dtype as Dtype, shape: [m.b.rows, m.b.cols] } as TensorSpec, data: m.b.data },
   ])
+  for (const m of options.magnitudes ?? []) {
+    entries.push({ spec: { name: `base_model.model.${m.path}.lora_magnitude_vector`, dtype: dtype as Dtype, shape: [m.data.length] }, data: m.data })
+  }
+  for (const saved of options.saved ?? []) {
+    entries.push({ spec: { name: `base_model.model.${saved.path}.weight`, dtype: dtype as Dtype, shape: [saved.matrix.rows, saved.matrix.cols] }, data: saved.matrix.data })
+  }
   if (options.order === 'reversed') entries.reverse()
   if (options.order === 'b-first') entries.sort((x, y) => Number(x.spec.name.includes('lora_A')) - Number(y.spec.name.includes('lora_A')))
   const { bytes, fileSize } = buildSafetensorsHeader(
