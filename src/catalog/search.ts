@@ -9,6 +9,7 @@ import { CursorInteger, CursorReal, CursorTimestamp, CursorUuid, decodeCursor, e
 import { ApiError, notFound } from '../lib/errors'
 import { serialiseJson, type SerialisedJson } from '../lib/openapi'
 import type { SearchQuerySchema } from './schemas'
+import { bestPerWord, candidateMatches } from './search-terms'
 import { adapters, adapterSearchTerms, listedRow } from './tables'
 
 type SearchQuery = z.infer<typeof SearchQuerySchema>
@@ -81,7 +82,7 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
       : sort === 'downloads'
         ? sql`${cursor.k}::integer`
         : sql`${cursor.k}::real`
-  const after = (key: SQL | AnyPgColumn, id: AnyPgColumn) => (cursor ? sql`(${key}, ${id}) < (${cursorValue}, ${cursor.id}::uuid)` : undefined)
+  const after = (key: SQL | AnyPgColumn, id: SQL | AnyPgColumn) => (cursor ? sql`(${key}, ${id}) < (${cursorValue}, ${cursor.id}::uuid)` : undefined)
 
   // One statement, planned for these values every time: drizzle sends a query built without
   // `.prepare(name)` as an unnamed statement, which Postgres plans with the actual parameters
@@ -97,11 +98,33 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
       .orderBy(desc(sortKey), desc(adapters.id))
       .limit(limit + 1)
   let hits
-  if (tsQuery && sort === 'relevance') {
+  if (tsQuery && query.q && sort === 'relevance') {
     // A one-word query reads its best matches in rank order from adapter_search_terms (the same
     // `ts_rank`, computed when the listing changed) and stops at the page: a popular word costs
-    // what a rare one does, however large the catalogue. Any other query ranks all its matches.
-    // Only one branch runs: Postgres folds `numnode(…)` of the call's value before planning.
+    // what a rare one does, however large the catalogue. A several-word query ranks exactly, but
+    // only a bounded set of candidates: each word's best listings by that word alone, and the
+    // first `candidateMatches` matches the GIN index finds (all of them when there are no more).
+    // BENCHMARKS.md ("several-word queries") says what that can miss. Only one branch runs:
+    // Postgres folds `numnode(…)` and `querytree(…)` of the call's value before planning; a query
+    // of negations alone (`querytree` 'T', no index can find it) ranks only the words' best.
+    const firstMatches = ctx.db
+      .select({ id: adapters.id })
+      .from(adapters)
+      .where(and(sql`querytree(${tsQuery}) <> 'T'`, ...conditions, sql`${adapters.searchVector} @@ ${tsQuery}`))
+      .limit(candidateMatches)
+    // Each candidate is ranked on its own, one primary-key probe: a lateral subquery with a
+    // limit, which the planner cannot merge into a join that would read every match instead.
+    const ranked = ctx.db
+      .select({ id: adapters.id, rank: sql<number>`${rank}`.as('candidate_rank') })
+      .from(adapters)
+      .where(and(sql`${adapters.id} = candidate.id`, ...conditions, sql`${adapters.searchVector} @@ ${tsQuery}`))
+      .limit(1)
+    const severalWords = ctx.db
+      .select({ id: sql<string>`ranked.id`.as('hit_id'), rank: sql<number>`ranked.candidate_rank`.as('hit_rank') })
+      .from(sql`(${bestPerWord(query.q)} union ${firstMatches}) as candidate(id) cross join lateral ${ranked} as ranked`)
+      .where(and(sql`numnode(${tsQuery}) <> 1`, after(sql`ranked.candidate_rank`, sql`ranked.id`)))
+      .orderBy(sql`ranked.candidate_rank desc`, sql`ranked.id desc`)
+      .limit(limit + 1)
     const oneWord = ctx.db
       .select({ id: sql<string>`${adapterSearchTerms.adapterId}`.as('hit_id'), rank: sql<number>`${adapterSearchTerms.weight}`.as('hit_rank') })
       .from(adapterSearchTerms)
@@ -116,7 +139,7 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
       )
       .orderBy(desc(adapterSearchTerms.weight), desc(adapterSearchTerms.adapterId))
       .limit(limit + 1)
-    hits = unionAll(oneWord, matches(sql`numnode(${tsQuery}) <> 1`))
+    hits = unionAll(oneWord, severalWords)
       .orderBy(desc(sql`hit_rank`), desc(sql`hit_id`))
       .limit(limit + 1)
       .as('hits')
