@@ -107,23 +107,25 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
     // BENCHMARKS.md ("several-word queries") says what that can miss. Only one branch runs:
     // Postgres folds `numnode(…)` and `querytree(…)` of the call's value before planning; a query
     // of negations alone (`querytree` 'T', no index can find it) ranks only the words' best.
+    // The first matches are ranked as the index finds them; the words' best one at a time, one
+    // primary-key probe each (a lateral subquery with a limit, which the planner cannot merge
+    // into a join that would read every match instead). `union` drops a listing found twice.
     const firstMatches = ctx.db
-      .select({ id: adapters.id })
+      .select({ id: adapters.id, rank: sql<number>`${rank}`.as('candidate_rank') })
       .from(adapters)
       .where(and(sql`querytree(${tsQuery}) <> 'T'`, ...conditions, sql`${adapters.searchVector} @@ ${tsQuery}`))
       .limit(candidateMatches)
-    // Each candidate is ranked on its own, one primary-key probe: a lateral subquery with a
-    // limit, which the planner cannot merge into a join that would read every match instead.
     const ranked = ctx.db
       .select({ id: adapters.id, rank: sql<number>`${rank}`.as('candidate_rank') })
       .from(adapters)
-      .where(and(sql`${adapters.id} = candidate.id`, ...conditions, sql`${adapters.searchVector} @@ ${tsQuery}`))
+      .where(and(sql`${adapters.id} = best.id`, ...conditions, sql`${adapters.searchVector} @@ ${tsQuery}`))
       .limit(1)
+    const wordsBest = sql`(select ranked.id, ranked.candidate_rank from (${bestPerWord(query.q)}) as best(id) cross join lateral ${ranked} as ranked)`
     const severalWords = ctx.db
-      .select({ id: sql<string>`ranked.id`.as('hit_id'), rank: sql<number>`ranked.candidate_rank`.as('hit_rank') })
-      .from(sql`(${bestPerWord(query.q)} union ${firstMatches}) as candidate(id) cross join lateral ${ranked} as ranked`)
-      .where(and(sql`numnode(${tsQuery}) <> 1`, after(sql`ranked.candidate_rank`, sql`ranked.id`)))
-      .orderBy(sql`ranked.candidate_rank desc`, sql`ranked.id desc`)
+      .select({ id: sql<string>`candidate.id`.as('hit_id'), rank: sql<number>`candidate.candidate_rank`.as('hit_rank') })
+      .from(sql`(${wordsBest} union ${firstMatches}) as candidate`)
+      .where(and(sql`numnode(${tsQuery}) <> 1`, after(sql`candidate.candidate_rank`, sql`candidate.id`)))
+      .orderBy(sql`candidate.candidate_rank desc`, sql`candidate.id desc`)
       .limit(limit + 1)
     const oneWord = ctx.db
       .select({ id: sql<string>`${adapterSearchTerms.adapterId}`.as('hit_id'), rank: sql<number>`${adapterSearchTerms.weight}`.as('hit_rank') })
