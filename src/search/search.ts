@@ -11,6 +11,7 @@ import { serialiseJson, type SerialisedJson } from '../lib/openapi'
 import type { SearchQuerySchema } from './schemas'
 import { adapters, listedRow } from '../catalog'
 import { adapterSearchTerms } from './tables'
+import { bestPerWord, candidateMatches } from './search-terms'
 
 type SearchQuery = z.infer<typeof SearchQuerySchema>
 
@@ -82,7 +83,7 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
       : sort === 'downloads'
         ? sql`${cursor.k}::integer`
         : sql`${cursor.k}::real`
-  const after = (key: SQL | AnyPgColumn, id: AnyPgColumn) => (cursor ? sql`(${key}, ${id}) < (${cursorValue}, ${cursor.id}::uuid)` : undefined)
+  const after = (key: SQL | AnyPgColumn, id: SQL | AnyPgColumn) => (cursor ? sql`(${key}, ${id}) < (${cursorValue}, ${cursor.id}::uuid)` : undefined)
 
   // One statement, planned for these values every time: drizzle sends a query built without
   // `.prepare(name)` as an unnamed statement, which Postgres plans with the actual parameters
@@ -98,11 +99,35 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
       .orderBy(desc(sortKey), desc(adapters.id))
       .limit(limit + 1)
   let hits
-  if (tsQuery && sort === 'relevance') {
+  if (tsQuery && query.q && sort === 'relevance') {
     // A one-word query reads its best matches in rank order from adapter_search_terms (the same
     // `ts_rank`, computed when the listing changed) and stops at the page: a popular word costs
-    // what a rare one does, however large the catalogue. Any other query ranks all its matches.
-    // Only one branch runs: Postgres folds `numnode(…)` of the call's value before planning.
+    // what a rare one does, however large the catalogue. A several-word query ranks exactly, but
+    // only a bounded set of candidates: each word's best listings by that word alone, and the
+    // first `candidateMatches` matches the GIN index finds (all of them when there are no more).
+    // BENCHMARKS.md ("several-word queries") says what that can miss. Only one branch runs:
+    // Postgres folds `numnode(…)` and `querytree(…)` of the call's value before planning; a query
+    // of negations alone (`querytree` 'T', no index can find it) ranks only the words' best.
+    // The first matches are ranked as the index finds them; the words' best one at a time, one
+    // primary-key probe each (a lateral subquery with a limit, which the planner cannot merge
+    // into a join that would read every match instead). `union` drops a listing found twice.
+    const firstMatches = ctx.db
+      .select({ id: adapters.id, rank: sql<number>`${rank}`.as('candidate_rank') })
+      .from(adapters)
+      .where(and(sql`querytree(${tsQuery}) <> 'T'`, ...conditions, sql`${adapters.searchVector} @@ ${tsQuery}`))
+      .limit(candidateMatches)
+    const ranked = ctx.db
+      .select({ id: adapters.id, rank: sql<number>`${rank}`.as('candidate_rank') })
+      .from(adapters)
+      .where(and(sql`${adapters.id} = best.id`, ...conditions, sql`${adapters.searchVector} @@ ${tsQuery}`))
+      .limit(1)
+    const wordsBest = sql`(select ranked.id, ranked.candidate_rank from (${bestPerWord(query.q)}) as best(id) cross join lateral ${ranked} as ranked)`
+    const severalWords = ctx.db
+      .select({ id: sql<string>`candidate.id`.as('hit_id'), rank: sql<number>`candidate.candidate_rank`.as('hit_rank') })
+      .from(sql`(${wordsBest} union ${firstMatches}) as candidate`)
+      .where(and(sql`numnode(${tsQuery}) <> 1`, after(sql`candidate.candidate_rank`, sql`candidate.id`)))
+      .orderBy(sql`candidate.candidate_rank desc`, sql`candidate.id desc`)
+      .limit(limit + 1)
     const oneWord = ctx.db
       .select({ id: sql<string>`${adapterSearchTerms.adapterId}`.as('hit_id'), rank: sql<number>`${adapterSearchTerms.weight}`.as('hit_rank') })
       .from(adapterSearchTerms)
@@ -117,7 +142,7 @@ async function runSearch(ctx: ServiceContext, query: SearchQuery) {
       )
       .orderBy(desc(adapterSearchTerms.weight), desc(adapterSearchTerms.adapterId))
       .limit(limit + 1)
-    hits = unionAll(oneWord, matches(sql`numnode(${tsQuery}) <> 1`))
+    hits = unionAll(oneWord, severalWords)
       .orderBy(desc(sql`hit_rank`), desc(sql`hit_id`))
       .limit(limit + 1)
       .as('hits')
