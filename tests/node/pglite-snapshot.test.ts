@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs'
-import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DatabaseHandle } from '../../src/node/database'
 import { MIGRATIONS_FOLDER, openDatabase } from '../../src/node/database'
-import { buildSnapshot, snapshotKey } from '../../src/node/pglite-snapshot'
+import { buildSnapshot, snapshotKey, unpackSnapshot } from '../../src/node/pglite-snapshot'
 
 // The first start of the embedded database from the build's migrated snapshot (issue 24).
 let root: string
@@ -112,6 +112,67 @@ describe('the migrated PGlite snapshot', () => {
     const again = await buildSnapshot({ folder: snapshotFolder, migrationsFolder: MIGRATIONS_FOLDER })
     expect(again.built).toBe(false)
     expect(existsSync(again.path)).toBe(true)
-    expect(await readdir(snapshotFolder)).toEqual([`${await snapshotKey(MIGRATIONS_FOLDER)}.tar.gz`])
+    expect(await readdir(snapshotFolder)).toEqual([`${await snapshotKey(MIGRATIONS_FOLDER)}.tar`])
+  })
+
+  it('is unpacked file for file, and a damaged or hostile archive is refused without writing outside the data dir', async () => {
+    const [file] = await readdir(snapshotFolder)
+    const archive = await readFile(join(snapshotFolder, file!))
+    const target = join(root, 'unpacked')
+    unpackSnapshot(join(snapshotFolder, file!), target)
+    expect(await readFile(join(target, 'PG_VERSION'), 'utf8')).toMatch(/^\d+\n$/)
+    expect((await stat(join(target, 'base'))).mode & 0o777).toBe(0o700)
+    expect((await stat(join(target, 'PG_VERSION'))).mode & 0o777).toBe(0o600)
+    // Every file of the archive, with its bytes: the tar's own listing against what was written.
+    const entries = listTar(archive)
+    expect(entries.filter((entry) => entry.type === '0').length).toBeGreaterThan(100)
+    for (const entry of entries.filter((entry) => entry.type === '0')) {
+      expect((await readFile(join(target, entry.name))).equals(entry.data), entry.name).toBe(true)
+    }
+
+    const broken = join(root, 'broken')
+    await mkdir(broken)
+    const attempt = async (name: string, bytes: Uint8Array) => {
+      await writeFile(join(broken, name), bytes)
+      return () => unpackSnapshot(join(broken, name), join(broken, `${name}.out`))
+    }
+    expect(await attempt('truncated.tar', archive.subarray(0, Math.floor(archive.length / 2)))).toThrow('truncated')
+    const tampered = Buffer.from(archive)
+    tampered[0] = tampered[0]! ^ 1
+    expect(await attempt('tampered.tar', tampered)).toThrow('checksum')
+    for (const name of ['../escaped', '/base/../../escaped', 'a/../../escaped']) {
+      expect(await attempt('hostile.tar', Buffer.concat([tarEntry(name, 'x'), Buffer.alloc(1024)]))).toThrow('refused')
+    }
+    expect(existsSync(join(broken, 'escaped'))).toBe(false)
+    expect(existsSync(join(root, 'escaped'))).toBe(false)
+    expect(await attempt('link.tar', Buffer.concat([tarEntry('pg_link', '', '2'), Buffer.alloc(1024)]))).toThrow('unexpected tar entry')
   })
 })
+
+/** One ustar entry (header and padded data), as PGlite's dump writes them. */
+function tarEntry(name: string, content: string, type = '0'): Buffer {
+  const data = Buffer.from(content)
+  const header = Buffer.alloc(512)
+  header.write(name, 0)
+  header.write('0000600\0', 100)
+  header.write(data.length.toString(8).padStart(11, '0') + '\0', 124)
+  header.write(type, 156)
+  header.write('ustar\u000000', 257)
+  header.fill(0x20, 148, 156)
+  const sum = header.reduce((total, byte) => total + byte, 0)
+  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
+  return Buffer.concat([header, data, Buffer.alloc((512 - (data.length % 512)) % 512)])
+}
+
+/** The entries of a tar, read independently of the code under test. */
+function listTar(archive: Buffer): { name: string; type: string; data: Buffer }[] {
+  const entries: { name: string; type: string; data: Buffer }[] = []
+  for (let at = 0; at + 512 <= archive.length && archive[at] !== 0; ) {
+    const text = (offset: number, length: number) => archive.subarray(at + offset, at + offset + length).toString('latin1').replace(/\0.*$/s, '')
+    const size = parseInt(text(124, 12).trim(), 8)
+    entries.push({ name: text(0, 100).replace(/^\/+/, ''), type: text(156, 1) || '0', data: archive.subarray(at + 512, at + 512 + size) })
+    at += 512 + Math.ceil(size / 512) * 512
+  }
+  return entries
+}
+
