@@ -10,7 +10,7 @@
  *
  * For an instruction count that does not depend on the machine's load, `--calls N` runs the
  * route's steps (body parse, schema, header/config validation, analysis, check, serialisation)
- * N times on the 448-tensor body with no app and no timing; run it under
+ * N times on the 448-tensor body (`--body edge`: edge.ts's) with no app and no timing; run it under
  * `valgrind --tool=callgrind` with two N and subtract (see BENCHMARKS.md).
  */
 import { parseArgs } from 'node:util'
@@ -21,7 +21,7 @@ import { CheckCompatibilitySchema } from '../src/compat/api/schemas'
 import { unstorablePath } from '../src/lib/openapi'
 import { peftFolder } from '../tests/helpers/adapters'
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '1' }, calls: { type: 'string' } } })
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '1' }, calls: { type: 'string' }, body: { type: 'string', default: '448' } } })
 const seconds = Number(values.seconds)
 
 const MISTRAL = 'mistralai/Mistral-7B-v0.1'
@@ -68,7 +68,7 @@ function steps(text: string) {
 }
 
 if (values.calls !== undefined) {
-  const body = bigBody()
+  const body = values.body === 'edge' ? edgeBody() : bigBody()
   let length = 0
   for (let i = 0; i < Number(values.calls); i++) length += steps(body).length
   console.log(`${values.calls} calls, ${length} bytes of reports`)
