@@ -49,12 +49,34 @@ export const MAX_JSON_DEPTH = 64
 
 /** Whether a parsed JSON value nests at most `max` levels, walked without recursion. */
 export function nestsWithin(value: unknown, max: number): boolean {
-  const pending: [unknown, number][] = [[value, 1]]
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const [item, depth] = next
-    if (typeof item !== 'object' || item === null) continue
+  // Objects and their depths side by side: no pair allocated per value.
+  const pending: object[] = []
+  const depths: number[] = []
+  if (typeof value === 'object' && value !== null) {
+    pending.push(value)
+    depths.push(1)
+  }
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const depth = depths.pop() as number
     if (depth > max) return false
-    for (const child of Object.values(item)) if (typeof child === 'object' && child !== null) pending.push([child, depth + 1])
+    if (Array.isArray(item)) {
+      for (let i = 0; i < item.length; i++) {
+        const child: unknown = item[i]
+        if (typeof child === 'object' && child !== null) {
+          pending.push(child)
+          depths.push(depth + 1)
+        }
+      }
+      continue
+    }
+    const record = item as Record<string, unknown>
+    for (const key of Object.keys(record)) {
+      const child = record[key]
+      if (typeof child === 'object' && child !== null) {
+        pending.push(child)
+        depths.push(depth + 1)
+      }
+    }
   }
   return true
 }

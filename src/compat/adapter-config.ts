@@ -223,10 +223,11 @@ export function targetsModule(config: AdapterConfig, key: string, outputHead: st
     set = new Set(targets)
     targetSets.set(targets, set)
   }
-  for (let at = -1; ; at = key.indexOf('.', at + 1)) {
-    if (at === -1 ? set.has(key) : set.has(key.slice(at + 1))) return true
-    if (key.indexOf('.', at + 1) < 0) return false
+  // Shortest suffix first: targets are usually leaf names ('q_proj'), matched at the first look.
+  for (let at = key.lastIndexOf('.'); at >= 0; at = at > 0 ? key.lastIndexOf('.', at - 1) : -1) {
+    if (set.has(key.slice(at + 1))) return true
   }
+  return set.has(key)
 }
 
 type PatternMatcher = { value: number; plain: ((key: string, budget: MatchBudget) => boolean) | undefined; regex: PythonRegex | undefined; source: string }
@@ -276,9 +277,11 @@ function patternMatchers(patterns: Record<string, number>): PatternMatcher[] {
 
 /** PEFT's `get_pattern_key`: the first pattern with `re.match(rf"(^|.*\.){pattern}$", key)`. */
 export function patternValue(patterns: Record<string, number>, key: string, budget: MatchBudget = matchBudget()): number | undefined {
+  const matchers = patternMatchers(patterns)
+  if (matchers.length === 0) return undefined
   // A key with a newline or a surrogate takes the automaton, which handles them exactly.
   const plainKey = !/[\n\ud800-\udfff]/.test(key)
-  for (const matcher of patternMatchers(patterns)) {
+  for (const matcher of matchers) {
     let matched: boolean
     try {
       if (matcher.plain && plainKey) matched = matcher.plain(key, budget)

@@ -76,7 +76,6 @@ const LORA_ROLE = new Map<string | undefined, TensorRole>([
   ['lora_A', 'lora_A'],
   ['lora_B', 'lora_B'],
 ])
-const DIGITS = /^\d+$/
 
 export type ParsedKey = { role: TensorRole; path: string; adapterName?: string }
 type Parsed = ParsedKey
@@ -84,39 +83,94 @@ type Parsed = ParsedKey
 /** Splits a PEFT key into module path and role; undefined when it is not a PEFT adapter key. */
 export function parseKey(name: string): Parsed | undefined {
   if (!name.startsWith(PREFIX)) return undefined
-  const parts = name.slice(PREFIX.length).split('.')
-  const n = parts.length
-  const last = parts[n - 1]
-  const previous = parts[n - 2]
-  const path = (end: number) => parts.slice(0, end).join('.')
-  if (n < 2) return undefined
+  // The last three '.'-separated parts, found from the end; a path is the text before one of them.
+  const start = PREFIX.length
+  const dot1 = name.lastIndexOf('.')
+  if (dot1 < start) return undefined
+  const last = name.slice(dot1 + 1)
+  const dot2 = dot1 > start ? name.lastIndexOf('.', dot1 - 1) : -1
+  const previous = dot2 >= start ? name.slice(dot2 + 1, dot1) : name.slice(start, dot1)
+  const path = (end: number) => (end > start ? name.slice(start, end) : '')
   if (last === 'weight' || last === 'bias') {
     const role = LORA_ROLE.get(previous)
     if (role) {
-      if (last === 'bias') return role === 'lora_B' ? { role: 'lora_B_bias', path: path(n - 2) } : undefined
-      return { role, path: path(n - 2) }
+      if (last === 'bias') return role === 'lora_B' ? { role: 'lora_B_bias', path: path(dot2) } : undefined
+      return { role, path: path(dot2) }
     }
-    const named = LORA_ROLE.get(parts[n - 3])
-    if (named && last === 'weight') return { role: named, path: path(n - 3), adapterName: previous ?? '' }
-    if (previous === 'lora_magnitude_vector') return { role: 'magnitude', path: path(n - 2) }
+    if (last === 'weight' && dot2 >= start) {
+      const dot3 = dot2 > start ? name.lastIndexOf('.', dot2 - 1) : -1
+      const named = LORA_ROLE.get(dot3 >= start ? name.slice(dot3 + 1, dot2) : name.slice(start, dot2))
+      if (named) return { role: named, path: path(dot3), adapterName: previous }
+    }
+    if (previous === 'lora_magnitude_vector') return { role: 'magnitude', path: path(dot2) }
     // A full copy; PEFT strips 'modules_to_save.<adapter>' when saving, older writers did not.
-    const copy = parts.slice(0, n - 1)
+    const copy = name.slice(start, dot1).split('.')
     const saved = copy.indexOf('modules_to_save')
     if (saved >= 0) copy.splice(saved, 2)
     if (copy.length === 0) return undefined
     return { role: last === 'weight' ? 'weight' : 'bias', path: copy.join('.') }
   }
-  if (last === 'lora_magnitude_vector') return { role: 'magnitude', path: path(n - 1) }
+  if (last === 'lora_magnitude_vector') return { role: 'magnitude', path: path(dot1) }
   if (last === 'lora_embedding_A' || last === 'lora_embedding_B') {
-    return { role: last === 'lora_embedding_A' ? 'embedding_A' : 'embedding_B', path: path(n - 1) }
+    return { role: last === 'lora_embedding_A' ? 'embedding_A' : 'embedding_B', path: path(dot1) }
   }
   if (previous === 'lora_embedding_A' || previous === 'lora_embedding_B') {
-    return { role: previous === 'lora_embedding_A' ? 'embedding_A' : 'embedding_B', path: path(n - 2), adapterName: last ?? '' }
+    return { role: previous === 'lora_embedding_A' ? 'embedding_A' : 'embedding_B', path: path(dot2), adapterName: last }
   }
   return undefined
 }
 
-type Instance = { a?: { tensor: string; rank: number }; b?: { tensor: string; rank: number }; magnitude?: string }
+/**
+ * Where a module path has its layer index: the first part made of digits only, when it is neither
+ * the first nor the last part ('model.layers.0.self_attn.q_proj': container 'model.layers',
+ * layer 0, module 'self_attn.q_proj').
+ */
+type Placement = { inLayer: boolean; container: string | null; module: string; layer: number }
+
+function placementOf(path: string): Placement {
+  let from = 0
+  let index = 0
+  for (;;) {
+    const dot = path.indexOf('.', from)
+    const end = dot < 0 ? path.length : dot
+    let digits = end > from
+    for (let i = from; digits && i < end; i++) {
+      const c = path.charCodeAt(i)
+      digits = c >= 0x30 && c <= 0x39
+    }
+    if (digits) {
+      // The first digit part decides, as `findIndex` would: layer only when inside the path.
+      if (index > 0 && dot >= 0) return { inLayer: true, container: path.slice(0, from - 1), module: path.slice(dot + 1), layer: Number(path.slice(from, end)) }
+      return { inLayer: false, container: null, module: path, layer: -1 }
+    }
+    if (dot < 0) return { inLayer: false, container: null, module: path, layer: -1 }
+    from = dot + 1
+    index++
+  }
+}
+
+/** One adapted module (its path and kind): its A and B ranks, its DoRA magnitude. */
+type Instance = { path: string; a?: { tensor: string; rank: number }; b?: { tensor: string; rank: number }; magnitude?: string }
+
+/** Records a dimension a group needs from the base (each distinct value once, in order of appearance). */
+function addNeed(group: ModuleGroup, seenBy: Map<ModuleGroup, Partial<Record<TensorRole, Set<number>>>>, role: TensorRole, value: number | undefined, tensor: string): void {
+  if (value === undefined) return
+  let byRole = seenBy.get(group)
+  if (!byRole) {
+    byRole = {}
+    seenBy.set(group, byRole)
+  }
+  const slot = group.needs[role]
+  if (!slot) {
+    group.needs[role] = { values: [value], tensor }
+    byRole[role] = new Set([value])
+    return
+  }
+  const seen = (byRole[role] ??= new Set(slot.values))
+  if (seen.has(value)) return
+  seen.add(value)
+  slot.values.push(value)
+}
 
 /**
  * Derives the LoRA facts of an adapter from its tensors (and its config when given), plus the
@@ -142,8 +196,14 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
   let dora = false
   // Membership sets beside the arrays the analysis returns: 100,000 tensors in one group stay linear.
   const groupLayers = new Map<ModuleGroup, Set<number>>()
-  const needValues = new Map<string, Set<number>>()
+  const needValues = new Map<ModuleGroup, Partial<Record<TensorRole, Set<number>>>>()
   const shapeKeys = new Map<ModuleGroup, Set<string>>()
+  // The tensors of one module instance (lora_A, lora_B, magnitude) are usually neighbours: the
+  // previous tensor's path, group and instance are reused when the path and kind repeat.
+  let lastPath: string | undefined
+  let lastKind: ModuleGroup['kind'] | undefined
+  let group: ModuleGroup | undefined
+  let instance: Instance | undefined
 
   for (const tensor of header.tensors) {
     dtypes.add(tensor.dtype)
@@ -157,53 +217,50 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
       continue
     }
     if (parsed.adapterName !== undefined) adapterNames.add(parsed.adapterName)
-    const parts = parsed.path.split('.')
-    const layerAt = parts.findIndex((part) => DIGITS.test(part))
-    const inLayer = layerAt > 0 && layerAt < parts.length - 1
-    const container = inLayer ? parts.slice(0, layerAt).join('.') : null
-    const module = inLayer ? parts.slice(layerAt + 1).join('.') : parsed.path
-    const layer = inLayer ? Number(parts[layerAt]) : -1
     const role = parsed.role
     const kind = role === 'weight' || role === 'bias' ? 'copy' : role === 'embedding_A' || role === 'embedding_B' ? 'embedding' : 'lora'
-    const key = `${container ?? ''}|${module}|${kind}`
-    let group = groups.get(key)
-    if (!group) {
-      group = { container, module, kind, layers: [], tensorCount: 0, needs: {}, weightShapes: [] }
-      groups.set(key, group)
+    if (group === undefined || parsed.path !== lastPath || kind !== lastKind) {
+      const { inLayer, container, module, layer } = placementOf(parsed.path)
+      const key = `${container ?? ''}|${module}|${kind}`
+      group = groups.get(key)
+      if (!group) {
+        group = { container, module, kind, layers: [], tensorCount: 0, needs: {}, weightShapes: [] }
+        groups.set(key, group)
+      }
+      if (inLayer) {
+        if (container !== null) containers.add(container)
+        if (kind !== 'copy') layers.add(layer)
+        let seen = groupLayers.get(group)
+        if (!seen) {
+          seen = new Set<number>()
+          groupLayers.set(group, seen)
+        }
+        if (!seen.has(layer)) {
+          seen.add(layer)
+          group.layers.push(layer)
+        }
+      }
+      if (kind === 'copy') copies.add(parsed.path)
+      lastPath = parsed.path
+      lastKind = kind
+      instance = undefined
     }
     group.tensorCount++
-    if (inLayer) {
-      if (container !== null) containers.add(container)
-      if (kind !== 'copy') layers.add(layer)
-      const seen = groupLayers.get(group) ?? new Set<number>()
-      groupLayers.set(group, seen)
-      if (!seen.has(layer)) {
-        seen.add(layer)
-        group.layers.push(layer)
-      }
-    }
-    if (kind === 'copy') copies.add(parsed.path)
     if (role === 'bias' || role === 'lora_B_bias') hasBias = true
     if (kind === 'embedding') hasEmbeddingLora = true
     if (role === 'magnitude') dora = true
 
     const shape = tensor.shape
-    const need = (value: number | undefined) => {
-      if (value === undefined) return
-      const slot = group.needs[role]
-      const seen = needValues.get(`${key}|${role}`) ?? new Set<number>()
-      needValues.set(`${key}|${role}`, seen)
-      if (seen.has(value)) return
-      seen.add(value)
-      if (!slot) group.needs[role] = { values: [value], tensor: tensor.name }
-      else slot.values.push(value)
-    }
     if (role === 'weight') {
       if (!group.needs.weight) group.needs.weight = { values: [], tensor: tensor.name }
-      const known = shapeKeys.get(group) ?? new Set<string>()
-      shapeKeys.set(group, known)
-      if (!known.has(shape.join('x'))) {
-        known.add(shape.join('x'))
+      let known = shapeKeys.get(group)
+      if (!known) {
+        known = new Set<string>()
+        shapeKeys.set(group, known)
+      }
+      const shapeKey = shape.join('x')
+      if (!known.has(shapeKey)) {
+        known.add(shapeKey)
         group.weightShapes.push(shape)
       }
       continue
@@ -221,25 +278,30 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
       })
       continue
     }
-    if (role === 'lora_A') need(shape[1])
-    else if (role === 'embedding_A') need(shape[1])
-    else if (role === 'lora_B' || role === 'embedding_B') need(shape[0])
-    else need(shape[0])
+    addNeed(group, needValues, role, role === 'lora_A' || role === 'embedding_A' ? shape[1] : shape[0], tensor.name)
     if (rankAxis >= 0) {
-      const instanceKey = `${parsed.path}|${kind}`
-      let instance = instances.get(instanceKey)
       if (!instance) {
-        instance = {}
-        instances.set(instanceKey, instance)
+        const instanceKey = `${parsed.path}|${kind}`
+        instance = instances.get(instanceKey)
+        if (!instance) {
+          instance = { path: parsed.path }
+          instances.set(instanceKey, instance)
+        }
       }
       const rank = shape[rankAxis] ?? 0
       if (rankAxis === 0) instance.a = { tensor: tensor.name, rank }
       else instance.b = { tensor: tensor.name, rank }
     } else if (role === 'magnitude') {
-      const instanceKey = `${parsed.path}|lora`
-      const instance = instances.get(instanceKey) ?? {}
+      // kind is 'lora' for a magnitude: the instance of the module's lora_A and lora_B.
+      if (!instance) {
+        const instanceKey = `${parsed.path}|lora`
+        instance = instances.get(instanceKey)
+        if (!instance) {
+          instance = { path: parsed.path }
+          instances.set(instanceKey, instance)
+        }
+      }
       instance.magnitude = tensor.name
-      instances.set(instanceKey, instance)
     }
   }
 
@@ -281,8 +343,8 @@ export function analyzeAdapter(header: SafetensorsHeader, config?: AdapterConfig
   const rankMismatch: Finding[] = []
   const configMismatch: Finding[] = []
   const incomplete: string[] = []
-  for (const [instanceKey, instance] of instances) {
-    const path = instanceKey.slice(0, instanceKey.lastIndexOf('|'))
+  for (const instance of instances.values()) {
+    const path = instance.path
     if (!instance.a || !instance.b) {
       if (instance.a || instance.b) incomplete.push(instance.a?.tensor ?? instance.b?.tensor ?? path)
       else if (instance.magnitude) incomplete.push(instance.magnitude)
@@ -373,10 +435,16 @@ function applyConfig(analysis: AdapterAnalysis, config: AdapterConfig, instances
   analysis.fanInFanOut = config.fanInFanOut
   // PEFT matches targets against the base's module names ('model.layers.0.self_attn.q_proj').
   const untargeted: string[] = []
-  for (const instanceKey of instances.keys()) {
-    const [path, kind] = instanceKey.split('|')
-    if (path === undefined || kind === 'embedding' || typeof config.targetModules !== 'string' && config.targetModules.length === 0) continue
-    if (!targetsModule(config, path, 'lm_head', budget)) untargeted.push(path)
+  const targets = config.targetModules
+  if (typeof targets === 'string' || targets.length > 0) {
+    for (const [instanceKey, instance] of instances) {
+      // The key is `${path}|${kind}`; a path holding '|' is cut at its first one, as it always was.
+      const cut = instance.path.indexOf('|')
+      const path = cut < 0 ? instance.path : instance.path.slice(0, cut)
+      const kind = cut < 0 ? instanceKey.slice(instance.path.length + 1) : instanceKey.split('|')[1]
+      if (kind === 'embedding') continue
+      if (!targetsModule(config, path, 'lm_head', budget)) untargeted.push(path)
+    }
   }
   if (untargeted.length > 0) {
     findings.push({

@@ -62,7 +62,8 @@ function layoutFor(analysis: AdapterAnalysis, base: BaseModel): Layout {
  */
 function checkGroup(group: ModuleGroup, layout: Layout, base: BaseModel, out: Finding[] | null): boolean {
   const count = group.tensorCount
-  const first = firstTensor(group)
+  // Only findings name a tensor: the yes/no check (`out` null) skips finding it.
+  const first = out ? firstTensor(group) : ''
   if (group.container !== null) {
     if (group.container !== layout.container) {
       if (out) {
@@ -274,13 +275,31 @@ export function fitsBase(analysis: AdapterAnalysis, base: BaseModel): boolean {
   return true
 }
 
-const normalizedCache = new WeakMap<BaseModel[], Map<string, NormalizedBaseId>>()
+/**
+ * Normalised declarations per set of known bases. A set is named by what normalisation reads of
+ * it (each base's id and whether it is a variant), so a list rebuilt per request (the API's
+ * candidates) finds the answers of the previous requests.
+ */
+const normalizedCache = new Map<string, Map<string, NormalizedBaseId>>()
+const knownKeys = new WeakMap<BaseModel[], string>()
+
+function knownKey(known: BaseModel[]): string {
+  let key = knownKeys.get(known)
+  if (key === undefined) {
+    key = ''
+    for (const base of known) key += `${base.variantOf ? '~' : ''}${base.id}\n`
+    knownKeys.set(known, key)
+  }
+  return key
+}
 
 function normalizeCached(value: string, known: BaseModel[]): NormalizedBaseId {
-  let cache = normalizedCache.get(known)
+  const key = knownKey(known)
+  let cache = normalizedCache.get(key)
   if (!cache) {
+    if (normalizedCache.size >= 100) normalizedCache.clear()
     cache = new Map()
-    normalizedCache.set(known, cache)
+    normalizedCache.set(key, cache)
   }
   let result = cache.get(value)
   if (!result) {

@@ -1,7 +1,7 @@
 import { DTYPE_BITS, type Dtype, isDtype } from './dtypes'
 import { CompatInputError } from './errors'
 import { sniffFormat } from './sniff'
-import { LONE_SURROGATE } from '../lib/text'
+import { hasLoneSurrogate } from '../lib/text'
 
 /**
  * Strict safetensors header reader. It reproduces the rules of the official Rust parser
@@ -296,7 +296,7 @@ function collectEntries(root: unknown, options: CollectOptions): { metadata: Rec
       for (const key of keys) {
         const text = value[key]
         if (typeof text !== 'string') throw invalid('metadata', `__metadata__.${key} must be a string.`, { key })
-        if (options.surrogates && (LONE_SURROGATE.test(key) || LONE_SURROGATE.test(text))) {
+        if (options.surrogates && (hasLoneSurrogate(key) || hasLoneSurrogate(text))) {
           throw invalid('utf8', `__metadata__.${key} holds an unpaired UTF-16 surrogate escape.`)
         }
         // Only a \u0000 escape can put one there; Postgres text and jsonb refuse it, so a stored header could never be saved.
@@ -350,7 +350,7 @@ function describeValue(value: unknown): string {
 
 function checkName(name: string, surrogates: boolean): void {
   if (CONTROL_CHARS.test(name)) throw invalid('control_character', `Tensor name ${JSON.stringify(name)} contains a control character.`, { tensor: name })
-  if (surrogates && LONE_SURROGATE.test(name)) throw invalid('utf8', `Tensor name ${JSON.stringify(name)} holds an unpaired UTF-16 surrogate escape.`, { tensor: name })
+  if (surrogates && hasLoneSurrogate(name)) throw invalid('utf8', `Tensor name ${JSON.stringify(name)} holds an unpaired UTF-16 surrogate escape.`, { tensor: name })
 }
 
 function toU64(value: unknown, bigs: bigint[] | undefined): U64 | undefined {

@@ -6,7 +6,7 @@ import type { ZodType } from 'zod'
 import type { Scope } from '../identity/tables'
 import type { AppEnv } from './context'
 import { ApiError } from './errors'
-import { unstorable } from './text'
+import { storable, unstorable } from './text'
 
 export const ProblemSchema = z
   .object({
@@ -82,6 +82,35 @@ export const noCredential: Record<string, string[]>[] = []
 
 /** The first key or string in `value` that Postgres could not store, with its path. */
 export function unstorablePath(value: unknown): { path: string; message: string } | undefined {
+  // Almost every body is storable: answer that without building a path per value; look for the
+  // offending path (in the same order as always) only when there is one.
+  return allStorable(value) ? undefined : firstUnstorable(value)
+}
+
+/** Whether every key and string in `value` is storable, walked without recursion or paths. */
+function allStorable(value: unknown): boolean {
+  const pending: unknown[] = [value]
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    if (typeof item === 'string') {
+      if (!storable(item)) return false
+    } else if (Array.isArray(item)) {
+      for (let i = 0; i < item.length; i++) {
+        const child: unknown = item[i]
+        if (typeof child === 'object' ? child !== null : typeof child === 'string') pending.push(child)
+      }
+    } else if (typeof item === 'object' && item !== null) {
+      const record = item as Record<string, unknown>
+      for (const key of Object.keys(record)) {
+        if (!storable(key)) return false
+        const child = record[key]
+        if (typeof child === 'object' ? child !== null : typeof child === 'string') pending.push(child)
+      }
+    }
+  }
+  return true
+}
+
+function firstUnstorable(value: unknown): { path: string; message: string } | undefined {
   const pending: [unknown, string[]][] = [[value, []]]
   while (pending.length > 0) {
     const [item, path] = pending.pop()!

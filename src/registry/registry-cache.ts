@@ -132,7 +132,8 @@ export async function registryReader(ctx: Pick<ServiceContext, 'db' | 'clock'> &
   return {
     find: async (id) => find(id),
     twinsOf: async (base) => {
-      const signature = shapeSignature(base)
+      // A registry entry carries its signature; a base built from a config sent with the request is hashed here.
+      const signature = 'shapeSignature' in base && typeof base.shapeSignature === 'string' ? base.shapeSignature : shapeSignature(base)
       const registered = new Map<string, RegistryEntry>()
       for (const entry of verified.bySignature.get(signature) ?? []) registered.set(entry.id, entry)
       for (const row of own) if (row.mergedInto === null && row.shapeSignature === signature) registered.set(row.id, toEntry(row))
