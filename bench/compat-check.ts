@@ -16,8 +16,8 @@
 import { parseArgs } from 'node:util'
 import { createApp } from '../src/app'
 import { analyzeAdapter, buildSafetensorsHeader, checkAgainstBase, loraTensorsFor, parseAdapterConfig, seededBaseModels, validateHeaderObject } from '../src/compat'
-import { createRegistryCache } from '../src/compat/api/registry-cache'
-import { CheckCompatibilitySchema } from '../src/compat/api/schemas'
+import { createRegistryCache } from '../src/registry/registry-cache'
+import { CheckCompatibilitySchema } from '../src/compat-api/schemas'
 import { unstorablePath } from '../src/lib/openapi'
 import { peftFolder } from '../tests/helpers/adapters'
 
