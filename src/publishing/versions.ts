@@ -3,11 +3,11 @@ import semverInc from 'semver/functions/inc.js'
 import semverRcompare from 'semver/functions/rcompare.js'
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { z } from 'zod'
-import { loadAdapter } from '../catalog/adapters'
+import { type LoadedAdapter, loadAdapter } from '../catalog/adapters'
 import type { CompleteVersionSchema, CreateVersionSchema, UpdateVersionSchema } from '../catalog/schemas'
 import { commitIdOf } from '../catalog/commit'
 import { adapters, adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
-import { findBaseModel, shapeSignature, verifiedAmong } from '../compat/api/registry'
+import { findBaseModel, type RegistryEntry, shapeSignature, verifiedAmong, verifiedIn } from '../compat/api/registry'
 import { registeredBaseModels } from '../compat/tables'
 import { seededBaseModels } from '../compat/index'
 import type { Database } from '../db/types'
@@ -215,7 +215,21 @@ export async function getVersion(ctx: ServiceContext, teamSlug: string, slug: st
 
 /** The versions of a listing the caller may see (all of them for the seller team), highest first. */
 export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: string) {
-  const { adapter, isMember } = await loadAdapter(ctx, teamSlug, slug, 'read')
+  return versionsOf(ctx, await loadAdapter(ctx, teamSlug, slug, 'read'))
+}
+
+/**
+ * The verified registry (`listRegistry`) a page has read or is reading anyway: verbs given it
+ * answer "which of these bases are verified" from it instead of asking the database again.
+ */
+type KnownRegistry = readonly RegistryEntry[] | Promise<readonly RegistryEntry[]>
+
+/**
+ * `listVersions` of a listing already loaded, and access-checked, by `loadAdapter` (as the same
+ * caller): what a page showing several things of one listing calls, so it is resolved once.
+ */
+export async function versionsOf(ctx: ServiceContext, listing: Pick<LoadedAdapter, 'adapter' | 'isMember'>, registry?: KnownRegistry) {
+  const { adapter, isMember } = listing
   const rows = await ctx.db
     .select()
     .from(adapterVersions)
@@ -230,7 +244,8 @@ export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: 
       .where(and(inArray(versionCompatibility.versionId, ids), eq(versionCompatibility.compatible, true)))
       .orderBy(asc(versionCompatibility.baseModel)),
   ])
-  const verified = isMember ? undefined : await verifiedAmong(ctx.db, [...new Set(bases.map((base) => base.base))])
+  const fitting = [...new Set(bases.map((base) => base.base))]
+  const verified = isMember ? undefined : registry ? verifiedIn(await registry, fitting) : await verifiedAmong(ctx.db, fitting)
   const shown = verified ? bases.filter((base) => verified.has(base.base)) : bases
   return {
     items: rows
@@ -251,12 +266,20 @@ export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: 
  */
 export async function getVersionCompatibility(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
+  return versionCompatibilityOf(ctx, loaded.version, loaded.isMember)
+}
+
+/**
+ * `getVersionCompatibility` of a version the caller may see, already loaded: one `versionsOf`
+ * listed for the same caller (the seller team's `isMember` shows its pending bases too).
+ */
+export async function versionCompatibilityOf(ctx: ServiceContext, version: { id: string; version: string }, isMember: boolean, registry?: KnownRegistry) {
   const stored = await ctx.db
     .select()
     .from(versionCompatibility)
-    .where(eq(versionCompatibility.versionId, loaded.version.id))
+    .where(eq(versionCompatibility.versionId, version.id))
     .orderBy(sql`${versionCompatibility.compatible} desc`, asc(versionCompatibility.baseModel))
-  const signatures = await signaturesOf(ctx.db, stored.map((row) => row.baseModel), loaded.isMember)
+  const signatures = await signaturesOf(ctx.db, stored.map((row) => row.baseModel), isMember, registry && (await registry))
   const rows = stored.filter((row) => signatures.has(row.baseModel))
   // Bases with the same layer shapes and the same verdict, grouped once: linear in the matrix.
   const groups = new Map<string, string[]>()
@@ -265,7 +288,7 @@ export async function getVersionCompatibility(ctx: ServiceContext, teamSlug: str
     groups.set(key, [...(groups.get(key) ?? []), row.baseModel])
   }
   return {
-    version: loaded.version.version,
+    version: version.version,
     items: rows.map((row) => {
       const group = groups.get(`${signatures.get(row.baseModel)}|${row.compatible}`) ?? []
       return {
@@ -284,16 +307,18 @@ const seededSignatures = new Map(seededBaseModels.map((base) => [base.id, shapeS
 /**
  * The shape signature of each of these bases the caller may see in a matrix: seeded and verified
  * ones, and with `withPending` (the seller team, whose matrices hold its own pending bases) the rest.
+ * Given the verified registry already read, only the seller team's other bases are looked up.
  */
-async function signaturesOf(db: Database, ids: string[], withPending: boolean): Promise<Map<string, string>> {
+async function signaturesOf(db: Database, ids: string[], withPending: boolean, registry?: readonly RegistryEntry[]): Promise<Map<string, string>> {
   const signatures = new Map<string, string>()
+  const verified = registry && new Map(registry.filter((base) => base.status === 'verified').map((base) => [base.id, base.shapeSignature]))
   const registered: string[] = []
   for (const id of ids) {
-    const seeded = seededSignatures.get(id)
-    if (seeded) signatures.set(id, seeded)
+    const known = seededSignatures.get(id) ?? verified?.get(id)
+    if (known) signatures.set(id, known)
     else registered.push(id)
   }
-  if (registered.length > 0) {
+  if (registered.length > 0 && (!verified || withPending)) {
     const rows = await db
       .select({ id: registeredBaseModels.id, status: registeredBaseModels.status, signature: registeredBaseModels.shapeSignature })
       .from(registeredBaseModels)

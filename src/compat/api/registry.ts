@@ -145,6 +145,12 @@ export async function verifiedAmong(db: Database, ids: readonly string[]): Promi
   return verified
 }
 
+/** `verifiedAmong` answered from a verified registry already read (`listRegistry`): no query. */
+export function verifiedIn(registry: readonly RegistryEntry[], ids: readonly string[]): Set<string> {
+  const known = new Set(registry.filter((base) => base.status === 'verified').map((base) => base.id))
+  return new Set(ids.filter((id) => known.has(id)))
+}
+
 /** Turns a config.json into a base model, answering bad configs with a 422 problem. */
 export function baseFromConfig(id: string, config: unknown): BaseModel {
   try {

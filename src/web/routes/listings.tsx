@@ -3,7 +3,7 @@ import { createMiddleware } from 'hono/factory'
 import { z } from 'zod'
 import { createAdapter, loadAdapter, toAdapterView } from '../../catalog/adapters'
 import { CompleteVersionSchema, CreateAdapterSchema, CreateVersionSchema, SemverSchema } from '../../catalog/schemas'
-import { createOffer, listOffers, updateOffer } from '../../commerce/offers'
+import { createOffer, offersOf, updateOffer } from '../../commerce/offers'
 import { CreateOfferSchema, UpdateOfferSchema } from '../../commerce/schemas'
 import { listRegistry } from '../../compat/api/registry'
 import { SlugSchema } from '../../identity/schemas'
@@ -12,7 +12,7 @@ import type { AppEnv } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
 import { parseMajorUnits } from '../../lib/format'
 import { unstorablePath } from '../../lib/openapi'
-import { completeVersion, createVersion, getVersion, listVersions, publishVersion } from '../../publishing/versions'
+import { completeVersion, createVersion, getVersion, publishVersion, versionsOf } from '../../publishing/versions'
 import { errorPage, formPost, page, scriptAnswer, scriptPost, signedIn, webContext } from '../common'
 import { ListingManagePage, managePath } from '../pages/listing-forms'
 import { UPLOAD_SCRIPT } from '../upload-script'
@@ -124,8 +124,9 @@ export const listingRoutes = new Hono<AppEnv>()
     const loaded = await loadAdapter(ctx, team, slug, 'write')
     const [{ role }, versions, offers, registry] = await Promise.all([
       loadTeamAs(ctx.db, principal, team),
-      listVersions(ctx, team, slug),
-      listOffers(ctx, team, slug),
+      // The listing loaded above, not resolved again by each verb.
+      versionsOf(ctx, loaded),
+      offersOf(ctx, loaded),
       listRegistry(ctx.db),
     ])
     const done = c.req.query('done') ?? (c.req.query('uploaded') ? 'uploaded' : undefined)
