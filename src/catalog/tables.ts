@@ -1,7 +1,9 @@
 import { sql } from 'drizzle-orm'
 import { type AnyPgColumn, bigint, boolean, check, customType, index, integer, jsonb, pgTable, primaryKey, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import type { AdapterConfig, Finding, Runtimes, SafetensorsHeader } from '../compat/index'
 import { id, timestamps } from '../db/columns'
 import { teams, users } from '../identity/tables'
+import type { EvalResult } from './schemas'
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' })
 
@@ -85,6 +87,14 @@ export const adapterSearchTerms = pgTable(
   ],
 )
 
+/** What validation learnt from the files; stored on the version and used by compatibility checks. */
+export type VersionFacts = {
+  weights: string
+  header: SafetensorsHeader
+  config?: AdapterConfig
+  lora: Record<string, unknown>
+}
+
 export const versionStatuses = ['uploading', 'validating', 'ready', 'rejected', 'published'] as const
 export type VersionStatus = (typeof versionStatuses)[number]
 
@@ -98,10 +108,12 @@ export const adapterVersions = pgTable(
     version: text('version').notNull(),
     declaredBase: text('declared_base').notNull(),
     changelog: text('changelog').notNull().default(''),
-    evals: jsonb('evals').notNull().default(sql`'[]'::jsonb`),
+    evals: jsonb('evals').$type<EvalResult[]>().notNull().default(sql`'[]'::jsonb`),
     status: text('status', { enum: versionStatuses }).notNull().default('uploading'),
-    findings: jsonb('findings').notNull().default(sql`'[]'::jsonb`),
-    facts: jsonb('facts'),
+    /** Why validation rejected the version, or the warnings against its declared base. */
+    findings: jsonb('findings').$type<Finding[]>().notNull().default(sql`'[]'::jsonb`),
+    /** Set once validation passes (`ready`); read through `storedVersionFacts`. */
+    facts: jsonb('facts').$type<VersionFacts>(),
     validationAttempts: integer('validation_attempts').notNull().default(0),
     /** Granted downloads of this version's files, rolled up from the `downloads` audit rows. */
     downloads: integer('downloads').notNull().default(0),
@@ -149,8 +161,8 @@ export const versionCompatibility = pgTable(
       .references(() => adapterVersions.id, { onDelete: 'cascade' }),
     baseModel: text('base_model').notNull(),
     compatible: boolean('compatible').notNull(),
-    runtimes: jsonb('runtimes').notNull(),
-    findings: jsonb('findings').notNull(),
+    runtimes: jsonb('runtimes').$type<Runtimes>().notNull(),
+    findings: jsonb('findings').$type<Finding[]>().notNull(),
     ...timestamps,
   },
   (table) => [

@@ -90,7 +90,7 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
         },
       ])
     }
-    outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora: lora as unknown as Record<string, unknown> }, findings, matrix, fingerprint }
+    outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora }, findings, matrix, fingerprint }
   } catch (error) {
     if (error instanceof Rejection) outcome = { rejected: error.findings }
     else if (error instanceof CompatInputError) {

@@ -1,7 +1,9 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { and, asc, eq, inArray, or, type SQL, sql } from 'drizzle-orm'
+import { z } from 'zod'
 import type { Database } from '../../db/types'
+import { checkStored } from '../../db/stored'
 import { uniqueViolation } from '../../db/types'
 import { isOperator } from '../../identity/operators'
 import { type Principal, requireScope } from '../../identity/principal'
@@ -55,8 +57,45 @@ export const seededEntries: readonly RegistryEntry[] = seededBaseModels.map((bas
 }))
 const seededById = new Map(seededEntries.map((base) => [base.id.toLowerCase(), base]))
 
+const VocabModuleSchema = z.object({ module: z.string(), shape: z.tuple([z.number().nullable(), z.number()]) })
+const ModulesSchema = z.record(z.string(), z.tuple([z.number(), z.number()]))
+
+/** The stored form of a registered base (`registered_base_models.facts`): a `BaseModel`, checked when read. */
+const StoredBaseModelSchema = z.object({
+  id: z.string(),
+  family: z.string(),
+  modelType: z.string(),
+  architecture: z.string(),
+  hiddenSize: z.number(),
+  intermediateSize: z.number(),
+  numHiddenLayers: z.number(),
+  numAttentionHeads: z.number(),
+  numKeyValueHeads: z.number(),
+  headDim: z.number(),
+  vocabSize: z.number().nullable(),
+  layerPrefix: z.string(),
+  modules: ModulesSchema,
+  embed: VocabModuleSchema,
+  lmHead: VocabModuleSchema.extend({ tied: z.boolean() }),
+  tieWordEmbeddings: z.boolean().nullable(),
+  linearBias: z.union([z.boolean(), z.record(z.string(), z.boolean())]),
+  conv1d: z.boolean(),
+  legacyRevision: z
+    .object({ modelType: z.string(), layerPrefix: z.string(), modules: ModulesSchema, embed: VocabModuleSchema, lmHead: VocabModuleSchema })
+    .optional(),
+  variantOf: z.string().optional(),
+  quantization: z.string().optional(),
+  confidence: z.string().optional(),
+  notes: z.string().optional(),
+  sources: z.array(z.string()).optional(),
+}) satisfies z.ZodType<BaseModel>
+
+/** A registration's base model, as the compatibility engine will read it: a damaged row is a `StoredShapeError` naming it. */
+export const storedBaseModel = (row: Pick<Row, 'id' | 'facts'>): BaseModel =>
+  checkStored(row.facts, StoredBaseModelSchema, 'registered_base_models.facts', `'${row.id}'`)
+
 export function toEntry(row: Row): RegistryEntry {
-  const facts = row.facts as BaseModel
+  const facts = storedBaseModel(row)
   return {
     ...facts,
     origin: 'registered',
