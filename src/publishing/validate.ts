@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm'
 import { adapters, adapterVersions, versionCompatibility, versionFiles } from '../catalog/tables'
-import { registryFor } from '../compat/api/registry'
+import { checkedEntry, registryFor } from '../compat/api/registry'
 import {
   analyzeAdapter,
   type AdapterConfig,
@@ -220,5 +220,6 @@ async function readConfig(store: ObjectStore, files: FileRow[]): Promise<Adapter
 }
 
 async function checkAll(deps: Pick<Deps, 'db'>, teamId: string, lora: ReturnType<typeof analyzeAdapter>, header: SafetensorsHeader) {
-  return compatibilityMatrix(lora, header, await registryFor(deps.db, { teamId }))
+  // Every base is checked against: each one's stored facts are checked first.
+  return compatibilityMatrix(lora, header, (await registryFor(deps.db, { teamId })).map(checkedEntry))
 }

@@ -90,12 +90,21 @@ const StoredBaseModelSchema = z.object({
   sources: z.array(z.string()).optional(),
 }) satisfies z.ZodType<BaseModel>
 
-/** A registration's base model, as the compatibility engine will read it: a damaged row is a `StoredShapeError` naming it. */
-export const storedBaseModel = (row: Pick<Row, 'id' | 'facts'>): BaseModel =>
-  checkStored(row.facts, StoredBaseModelSchema, 'registered_base_models.facts', `'${row.id}'`)
+const factsColumn = 'registered_base_models.facts'
+
+/** A registration's base model, checked before it is used: a damaged row is a `StoredShapeError` naming it. */
+export const storedBaseModel = (row: Pick<Row, 'id' | 'facts'>): BaseModel => checkStored(row.facts, StoredBaseModelSchema, factsColumn, `'${row.id}'`)
+
+/**
+ * An entry about to be used (checked against, shown on its own): its facts checked, seeded ones
+ * being code. Reads that only hold the registry (the cache, lists of ids) leave entries unchecked,
+ * so one damaged row fails the reads that use it, not every read of the registry.
+ */
+export const checkedEntry = (entry: RegistryEntry): RegistryEntry =>
+  entry.origin === 'seeded' ? entry : checkStored(entry, StoredBaseModelSchema, factsColumn, `'${entry.id}'`)
 
 export function toEntry(row: Row): RegistryEntry {
-  const facts = storedBaseModel(row)
+  const facts = row.facts
   return {
     ...facts,
     origin: 'registered',
@@ -103,7 +112,7 @@ export function toEntry(row: Row): RegistryEntry {
     teamId: row.teamId,
     configSha256: row.configSha256,
     sourceRevision: row.sourceRevision,
-    shapeSignature: row.shapeSignature ?? shapeSignature(facts),
+    shapeSignature: row.shapeSignature ?? shapeSignature(storedBaseModel(row)),
   }
 }
 
@@ -145,7 +154,7 @@ export async function findBaseModel(db: Database, id: string, access: BaseAccess
     .limit(1)
   if (!row) return undefined
   if (row.mergedInto !== null) return row.mergedInto.toLowerCase() === id.toLowerCase() ? undefined : findBaseModel(db, row.mergedInto, 'verified')
-  return toEntry(row)
+  return checkedEntry(toEntry(row))
 }
 
 export async function requireBaseModel(db: Database, id: string, access: BaseAccess = 'verified'): Promise<RegistryEntry> {
@@ -313,7 +322,7 @@ export function compatProblem(error: unknown): unknown {
 
 export async function listBaseModels(ctx: ServiceContext & Pick<Deps, 'registry'>, query: { family?: string | undefined }) {
   const all = ctx.registry ? (await ctx.registry.verified(ctx.db, ctx.clock())).entries : await listRegistry(ctx.db)
-  return query.family ? all.filter((base) => base.family === query.family) : all
+  return (query.family ? all.filter((base) => base.family === query.family) : all).map(checkedEntry)
 }
 
 /** A verified base and its shape twins (pending registrations are not shown here, even to their team). */
