@@ -120,6 +120,9 @@ export async function loadAdapter(ctx: ServiceContext, teamSlug: string, slug: s
   return { adapter: row.adapter, team: row.team, isMember }
 }
 
+/** A listing `loadAdapter` resolved and access-checked: what verbs that take an already-loaded listing accept. */
+export type LoadedAdapter = Awaited<ReturnType<typeof loadAdapter>>
+
 export async function getAdapter(ctx: ServiceContext, teamSlug: string, slug: string) {
   const { adapter, team } = await loadAdapter(ctx, teamSlug, slug, 'read')
   return toAdapterView(adapter, team.slug)

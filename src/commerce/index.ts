@@ -9,3 +9,5 @@ export { createOffer, listOffers, priceSummaries, updateOffer, type PriceSummary
 export { listReviews } from './reviews'
 export { CheckoutSchema, CreateOfferSchema, SalesQuerySchema, SalesReportSchema, UpdateOfferSchema, currencies } from './schemas'
 export { entitlements, offers, orders } from './tables'
+export { offersOf } from './offers'
+export { reviewsOf } from './reviews'

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, isNull, ne } from 'drizzle-orm'
 import type { z } from 'zod'
-import { loadAdapter } from '../catalog'
+import { type LoadedAdapter, loadAdapter } from '../catalog'
 import { requireScope } from '../identity'
 import { loadTeamAs, requireRole } from '../identity'
 import type { Deps, ServiceContext } from '../lib/context'
@@ -137,13 +137,18 @@ export async function updateOffer(
 
 /** Buyers see the active offers; the seller team sees withdrawn ones too (`active: false`), to put them back. */
 export async function listOffers(ctx: ServiceContext, teamSlug: string, slug: string) {
-  const { adapter, isMember } = await loadAdapter(ctx, teamSlug, slug, 'read')
+  return offersOf(ctx, await loadAdapter(ctx, teamSlug, slug, 'read'))
+}
+
+/** `listOffers` of a listing already loaded, and access-checked, by `loadAdapter` (as the same caller). */
+export async function offersOf(ctx: ServiceContext, listing: Pick<LoadedAdapter, 'adapter' | 'team' | 'isMember'>) {
+  const { adapter, team, isMember } = listing
   const rows = await ctx.db
     .select()
     .from(offers)
     .where(and(eq(offers.adapterId, adapter.id), isMember ? undefined : eq(offers.active, true)))
     .orderBy(asc(offers.createdAt))
-  return { items: rows.map((offer) => toOfferView(offer, `${teamSlug}/${slug}`)) }
+  return { items: rows.map((offer) => toOfferView(offer, `${team.slug}/${adapter.slug}`)) }
 }
 
 export type PriceSummary = { free: boolean; onRequest: boolean; from: { amount: number; currency: string } | null }

@@ -11,7 +11,7 @@ import { CursorTimestamp, CursorUuid, decodeCursor, encodeCursor } from '../lib/
 import { ApiError, notFound } from '../lib/errors'
 import { loadVersion } from '../publishing'
 import type { CreateReviewSchema, UpdateReviewSchema } from './schemas'
-import { loadAdapter } from '../catalog'
+import { type LoadedAdapter, loadAdapter } from '../catalog'
 import { adapters } from '../catalog'
 import { adapterVersions } from '../publishing'
 import { reviews } from './tables'
@@ -149,7 +149,12 @@ export async function deleteReview(ctx: ServiceContext & Pick<Deps, 'searchCache
 const ReviewCursorSchema = z.object({ at: CursorTimestamp, id: CursorUuid })
 
 export async function listReviews(ctx: ServiceContext, teamSlug: string, slug: string, query: { cursor?: string | undefined; limit: number }) {
-  const { adapter } = await loadAdapter(ctx, teamSlug, slug, 'read')
+  return reviewsOf(ctx, await loadAdapter(ctx, teamSlug, slug, 'read'), query)
+}
+
+/** `listReviews` of a listing already loaded, and access-checked, by `loadAdapter` (as the same caller). */
+export async function reviewsOf(ctx: ServiceContext, listing: Pick<LoadedAdapter, 'adapter'>, query: { cursor?: string | undefined; limit: number }) {
+  const { adapter } = listing
   const after = query.cursor ? decodeCursor(query.cursor, ReviewCursorSchema) : undefined
   const rows = await ctx.db
     .select({ review: reviews, author: users.name, version: adapterVersions.version, team: sql<string | null>`(select slug from teams where id = ${reviews.teamId})` })

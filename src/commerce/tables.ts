@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { type AnyPgColumn, boolean, check, index, integer, jsonb, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import type Stripe from 'stripe'
 import { adapters } from '../catalog'
 import { adapterVersions } from '../publishing'
 import { id, timestamps } from '../db/columns'
@@ -151,7 +152,8 @@ export const stripeEvents = pgTable(
   {
     id: text('id').primaryKey(),
     type: text('type').notNull(),
-    payload: jsonb('payload').notNull(),
+    /** The event as Stripe signed it; read through `storedEvent` (webhooks.ts). */
+    payload: jsonb('payload').$type<Stripe.Event>().notNull(),
     waitingFor: text('waiting_for'),
     processedAt: timestamp('processed_at', { withTimezone: true }),
     attempts: integer('attempts').notNull().default(0),

@@ -1,6 +1,8 @@
 import { and, desc, eq, exists, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import { type OperatorContext, requireOperator } from '../identity'
 import type Stripe from 'stripe'
+import { z } from 'zod'
+import { checkStored } from '../db/stored'
 import type { Database } from '../db/types'
 import type { Deps } from '../lib/context'
 import { isUuid } from '../lib/uuid'
@@ -34,7 +36,7 @@ export async function receiveStripeEvent(deps: WebhookDeps, rawBody: string, sig
   }
   const [stored] = await deps.db
     .insert(stripeEvents)
-    .values({ id: event.id, type: event.type, payload: event as unknown as Record<string, unknown> })
+    .values({ id: event.id, type: event.type, payload: event })
     .onConflictDoNothing({ target: stripeEvents.id })
     .returning({ id: stripeEvents.id })
   if (!stored && (await isProcessed(deps.db, event.id))) return { received: true as const, id: event.id }
@@ -46,6 +48,12 @@ export async function receiveStripeEvent(deps: WebhookDeps, rawBody: string, sig
   }
   return { received: true as const, id: event.id }
 }
+
+/** What every reader of a stored event relies on: its id, its type and the object it is about. */
+const StoredEventSchema = z.object({ id: z.string(), type: z.string(), data: z.object({ object: z.record(z.string(), z.unknown()) }) })
+
+/** The Stripe event a row stores, checked: a damaged payload is a `StoredShapeError` naming the event, not a TypeError in a handler. */
+const storedEvent = (row: Pick<EventRow, 'id' | 'payload'>): Stripe.Event => checkStored(row.payload, StoredEventSchema, 'stripe_events.payload', `event ${row.id}`)
 
 async function isProcessed(db: Database, eventId: string) {
   const [row] = await db.select({ processedAt: stripeEvents.processedAt }).from(stripeEvents).where(eq(stripeEvents.id, eventId))
@@ -157,7 +165,8 @@ export async function listRejectedPayments(ctx: OperatorContext, options: { limi
     .orderBy(desc(stripeEvents.createdAt))
     .limit(options.limit ?? 100)
   return rows.map((row) => {
-    const session = (row.payload as unknown as Stripe.Event).data.object as Partial<Stripe.Checkout.Session>
+    // Only paid checkout sessions are ever rejected (see `apply`).
+    const session = storedEvent(row).data.object as Partial<Stripe.Checkout.Session>
     return {
       eventId: row.id,
       type: row.type,
@@ -205,7 +214,7 @@ async function orderPaidBy(tx: Database, session: Stripe.Checkout.Session): Prom
 }
 
 async function apply(tx: Database, row: EventRow, now: Date): Promise<Outcome> {
-  const event = row.payload as unknown as Stripe.Event
+  const event = storedEvent(row)
   switch (event.type) {
     case 'checkout.session.completed':
     case 'checkout.session.async_payment_succeeded': {

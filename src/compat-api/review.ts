@@ -6,9 +6,8 @@ import { teams } from '../identity'
 import type { Deps } from '../lib/context'
 import { decodeCursor, encodeCursor } from '../lib/cursor'
 import { ApiError, notFound } from '../lib/errors'
-import type { BaseModel } from '../compat'
 import { registeredBaseModels } from '../registry'
-import { findBaseModel, shapeSignature } from '../registry'
+import { findBaseModel, shapeSignature, storedBaseModel } from '../registry'
 
 type ReviewContext = OperatorContext & Pick<Deps, 'jobs' | 'registry'>
 
@@ -29,7 +28,7 @@ export async function listPendingBaseModels(ctx: OperatorContext, query: { curso
   const last = page.at(-1)
   return {
     items: page.map(({ row, team }) => {
-      const facts = row.facts as BaseModel
+      const facts = storedBaseModel(row)
       return {
         id: row.id,
         team,
@@ -40,7 +39,7 @@ export async function listPendingBaseModels(ctx: OperatorContext, query: { curso
         variantOf: row.variantOf,
         configSha256: row.configSha256,
         sourceRevision: row.sourceRevision,
-        config: row.hfConfig as Record<string, unknown>,
+        config: row.hfConfig,
         registeredAt: row.createdAt.toISOString(),
       }
     }),
@@ -65,7 +64,7 @@ export async function reviewBaseModel(ctx: ReviewContext, id: string, input: Rev
     throw notFound(`The base model registration '${id}'`)
   }
   if (row.status !== 'pending') throw notPending(row.id)
-  const facts = row.facts as BaseModel
+  const facts = storedBaseModel(row)
   const now = ctx.clock()
   const reviewed = { reviewedBy: operator.userId, reviewedAt: now, updatedAt: now }
   const pendingRow = and(eq(registeredBaseModels.id, row.id), eq(registeredBaseModels.status, 'pending'))

@@ -3,7 +3,7 @@ import { adapterVersions, versionCompatibility } from './tables'
 import { findBaseModel } from '../registry'
 import { analyzeAdapter, checkAgainstBase, CompatInputError } from '../compat'
 import type { Deps } from '../lib/context'
-import { addCompatKeys, compatKeys, type VersionFacts } from './versions'
+import { addCompatKeys, compatKeys, storedRuntimes, storedVersionFacts } from './versions'
 
 const BATCH = 100
 
@@ -42,7 +42,8 @@ export async function addBaseToMatrices(deps: Pick<Deps, 'db' | 'clock'>, baseId
     after = batch.at(-1)?.id
     const now = deps.clock()
     const rows = batch.flatMap(({ id, facts }) => {
-      const { header, config } = facts as VersionFacts
+      if (!facts) return [] // selected where not null
+      const { header, config } = storedVersionFacts({ id, facts })
       try {
         const report = checkAgainstBase(analyzeAdapter(header, config), header, base)
         return [{ versionId: id, baseModel: base.id, compatible: report.compatible, runtimes: report.runtimes, findings: report.checks, createdAt: now, updatedAt: now }]
@@ -57,14 +58,14 @@ export async function addBaseToMatrices(deps: Pick<Deps, 'db' | 'clock'>, baseId
   }
 
   const fitting = await db
-    .select({ adapterId: adapterVersions.adapterId, runtimes: versionCompatibility.runtimes })
+    .select({ versionId: versionCompatibility.versionId, adapterId: adapterVersions.adapterId, runtimes: versionCompatibility.runtimes })
     .from(versionCompatibility)
     .innerJoin(adapterVersions, eq(adapterVersions.id, versionCompatibility.versionId))
     .where(and(eq(versionCompatibility.baseModel, base.id), eq(versionCompatibility.compatible, true), eq(adapterVersions.status, 'published')))
   const byAdapter = new Map<string, Set<string>>()
-  for (const { adapterId, runtimes } of fitting) {
+  for (const { versionId, adapterId, runtimes } of fitting) {
     const keys = byAdapter.get(adapterId) ?? new Set<string>()
-    for (const key of compatKeys([{ base: base.id, runtimes: runtimes as Record<string, { compatible: boolean }> }])) keys.add(key)
+    for (const key of compatKeys([{ base: base.id, runtimes: storedRuntimes(runtimes, versionId, base.id) }])) keys.add(key)
     byAdapter.set(adapterId, keys)
   }
   for (const [adapterId, keys] of byAdapter) await addCompatKeys(db, adapterId, [...keys], deps.clock())

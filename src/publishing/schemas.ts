@@ -36,6 +36,8 @@ export const EvalSchema = z
   })
   .openapi('EvalResult')
 
+export type EvalResult = z.infer<typeof EvalSchema>
+
 export const CreateVersionSchema = z.strictObject({
   version: SemverSchema,
   baseModel: z.string().min(1).max(200).openapi({ example: 'baichuan-inc/Baichuan2-7B-Base' }),

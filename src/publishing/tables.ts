@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm'
 import { bigint, boolean, check, customType, index, integer, jsonb, pgTable, primaryKey, real, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { adapters } from '../catalog'
+import type { AdapterConfig, Finding, Runtimes, SafetensorsHeader } from '../compat'
+import type { EvalResult } from './schemas'
 import { id, timestamps } from '../db/columns'
 import { users } from '../identity'
 
@@ -96,6 +98,14 @@ export const fingerprintKeys = pgTable(
   (table) => [primaryKey({ columns: [table.key, table.versionId] }), index('fingerprint_keys_version_idx').on(table.versionId)],
 )
 
+/** What validation learnt from the files; stored on the version and used by compatibility checks. */
+export type VersionFacts = {
+  weights: string
+  header: SafetensorsHeader
+  config?: AdapterConfig
+  lora: Record<string, unknown>
+}
+
 export const versionStatuses = ['uploading', 'validating', 'ready', 'rejected', 'published'] as const
 export type VersionStatus = (typeof versionStatuses)[number]
 
@@ -109,10 +119,12 @@ export const adapterVersions = pgTable(
     version: text('version').notNull(),
     declaredBase: text('declared_base').notNull(),
     changelog: text('changelog').notNull().default(''),
-    evals: jsonb('evals').notNull().default(sql`'[]'::jsonb`),
+    evals: jsonb('evals').$type<EvalResult[]>().notNull().default(sql`'[]'::jsonb`),
     status: text('status', { enum: versionStatuses }).notNull().default('uploading'),
-    findings: jsonb('findings').notNull().default(sql`'[]'::jsonb`),
-    facts: jsonb('facts'),
+    /** Why validation rejected the version, or the warnings against its declared base. */
+    findings: jsonb('findings').$type<Finding[]>().notNull().default(sql`'[]'::jsonb`),
+    /** Set once validation passes (`ready`); read through `storedVersionFacts`. */
+    facts: jsonb('facts').$type<VersionFacts>(),
     validationAttempts: integer('validation_attempts').notNull().default(0),
     /** Granted downloads of this version's files, rolled up from the `downloads` audit rows. */
     downloads: integer('downloads').notNull().default(0),
@@ -160,8 +172,8 @@ export const versionCompatibility = pgTable(
       .references(() => adapterVersions.id, { onDelete: 'cascade' }),
     baseModel: text('base_model').notNull(),
     compatible: boolean('compatible').notNull(),
-    runtimes: jsonb('runtimes').notNull(),
-    findings: jsonb('findings').notNull(),
+    runtimes: jsonb('runtimes').$type<Runtimes>().notNull(),
+    findings: jsonb('findings').$type<Finding[]>().notNull(),
     ...timestamps,
   },
   (table) => [

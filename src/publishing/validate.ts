@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm'
 import { adapters } from '../catalog'
 import { adapterVersions, versionCompatibility, versionFiles } from './tables'
-import { registryFor } from '../registry'
+import { checkedEntry, registryFor } from '../registry'
 import { analyzeAdapter, type AdapterConfig, CompatInputError, compatibilityMatrix, type Finding, parseAdapterConfig, readSafetensorsHeader, type SafetensorsHeader } from '../compat'
 import { type AdapterFingerprint, createFingerprinter } from '../compat'
 import type { Deps } from '../lib/context'
@@ -82,7 +82,7 @@ export async function validateVersion(deps: Pick<Deps, 'db' | 'store' | 'clock'>
         },
       ])
     }
-    outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora: lora as unknown as Record<string, unknown> }, findings, matrix, fingerprint }
+    outcome = { facts: { weights: weights.path, header, ...(config && { config }), lora }, findings, matrix, fingerprint }
   } catch (error) {
     if (error instanceof Rejection) outcome = { rejected: error.findings }
     else if (error instanceof CompatInputError) {
@@ -212,5 +212,6 @@ async function readConfig(store: ObjectStore, files: FileRow[]): Promise<Adapter
 }
 
 async function checkAll(deps: Pick<Deps, 'db'>, teamId: string, lora: ReturnType<typeof analyzeAdapter>, header: SafetensorsHeader) {
-  return compatibilityMatrix(lora, header, await registryFor(deps.db, { teamId }))
+  // Every base is checked against: each one's stored facts are checked first.
+  return compatibilityMatrix(lora, header, (await registryFor(deps.db, { teamId })).map(checkedEntry))
 }

@@ -2,18 +2,19 @@ import semverGt from 'semver/functions/gt.js'
 import semverInc from 'semver/functions/inc.js'
 import semverRcompare from 'semver/functions/rcompare.js'
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
-import type { z } from 'zod'
-import { loadAdapter } from '../catalog'
-import type { CompleteVersionSchema, CreateVersionSchema, UpdateVersionSchema } from './schemas'
+import { z } from 'zod'
+import { type LoadedAdapter, loadAdapter } from '../catalog'
+import { type CompleteVersionSchema, type CreateVersionSchema, EvalSchema, type UpdateVersionSchema } from './schemas'
 import { commitIdOf } from './commit'
 import { adapters } from '../catalog'
-import { adapterVersions, versionCompatibility, versionFiles } from './tables'
-import { findBaseModel, shapeSignature, verifiedAmong } from '../registry'
+import { adapterVersions, type VersionFacts, versionCompatibility, versionFiles } from './tables'
+import { findBaseModel, type RegistryEntry, shapeSignature, verifiedAmong, verifiedIn } from '../registry'
+import { FindingSchema, RuntimesSchema } from '../registry'
 import { registeredBaseModels } from '../registry'
 import { seededBaseModels } from '../compat'
 import type { Database } from '../db/types'
-import type { Finding, Runtimes } from '../compat'
-import { type AdapterConfig, normalizeBaseId, type SafetensorsHeader } from '../compat'
+import { type AdapterConfig, DTYPES, normalizeBaseId, type Runtimes, type SafetensorsHeader } from '../compat'
+import { checkStored } from '../db/stored'
 import { uniqueViolation } from '../db/types'
 import type { Deps, ServiceContext } from '../lib/context'
 import { ApiError, notFound } from '../lib/errors'
@@ -27,13 +28,65 @@ export const UPLOAD_URL_TTL_SECONDS = 6 * 60 * 60
 type VersionRow = typeof adapterVersions.$inferSelect
 type FileRow = typeof versionFiles.$inferSelect
 
-/** What validation learnt from the files; stored on the version and used by compatibility checks. */
-export type VersionFacts = {
-  weights: string
-  header: SafetensorsHeader
-  config?: AdapterConfig
-  lora: Record<string, unknown>
-}
+export type { VersionFacts } from './tables'
+
+const LoraFactsSchema = z.record(z.string(), z.unknown())
+
+const StoredHeaderSchema = z.object({
+  headerBytes: z.number(),
+  metadata: z.record(z.string(), z.string()),
+  tensors: z.array(z.object({ name: z.string(), dtype: z.enum(DTYPES), shape: z.array(z.number()), dataOffsets: z.tuple([z.number(), z.number()]) })),
+}) satisfies z.ZodType<SafetensorsHeader>
+
+const StoredAdapterConfigSchema = z.object({
+  peftType: z.string().optional(),
+  r: z.number(),
+  loraAlpha: z.number(),
+  targetModules: z.union([z.array(z.string()), z.string()]),
+  targetParameters: z.array(z.string()).optional(),
+  rankPattern: z.record(z.string(), z.number()),
+  alphaPattern: z.record(z.string(), z.number()),
+  layersToTransform: z.array(z.number()).optional(),
+  layersPattern: z.array(z.string()).optional(),
+  modulesToSave: z.array(z.string()),
+  useDora: z.boolean(),
+  useRslora: z.boolean(),
+  fanInFanOut: z.boolean(),
+  bias: z.enum(['none', 'all', 'lora_only']),
+  loraBias: z.boolean(),
+  baseModelNameOrPath: z.string().optional(),
+  revision: z.string().optional(),
+  taskType: z.string().optional(),
+  peftVersion: z.string().optional(),
+}) satisfies z.ZodType<AdapterConfig>
+
+/** `adapter_versions.facts` as validation wrote it: what the compatibility engine analyses again. */
+const VersionFactsSchema = z.object({
+  weights: z.string(),
+  header: StoredHeaderSchema,
+  config: StoredAdapterConfigSchema.optional(),
+  lora: LoraFactsSchema,
+}) satisfies z.ZodType<VersionFacts>
+
+/** A validated version's facts, checked before the compatibility engine reads them: a damaged row is a `StoredShapeError` naming it. */
+export const storedVersionFacts = (row: { id: string; facts: VersionFacts }): VersionFacts =>
+  checkStored(row.facts, VersionFactsSchema, 'adapter_versions.facts', `version ${row.id}`)
+
+/** What a version view shows of a row: evals and findings as stored, and the LoRA facts (the rest of the facts is not read here). */
+const VersionViewSchema = z.object({
+  evals: z.array(EvalSchema),
+  findings: z.array(FindingSchema),
+  facts: z.object({ lora: LoraFactsSchema }).nullable(),
+})
+
+/** One row of a compatibility matrix as validation wrote it. */
+const MatrixRowSchema = z.object({ runtimes: RuntimesSchema, findings: z.array(FindingSchema) })
+
+const matrixRowKey = (versionId: string, base: string) => `version ${versionId} against '${base}'`
+
+/** A matrix row's engine verdicts, checked before they become search keys. */
+export const storedRuntimes = (runtimes: Runtimes, versionId: string, base: string): Runtimes =>
+  checkStored(runtimes, RuntimesSchema, 'version_compatibility.runtimes', matrixRowKey(versionId, base))
 
 export const storageKeyFor = (adapterId: string, versionId: string, path: string) =>
   `adapters/${adapterId}/${versionId}/${path}`
@@ -43,7 +96,7 @@ export function toVersionView(
   files: FileRow[],
   compatibleBases: string[] | undefined = undefined,
 ) {
-  const facts = version.facts as VersionFacts | null
+  checkStored({ evals: version.evals, findings: version.findings, facts: version.facts }, VersionViewSchema, 'adapter_versions', `version ${version.id}`)
   return {
     id: version.id,
     version: version.version,
@@ -51,10 +104,10 @@ export function toVersionView(
     status: version.status,
     baseModel: version.declaredBase,
     changelog: version.changelog,
-    evals: version.evals as z.infer<typeof CreateVersionSchema>['evals'],
+    evals: version.evals,
     files: files.map((file) => ({ path: file.path, size: file.size, sha256: file.sha256 })),
-    findings: version.findings as Record<string, unknown>[],
-    lora: facts?.lora ?? null,
+    findings: version.findings,
+    lora: version.facts?.lora ?? null,
     compatibleBases: compatibleBases ?? [],
     downloads: version.downloads,
     createdAt: version.createdAt.toISOString(),
@@ -216,7 +269,21 @@ export async function getVersion(ctx: ServiceContext, teamSlug: string, slug: st
 
 /** The versions of a listing the caller may see (all of them for the seller team), highest first. */
 export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: string) {
-  const { adapter, isMember } = await loadAdapter(ctx, teamSlug, slug, 'read')
+  return versionsOf(ctx, await loadAdapter(ctx, teamSlug, slug, 'read'))
+}
+
+/**
+ * The verified registry (`listRegistry`) a page has read or is reading anyway: verbs given it
+ * answer "which of these bases are verified" from it instead of asking the database again.
+ */
+type KnownRegistry = readonly RegistryEntry[] | Promise<readonly RegistryEntry[]>
+
+/**
+ * `listVersions` of a listing already loaded, and access-checked, by `loadAdapter` (as the same
+ * caller): what a page showing several things of one listing calls, so it is resolved once.
+ */
+export async function versionsOf(ctx: ServiceContext, listing: Pick<LoadedAdapter, 'adapter' | 'isMember'>, registry?: KnownRegistry) {
+  const { adapter, isMember } = listing
   const rows = await ctx.db
     .select()
     .from(adapterVersions)
@@ -231,7 +298,8 @@ export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: 
       .where(and(inArray(versionCompatibility.versionId, ids), eq(versionCompatibility.compatible, true)))
       .orderBy(asc(versionCompatibility.baseModel)),
   ])
-  const verified = isMember ? undefined : await verifiedAmong(ctx.db, [...new Set(bases.map((base) => base.base))])
+  const fitting = [...new Set(bases.map((base) => base.base))]
+  const verified = isMember ? undefined : registry ? verifiedIn(await registry, fitting) : await verifiedAmong(ctx.db, fitting)
   const shown = verified ? bases.filter((base) => verified.has(base.base)) : bases
   return {
     items: rows
@@ -252,13 +320,23 @@ export async function listVersions(ctx: ServiceContext, teamSlug: string, slug: 
  */
 export async function getVersionCompatibility(ctx: ServiceContext, teamSlug: string, slug: string, version: string) {
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
+  return versionCompatibilityOf(ctx, loaded.version, loaded.isMember)
+}
+
+/**
+ * `getVersionCompatibility` of a version the caller may see, already loaded: one `versionsOf`
+ * listed for the same caller (the seller team's `isMember` shows its pending bases too).
+ */
+export async function versionCompatibilityOf(ctx: ServiceContext, version: { id: string; version: string }, isMember: boolean, registry?: KnownRegistry) {
   const stored = await ctx.db
     .select()
     .from(versionCompatibility)
-    .where(eq(versionCompatibility.versionId, loaded.version.id))
+    .where(eq(versionCompatibility.versionId, version.id))
     .orderBy(sql`${versionCompatibility.compatible} desc`, asc(versionCompatibility.baseModel))
-  const signatures = await signaturesOf(ctx.db, stored.map((row) => row.baseModel), loaded.isMember)
-  const rows = stored.filter((row) => signatures.has(row.baseModel))
+  const signatures = await signaturesOf(ctx.db, stored.map((row) => row.baseModel), isMember, registry && (await registry))
+  const rows = stored
+    .filter((row) => signatures.has(row.baseModel))
+    .map((row) => checkStored(row, MatrixRowSchema, 'version_compatibility', matrixRowKey(version.id, row.baseModel)))
   // Bases with the same layer shapes and the same verdict, grouped once: linear in the matrix.
   const groups = new Map<string, string[]>()
   for (const row of rows) {
@@ -266,15 +344,15 @@ export async function getVersionCompatibility(ctx: ServiceContext, teamSlug: str
     groups.set(key, [...(groups.get(key) ?? []), row.baseModel])
   }
   return {
-    version: loaded.version.version,
+    version: version.version,
     items: rows.map((row) => {
       const group = groups.get(`${signatures.get(row.baseModel)}|${row.compatible}`) ?? []
       return {
         base: row.baseModel,
         compatible: row.compatible,
         twins: group.filter((id) => id !== row.baseModel),
-        runtimes: row.runtimes as Runtimes,
-        findings: (row.findings as Finding[]).filter((finding) => finding.severity !== 'info'),
+        runtimes: row.runtimes,
+        findings: row.findings.filter((finding) => finding.severity !== 'info'),
       }
     }),
   }
@@ -285,16 +363,18 @@ const seededSignatures = new Map(seededBaseModels.map((base) => [base.id, shapeS
 /**
  * The shape signature of each of these bases the caller may see in a matrix: seeded and verified
  * ones, and with `withPending` (the seller team, whose matrices hold its own pending bases) the rest.
+ * Given the verified registry already read, only the seller team's other bases are looked up.
  */
-async function signaturesOf(db: Database, ids: string[], withPending: boolean): Promise<Map<string, string>> {
+async function signaturesOf(db: Database, ids: string[], withPending: boolean, registry?: readonly RegistryEntry[]): Promise<Map<string, string>> {
   const signatures = new Map<string, string>()
+  const verified = registry && new Map(registry.filter((base) => base.status === 'verified').map((base) => [base.id, base.shapeSignature]))
   const registered: string[] = []
   for (const id of ids) {
-    const seeded = seededSignatures.get(id)
-    if (seeded) signatures.set(id, seeded)
+    const known = seededSignatures.get(id) ?? verified?.get(id)
+    if (known) signatures.set(id, known)
     else registered.push(id)
   }
-  if (registered.length > 0) {
+  if (registered.length > 0 && (!verified || withPending)) {
     const rows = await db
       .select({ id: registeredBaseModels.id, status: registeredBaseModels.status, signature: registeredBaseModels.shapeSignature })
       .from(registeredBaseModels)
@@ -417,7 +497,7 @@ export async function publishVersion(ctx: ServiceContext & Pick<Deps, 'searchCac
         .where(and(eq(versionCompatibility.versionId, row.id), eq(versionCompatibility.compatible, true)))
       // Search finds a listing only under verified bases: a pending registration stays its team's.
       const verified = await verifiedAmong(tx, matrix.map((row) => row.base))
-      const keys = compatKeys((matrix as { base: string; runtimes: Record<string, { compatible: boolean }> }[]).filter((row) => verified.has(row.base)))
+      const keys = compatKeys(matrix.filter((row) => verified.has(row.base)).map((row) => ({ base: row.base, runtimes: storedRuntimes(row.runtimes, updated.id, row.base) })))
       await tx
         .update(adapters)
         .set({
@@ -470,9 +550,9 @@ export async function loadVersionFacts(ctx: ServiceContext, ref: string): Promis
   if (!match) throw new ApiError(422, 'invalid_version_ref', `'${ref}' is not team/slug@version.`)
   const [, teamSlug = '', slug = '', version = ''] = match
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
-  const facts = loaded.version.facts as VersionFacts | null
+  const { facts, id } = loaded.version
   if (!facts || (loaded.version.status !== 'ready' && loaded.version.status !== 'published')) {
     throw new ApiError(409, 'version_not_ready', `Version ${ref} has not passed validation.`)
   }
-  return facts
+  return storedVersionFacts({ id, facts })
 }

@@ -5,7 +5,7 @@ import type { Principal } from '../identity'
 import type { Deps, ServiceContext } from '../lib/context'
 import type { BaseModel } from '../compat'
 import { registeredBaseModels } from './tables'
-import { type BaseAccess, findBaseModel, type RegistryEntry, seededEntries, shapeSignature, shapeTwinsOf, toEntry } from './registry'
+import { type BaseAccess, checkedEntry, findBaseModel, type RegistryEntry, seededEntries, shapeSignature, shapeTwinsOf, toEntry } from './registry'
 
 type Row = typeof registeredBaseModels.$inferSelect
 
@@ -130,7 +130,10 @@ export async function registryReader(ctx: Pick<ServiceContext, 'db' | 'clock'> &
     return ownTarget ? (ownTarget.mergedInto === null ? toEntry(ownTarget) : undefined) : verified.byId.get(target)
   }
   return {
-    find: async (id) => find(id),
+    find: async (id) => {
+      const entry = find(id)
+      return entry && checkedEntry(entry)
+    },
     twinsOf: async (base) => {
       // A registry entry carries its signature; a base built from a config sent with the request is hashed here.
       const signature = 'shapeSignature' in base && typeof base.shapeSignature === 'string' ? base.shapeSignature : shapeSignature(base)

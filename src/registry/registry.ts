@@ -1,7 +1,9 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { and, asc, eq, inArray, or, type SQL, sql } from 'drizzle-orm'
+import { z } from 'zod'
 import type { Database } from '../db/types'
+import { checkStored } from '../db/stored'
 import { uniqueViolation } from '../db/types'
 import { isOperator } from '../identity'
 import { type Principal, requireScope } from '../identity'
@@ -55,8 +57,54 @@ export const seededEntries: readonly RegistryEntry[] = seededBaseModels.map((bas
 }))
 const seededById = new Map(seededEntries.map((base) => [base.id.toLowerCase(), base]))
 
+const VocabModuleSchema = z.object({ module: z.string(), shape: z.tuple([z.number().nullable(), z.number()]) })
+const ModulesSchema = z.record(z.string(), z.tuple([z.number(), z.number()]))
+
+/** The stored form of a registered base (`registered_base_models.facts`): a `BaseModel`, checked when read. */
+const StoredBaseModelSchema = z.object({
+  id: z.string(),
+  family: z.string(),
+  modelType: z.string(),
+  architecture: z.string(),
+  hiddenSize: z.number(),
+  intermediateSize: z.number(),
+  numHiddenLayers: z.number(),
+  numAttentionHeads: z.number(),
+  numKeyValueHeads: z.number(),
+  headDim: z.number(),
+  vocabSize: z.number().nullable(),
+  layerPrefix: z.string(),
+  modules: ModulesSchema,
+  embed: VocabModuleSchema,
+  lmHead: VocabModuleSchema.extend({ tied: z.boolean() }),
+  tieWordEmbeddings: z.boolean().nullable(),
+  linearBias: z.union([z.boolean(), z.record(z.string(), z.boolean())]),
+  conv1d: z.boolean(),
+  legacyRevision: z
+    .object({ modelType: z.string(), layerPrefix: z.string(), modules: ModulesSchema, embed: VocabModuleSchema, lmHead: VocabModuleSchema })
+    .optional(),
+  variantOf: z.string().optional(),
+  quantization: z.string().optional(),
+  confidence: z.string().optional(),
+  notes: z.string().optional(),
+  sources: z.array(z.string()).optional(),
+}) satisfies z.ZodType<BaseModel>
+
+const factsColumn = 'registered_base_models.facts'
+
+/** A registration's base model, checked before it is used: a damaged row is a `StoredShapeError` naming it. */
+export const storedBaseModel = (row: Pick<Row, 'id' | 'facts'>): BaseModel => checkStored(row.facts, StoredBaseModelSchema, factsColumn, `'${row.id}'`)
+
+/**
+ * An entry about to be used (checked against, shown on its own): its facts checked, seeded ones
+ * being code. Reads that only hold the registry (the cache, lists of ids) leave entries unchecked,
+ * so one damaged row fails the reads that use it, not every read of the registry.
+ */
+export const checkedEntry = (entry: RegistryEntry): RegistryEntry =>
+  entry.origin === 'seeded' ? entry : checkStored(entry, StoredBaseModelSchema, factsColumn, `'${entry.id}'`)
+
 export function toEntry(row: Row): RegistryEntry {
-  const facts = row.facts as BaseModel
+  const facts = row.facts
   return {
     ...facts,
     origin: 'registered',
@@ -64,7 +112,7 @@ export function toEntry(row: Row): RegistryEntry {
     teamId: row.teamId,
     configSha256: row.configSha256,
     sourceRevision: row.sourceRevision,
-    shapeSignature: row.shapeSignature ?? shapeSignature(facts),
+    shapeSignature: row.shapeSignature ?? shapeSignature(storedBaseModel(row)),
   }
 }
 
@@ -106,7 +154,7 @@ export async function findBaseModel(db: Database, id: string, access: BaseAccess
     .limit(1)
   if (!row) return undefined
   if (row.mergedInto !== null) return row.mergedInto.toLowerCase() === id.toLowerCase() ? undefined : findBaseModel(db, row.mergedInto, 'verified')
-  return toEntry(row)
+  return checkedEntry(toEntry(row))
 }
 
 export async function requireBaseModel(db: Database, id: string, access: BaseAccess = 'verified'): Promise<RegistryEntry> {
@@ -143,6 +191,12 @@ export async function verifiedAmong(db: Database, ids: readonly string[]): Promi
     for (const row of rows) verified.add(row.id)
   }
   return verified
+}
+
+/** `verifiedAmong` answered from a verified registry already read (`listRegistry`): no query. */
+export function verifiedIn(registry: readonly RegistryEntry[], ids: readonly string[]): Set<string> {
+  const known = new Set(registry.filter((base) => base.status === 'verified').map((base) => base.id))
+  return new Set(ids.filter((id) => known.has(id)))
 }
 
 /** Turns a config.json into a base model, answering bad configs with a 422 problem. */
@@ -268,7 +322,7 @@ export function compatProblem(error: unknown): unknown {
 
 export async function listBaseModels(ctx: ServiceContext & Pick<Deps, 'registry'>, query: { family?: string | undefined }) {
   const all = ctx.registry ? (await ctx.registry.verified(ctx.db, ctx.clock())).entries : await listRegistry(ctx.db)
-  return query.family ? all.filter((base) => base.family === query.family) : all
+  return (query.family ? all.filter((base) => base.family === query.family) : all).map(checkedEntry)
 }
 
 /** A verified base and its shape twins (pending registrations are not shown here, even to their team). */

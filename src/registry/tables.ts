@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { check, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { timestamps } from '../db/columns'
+import type { BaseModel } from '../compat'
 import { teams, users } from '../identity'
 
 export const baseModelStatuses = ['pending', 'verified', 'merged'] as const
@@ -18,8 +19,10 @@ export const registeredBaseModels = pgTable(
     id: text('id').primaryKey(),
     modelType: text('model_type').notNull(),
     variantOf: text('variant_of'),
-    facts: jsonb('facts').notNull(),
-    hfConfig: jsonb('hf_config').notNull(),
+    /** The base model derived from the config; read through `storedBaseModel` (compat/api/registry.ts). */
+    facts: jsonb('facts').$type<BaseModel>().notNull(),
+    /** The config.json as received (a JSON object). */
+    hfConfig: jsonb('hf_config').$type<Record<string, unknown>>().notNull(),
     // Rows from before review existed have no team, hash or signature: they wait for an operator as pending.
     status: text('status', { enum: baseModelStatuses }).notNull().default('pending'),
     teamId: uuid('team_id').references(() => teams.id, { onDelete: 'restrict' }),

@@ -3,6 +3,7 @@ import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { versionCompatibility } from '../../src/publishing/tables'
 import { checkCompatibility } from '../../src/compat-api/check'
+import type { BaseModel } from '../../src/compat'
 import { registeredBaseModels } from '../../src/registry/tables'
 import { createRateLimiter } from '../../src/lib/rate-limit'
 import { addBaseToMatrices } from '../../src/publishing'
@@ -223,7 +224,8 @@ describe('the base-model registry belongs to the platform', () => {
       Array.from({ length: 1000 }, (_, index) => ({
         id: `unread/base-${index}`,
         modelType: 'llama',
-        facts: { id: `unread/base-${index}` },
+        // Deliberately not a base model: reading one is a StoredShapeError.
+        facts: { id: `unread/base-${index}` } as unknown as BaseModel,
         hfConfig: {},
         status: 'verified' as const,
         shapeSignature: `other-${index}`,

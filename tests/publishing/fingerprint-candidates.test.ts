@@ -45,7 +45,7 @@ describe('seller protection: the candidate limit keeps the best candidates', () 
       .returning({ id: adapters.id })
     const [version] = await h.db
       .insert(adapterVersions)
-      .values({ adapterId: adapter!.id, version: '1.0.0', declaredBase: llama.id, status: 'published', publishedAt: at, facts: {} })
+      .values({ adapterId: adapter!.id, version: '1.0.0', declaredBase: llama.id, status: 'published', publishedAt: at })
       .returning({ id: adapterVersions.id })
     await storeFingerprint(h.db, version!.id, fingerprint, { verdict: 'unique', matches: [] }, at)
     return { teamId: team!.id, versionId: version!.id }

@@ -1,10 +1,10 @@
 import { type Context, Hono } from 'hono'
 import { getCookie, setCookie } from 'hono/cookie'
 import { loadAdapter, toAdapterView } from '../../catalog'
-import { listReviews } from '../../commerce'
+import { reviewsOf } from '../../commerce'
 import { checkout } from '../../commerce'
 import { findLiveEntitlement } from '../../commerce'
-import { listOffers } from '../../commerce'
+import { listOffers, offersOf } from '../../commerce'
 import { CheckoutSchema } from '../../commerce'
 import { checkCompatibility } from '../../compat-api'
 import { listRegistry } from '../../registry'
@@ -14,7 +14,7 @@ import { RESERVED_SLUGS } from '../../identity'
 import { downloadClientOf, linkHeaders } from '../../downloads'
 import type { AppEnv } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
-import { getVersionCompatibility, listVersions } from '../../publishing'
+import { versionCompatibilityOf, versionsOf } from '../../publishing'
 import { formPost, page, signedIn, webContext } from '../common'
 import { AdapterPage, type AdapterPageProps, type CheckState, listingPath } from '../pages/adapter'
 
@@ -42,21 +42,27 @@ const field = (value: unknown) => (typeof value === 'string' ? value : '')
 
 /**
  * Everything the adapter page shows, through the same verbs as the API and as the caller sees it.
- * The default version is the listing's latest; the seller team sees its newest, published or not.
+ * The listing is resolved (and access-checked) once and the verified registry read once: the
+ * verbs take them, already loaded. The default version is the listing's latest; the seller team
+ * sees its newest, published or not.
  */
 async function adapterPage(ctx: WebContext, team: string, slug: string, requested: string | undefined, extra: Extra = {}) {
-  const { adapter: row, team: teamRow, isMember } = await loadAdapter(ctx, team, slug, 'read')
+  const listing = await loadAdapter(ctx, team, slug, 'read')
+  const { adapter: row, team: teamRow, isMember } = listing
+  // Awaited by Promise.all below whatever else fails, so it never rejects unhandled.
+  const registryRead = listRegistry(ctx.db)
   const [versions, offers, reviews, registry, entitlement] = await Promise.all([
-    listVersions(ctx, team, slug),
-    listOffers(ctx, team, slug),
-    listReviews(ctx, team, slug, { limit: 20 }),
-    listRegistry(ctx.db),
+    versionsOf(ctx, listing, registryRead),
+    offersOf(ctx, listing),
+    reviewsOf(ctx, listing, { limit: 20 }),
+    registryRead,
     ctx.principal ? findLiveEntitlement(ctx.db, ctx.principal, row.id) : undefined,
   ])
   const wanted = requested ?? (isMember ? versions.items[0]?.version : (row.latestVersion ?? undefined))
   const selected = wanted === undefined ? undefined : versions.items.find((version) => version.version === wanted)
   if (requested !== undefined && !selected) throw notFound(`Version ${requested} of '${team}/${slug}'`)
-  const compatibility = selected ? (await getVersionCompatibility(ctx, team, slug, selected.version)).items : null
+  // `selected` is one of the versions this caller may see (versionsOf listed it for them).
+  const compatibility = selected ? (await versionCompatibilityOf(ctx, selected, isMember, registry)).items : null
   const bases = registry.map((base) => base.id).sort()
   // Only a registered base is ever named on the page: anything else in the query or cookie is ignored.
   const base = extra.base !== undefined && bases.includes(extra.base) ? extra.base : undefined

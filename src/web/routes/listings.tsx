@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { createAdapter, loadAdapter, toAdapterView } from '../../catalog'
 import { CompleteVersionSchema, CreateVersionSchema, SemverSchema } from '../../publishing'
 import { CreateAdapterSchema } from '../../catalog'
-import { createOffer, listOffers, updateOffer } from '../../commerce'
+import { createOffer, offersOf, updateOffer } from '../../commerce'
 import { CreateOfferSchema, UpdateOfferSchema } from '../../commerce'
 import { listRegistry } from '../../registry'
 import { SlugSchema } from '../../identity'
@@ -13,7 +13,7 @@ import type { AppEnv } from '../../lib/context'
 import { ApiError, notFound } from '../../lib/errors'
 import { parseMajorUnits } from '../../lib/format'
 import { unstorablePath } from '../../lib/openapi'
-import { completeVersion, createVersion, getVersion, listVersions, publishVersion } from '../../publishing'
+import { completeVersion, createVersion, getVersion, publishVersion, versionsOf } from '../../publishing'
 import { errorPage, formPost, page, scriptAnswer, scriptPost, signedIn, webContext } from '../common'
 import { ListingManagePage, managePath } from '../pages/listing-forms'
 import { UPLOAD_SCRIPT } from '../upload-script'
@@ -125,8 +125,9 @@ export const listingRoutes = new Hono<AppEnv>()
     const loaded = await loadAdapter(ctx, team, slug, 'write')
     const [{ role }, versions, offers, registry] = await Promise.all([
       loadTeamAs(ctx.db, principal, team),
-      listVersions(ctx, team, slug),
-      listOffers(ctx, team, slug),
+      // The listing loaded above, not resolved again by each verb.
+      versionsOf(ctx, loaded),
+      offersOf(ctx, loaded),
       listRegistry(ctx.db),
     ])
     const done = c.req.query('done') ?? (c.req.query('uploaded') ? 'uploaded' : undefined)
