@@ -6,7 +6,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { SharedDeps } from './deps'
 import type { AppEnv, Deps } from './lib/context'
 import { isDatabaseUnavailable } from './db/connection'
-import { ApiError, databaseUnavailable, toProblem } from './lib/errors'
+import { ApiError, databaseUnavailable, type ProblemCode, toProblem } from './lib/errors'
 import { createRouter, json, noCredential } from './lib/openapi'
 import { adapterRoutes, reviewRoutes } from './catalog'
 import { commerceRoutes } from './commerce'
@@ -102,7 +102,7 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   const jsonBodyLimit = bodyLimit({
     maxSize: deps.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES,
     onError: () => {
-      throw new ApiError(413, 'payload_too_large', 'The request body is too large.')
+      throw new ApiError('payload_too_large', 'The request body is too large.')
     },
   })
   // Routes that take files stream their bodies and bound them themselves. GET and HEAD carry no
@@ -115,7 +115,7 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
     async (c, next) => {
       // Credentials travel in the Authorization header only: a URL ends up in logs, caches and Referer headers.
       if (c.req.url.includes('?') && CREDENTIAL_QUERY_PARAMS.some((name) => c.req.query(name) !== undefined)) {
-        throw new ApiError(400, 'credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
+        throw new ApiError('credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
       }
       const tokenVersion = checksTokenVersionItself(c.req.method, c.req.path) ? 'left-to-verb' : undefined
       c.set('principal', await authenticate(c.get('deps'), readHeader(c.req.header('Authorization')), { tokenVersion }))
@@ -135,7 +135,7 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   app.route('/', webRoutes)
 
   app.notFound((c) => {
-    throw new ApiError(404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)
+    throw new ApiError('not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)
   })
 
   app.onError((error, c) => {
@@ -144,16 +144,16 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
     if (error instanceof ApiError) {
       apiError = error
     } else if (error instanceof HTTPException && error.status < 500) {
-      apiError = new ApiError(error.status, httpExceptionCode(error), error.message)
+      apiError = new ApiError(httpExceptionCode(error), error.message)
     } else if (isDatabaseUnavailable(error)) {
       log.warn(`[${id}] database unavailable on ${c.req.method} ${c.req.path}`, error)
       apiError = databaseUnavailable()
     } else {
       log.error(`[${id}] unhandled error on ${c.req.method} ${c.req.path}`, error)
-      apiError = new ApiError(500, 'internal_error', `Something went wrong on our side; quote request id ${id}.`)
+      apiError = new ApiError('internal_error', `Something went wrong on our side; quote request id ${id}.`)
     }
     if (isHubPath(c.req.path)) return hubError(c, apiError, id)
-    if (isStorefrontPath(c.req.path)) return errorPage(c, apiError.status, toProblem(apiError, id).title, apiError.message)
+    if (isStorefrontPath(c.req.path)) return errorPage(c, apiError.status, apiError.title, apiError.message)
     return c.body(JSON.stringify(toProblem(apiError, id)), apiError.status, {
       'Content-Type': 'application/problem+json',
       ...apiError.headers,
@@ -163,7 +163,9 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   return app
 }
 
-function httpExceptionCode(error: HTTPException): string {
+/** Hono's own refusals (its validator's 400s) as registry codes: a code decides the status. */
+function httpExceptionCode(error: HTTPException): ProblemCode {
+  if (error.status === 413) return 'payload_too_large'
   if (error.status === 415) return 'unsupported_media_type'
   if (error.message.startsWith('Malformed JSON')) return 'invalid_json'
   return 'bad_request'

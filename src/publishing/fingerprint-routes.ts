@@ -68,7 +68,7 @@ const checkFingerprintRoute = createRoute({
     headers: z.object({ 'x-file-size': z.coerce.number().int().min(0).optional().openapi({ description: 'The whole file’s size (required)' }) }),
     body: { required: true, content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
   },
-  responses: { 200: json(FingerprintCheckSchema, 'The fingerprint compared with published versions'), ...problems(401, 403, 413, 415, 422, 429) },
+  responses: { 200: json(FingerprintCheckSchema, 'The fingerprint compared with published versions'), ...problems(413, 415, 422) },
 })
 
 const FingerprintListQuerySchema = z.object({
@@ -84,7 +84,7 @@ const listFingerprintMatchesRoute = createRoute({
   summary: "Other teams' uploads that copied (all or part of) this team's versions, newest first",
   security: bearer('read'),
   request: { params: TeamParamSchema, query: FingerprintListQuerySchema },
-  responses: { 200: json(FingerprintMatchListSchema, 'Copy attempts'), ...problems(400, 401, 403, 404, 422) },
+  responses: { 200: json(FingerprintMatchListSchema, 'Copy attempts'), ...problems(404, 422) },
 })
 
 const listFingerprintReviewsRoute = createRoute({
@@ -95,7 +95,7 @@ const listFingerprintReviewsRoute = createRoute({
   summary: 'Versions rejected as duplicates or flagged as partial copies (platform operators only)',
   security: bearer('admin'),
   request: { query: FingerprintListQuerySchema },
-  responses: { 200: json(FingerprintReviewListSchema, 'Newest first'), ...problems(400, 401, 403, 422) },
+  responses: { 200: json(FingerprintReviewListSchema, 'Newest first'), ...problems(422) },
 })
 
 const overruleFingerprintRoute = createRoute({
@@ -108,7 +108,7 @@ const overruleFingerprintRoute = createRoute({
   request: { params: VersionParamsSchema },
   responses: {
     200: json(z.object({ version: z.string(), verdict: z.literal('overruled'), status: z.string() }), 'Overruled'),
-    ...problems(401, 403, 404, 409, 422),
+    ...problems(404, 409, 422),
   },
 })
 
@@ -116,7 +116,7 @@ export const fingerprintRoutes = createRouter()
   .openapi(checkFingerprintRoute, async (c) => {
     const type = c.req.header('Content-Type') ?? ''
     if (!type.startsWith('application/octet-stream')) {
-      throw new ApiError(415, 'unsupported_media_type', 'Send the file as application/octet-stream.')
+      throw new ApiError('unsupported_media_type', 'Send the file as application/octet-stream.')
     }
     return c.json(await checkFingerprint(serviceContext(c), c.req.raw.body, c.req.valid('header')['x-file-size']), 200)
   })

@@ -25,7 +25,7 @@ const createVersionRoute = createRoute({
   summary: 'Declare a new version and its files; answers with upload URLs',
   security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(CreateVersionSchema) },
-  responses: { 201: json(CreateVersionResponseSchema, 'Upload the files, then call completeVersion'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
+  responses: { 201: json(CreateVersionResponseSchema, 'Upload the files, then call completeVersion'), ...problems(404, 409, 413, 422) },
 })
 
 const listVersionsRoute = createRoute({
@@ -36,7 +36,7 @@ const listVersionsRoute = createRoute({
   tags,
   summary: 'The versions of a listing, highest first: published ones, and every version for the seller team',
   request: { params: AdapterParamsSchema },
-  responses: { 200: json(VersionListSchema, 'The versions'), ...problems(401, 404, 422) },
+  responses: { 200: json(VersionListSchema, 'The versions'), ...problems(404, 422) },
 })
 
 const getVersionCompatibilityRoute = createRoute({
@@ -47,7 +47,7 @@ const getVersionCompatibilityRoute = createRoute({
   tags,
   summary: 'Every registered base model against this version: verdict, shape twins, serving engines, findings',
   request: { params: VersionParamsSchema },
-  responses: { 200: json(VersionCompatibilitySchema, 'The compatibility matrix (empty until validated)'), ...problems(401, 404, 422) },
+  responses: { 200: json(VersionCompatibilitySchema, 'The compatibility matrix (empty until validated)'), ...problems(404, 422) },
 })
 
 const getVersionRoute = createRoute({
@@ -58,7 +58,7 @@ const getVersionRoute = createRoute({
   tags,
   summary: 'A version with its status (uploading → validating → ready | rejected → published), files and findings',
   request: { params: VersionParamsSchema },
-  responses: { 200: json(VersionSchema, 'The version'), ...problems(401, 404, 422) },
+  responses: { 200: json(VersionSchema, 'The version'), ...problems(404, 422) },
 })
 
 const updateVersionRoute = createRoute({
@@ -69,7 +69,7 @@ const updateVersionRoute = createRoute({
   summary: 'Change the changelog or eval results before the version is published',
   security: bearer('publish'),
   request: { params: VersionParamsSchema, body: jsonBody(UpdateVersionSchema) },
-  responses: { 200: json(VersionSchema, 'The version'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+  responses: { 200: json(VersionSchema, 'The version'), ...problems(404, 409, 413, 422) },
 })
 
 const completeVersionRoute = createRoute({
@@ -80,7 +80,7 @@ const completeVersionRoute = createRoute({
   summary: 'Finish the uploads (multipart parts by path) and queue validation',
   security: bearer('publish'),
   request: { params: VersionParamsSchema, body: { required: false, content: { 'application/json': { schema: CompleteVersionSchema } } } },
-  responses: { 202: json(VersionSchema, 'Validation is queued'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
+  responses: { 202: json(VersionSchema, 'Validation is queued'), ...problems(404, 409, 413, 422) },
 })
 
 const publishVersionRoute = createRoute({
@@ -91,7 +91,7 @@ const publishVersionRoute = createRoute({
   summary: 'Make a validated version visible; from now on it never changes',
   security: bearer('publish'),
   request: { params: VersionParamsSchema },
-  responses: { 200: json(VersionSchema, 'Published'), ...problems(401, 403, 404, 409, 422) },
+  responses: { 200: json(VersionSchema, 'Published'), ...problems(404, 409, 422) },
 })
 
 export const versionRoutes = createRouter()

@@ -21,7 +21,7 @@ const createAdapterRoute = createRoute({
   summary: 'Create an adapter listing for a team (members with the publish scope)',
   security: bearer('publish'),
   request: { body: jsonBody(CreateAdapterSchema) },
-  responses: { 201: json(AdapterSchema, 'Listing created'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+  responses: { 201: json(AdapterSchema, 'Listing created'), ...problems(404, 409, 413, 422) },
 })
 
 const searchAdaptersRoute = createRoute({
@@ -32,7 +32,7 @@ const searchAdaptersRoute = createRoute({
   tags: ['catalog'],
   summary: 'Find published adapters by text, the base model you run, serving engine, tag or license',
   request: { query: SearchQuerySchema },
-  responses: { 200: json(SearchResultsSchema, 'A page of results'), ...problems(400, 401, 422) },
+  responses: { 200: json(SearchResultsSchema, 'A page of results'), ...problems(422) },
 })
 
 const getAdapterRoute = createRoute({
@@ -43,7 +43,7 @@ const getAdapterRoute = createRoute({
   tags: ['catalog'],
   summary: 'A listing; drafts are visible only to the seller team',
   request: { params: AdapterParamsSchema },
-  responses: { 200: json(AdapterSchema, 'The listing'), ...problems(401, 404, 422) },
+  responses: { 200: json(AdapterSchema, 'The listing'), ...problems(404, 422) },
 })
 
 const updateAdapterRoute = createRoute({
@@ -54,7 +54,7 @@ const updateAdapterRoute = createRoute({
   summary: 'Change a listing’s text, tags, license or visibility',
   security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(UpdateAdapterSchema) },
-  responses: { 200: json(AdapterSchema, 'The updated listing'), ...problems(400, 401, 403, 404, 413, 422) },
+  responses: { 200: json(AdapterSchema, 'The updated listing'), ...problems(404, 413, 422) },
 })
 
 const listTeamAdaptersRoute = createRoute({
@@ -65,7 +65,7 @@ const listTeamAdaptersRoute = createRoute({
   tags: ['catalog'],
   summary: 'A team’s listings, newest first: every one (with its visibility) for members, published ones for everyone else',
   request: { params: TeamParamSchema },
-  responses: { 200: json(z.object({ items: z.array(AdapterSchema) }).openapi('AdapterList'), 'The listings'), ...problems(401, 404, 422) },
+  responses: { 200: json(z.object({ items: z.array(AdapterSchema) }).openapi('AdapterList'), 'The listings'), ...problems(404, 422) },
 })
 
 export const adapterRoutes = createRouter()

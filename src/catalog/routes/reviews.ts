@@ -21,7 +21,7 @@ const createReviewRoute = createRoute({
   summary: 'Rate a version (verified buyers only, once per version)',
   security: bearer('purchase'),
   request: { params: VersionParamsSchema, body: jsonBody(CreateReviewSchema) },
-  responses: { 201: json(ReviewSchema, 'Review posted'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+  responses: { 201: json(ReviewSchema, 'Review posted'), ...problems(404, 409, 413, 422) },
 })
 
 const listReviewsRoute = createRoute({
@@ -32,7 +32,7 @@ const listReviewsRoute = createRoute({
   tags: ['catalog'],
   summary: 'Reviews of an adapter, newest first',
   request: { params: AdapterParamsSchema, query: ReviewListQuerySchema },
-  responses: { 200: json(ReviewListSchema, 'A page of reviews'), ...problems(400, 401, 404, 422) },
+  responses: { 200: json(ReviewListSchema, 'A page of reviews'), ...problems(404, 422) },
 })
 
 const updateReviewRoute = createRoute({
@@ -43,7 +43,7 @@ const updateReviewRoute = createRoute({
   summary: 'Change your review: its rating, its text, or both',
   security: bearer('purchase'),
   request: { params: ReviewParamsSchema, body: jsonBody(UpdateReviewSchema) },
-  responses: { 200: json(ReviewSchema, 'The review as it now reads'), ...problems(400, 401, 403, 404, 413, 422) },
+  responses: { 200: json(ReviewSchema, 'The review as it now reads'), ...problems(404, 413, 422) },
 })
 
 const deleteReviewRoute = createRoute({
@@ -54,7 +54,7 @@ const deleteReviewRoute = createRoute({
   summary: 'Withdraw your review (you may then post a new one for that version)',
   security: bearer('purchase'),
   request: { params: ReviewParamsSchema },
-  responses: { 200: json(ReviewSchema, 'The review that was withdrawn'), ...problems(401, 403, 404, 422) },
+  responses: { 200: json(ReviewSchema, 'The review that was withdrawn'), ...problems(404, 422) },
 })
 
 export const reviewRoutes = createRouter()

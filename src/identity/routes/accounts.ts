@@ -19,7 +19,7 @@ const signupRoute = createRoute({
   },
   responses: {
     201: json(z.object({ user: UserSchema }).extend(TokenSchema.shape).openapi('SignupResult'), 'Account created'),
-    ...problems(400, 409, 413, 422, 429, 503),
+    ...problems(409, 413, 422),
   },
 })
 
@@ -31,7 +31,7 @@ const loginRoute = createRoute({
   tags: ['identity'],
   summary: 'Exchange email and password for an access token (valid one hour)',
   request: { body: jsonBody(z.strictObject({ email: EmailSchema, password: z.string().min(1).max(256) })) },
-  responses: { 200: json(TokenSchema.openapi('LoginResult'), 'Access token'), ...problems(400, 401, 413, 422, 429, 503) },
+  responses: { 200: json(TokenSchema.openapi('LoginResult'), 'Access token'), ...problems(413, 422) },
 })
 
 const getMeRoute = createRoute({
@@ -58,7 +58,7 @@ const getMeRoute = createRoute({
         .openapi('Me'),
       'The caller',
     ),
-    ...problems(401, 403),
+    ...problems(),
   },
 })
 
@@ -69,7 +69,7 @@ const logoutRoute = createRoute({
   tags: ['identity'],
   summary: "Sign out: revokes every access token of the caller's account at once (API keys stay; revoke them with revokeApiKey)",
   security: bearer('read'),
-  responses: { 204: { description: 'Signed out; the tokens now get 401 token_revoked' }, ...problems(401, 403) },
+  responses: { 204: { description: 'Signed out; the tokens now get 401 token_revoked' }, ...problems() },
 })
 
 export const accountRoutes = createRouter()

@@ -22,7 +22,7 @@ const createApiKeyRoute = createRoute({
   },
   responses: {
     201: json(z.object({ key: z.string().openapi({ example: 'rfy_…' }), apiKey: ApiKeySchema }), 'Key created'),
-    ...problems(400, 401, 403, 404, 413, 422),
+    ...problems(404, 413, 422),
   },
 })
 
@@ -33,7 +33,7 @@ const listApiKeysRoute = createRoute({
   tags: ['identity'],
   summary: "The caller's API keys (never the secret)",
   security: bearer('admin'),
-  responses: { 200: json(z.object({ items: z.array(ApiKeySchema) }), 'Keys'), ...problems(401, 403) },
+  responses: { 200: json(z.object({ items: z.array(ApiKeySchema) }), 'Keys'), ...problems() },
 })
 
 const revokeApiKeyRoute = createRoute({
@@ -44,7 +44,7 @@ const revokeApiKeyRoute = createRoute({
   summary: 'Revoke an API key at once (idempotent); needs the admin scope, except for a key revoking itself',
   security: bearer('admin'),
   request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) }) },
-  responses: { 200: json(z.object({ apiKey: ApiKeySchema }), 'Key revoked'), ...problems(401, 403, 404) },
+  responses: { 200: json(z.object({ apiKey: ApiKeySchema }), 'Key revoked'), ...problems(404) },
 })
 
 export const apiKeyRoutes = createRouter()

@@ -16,7 +16,7 @@ const listTeamInvitationsRoute = createRoute({
   request: { params: TeamParamSchema },
   responses: {
     200: json(z.object({ items: z.array(InvitationSchema) }), 'Open invitations'),
-    ...problems(401, 403, 404, 422),
+    ...problems(404, 422),
   },
 })
 
@@ -28,7 +28,7 @@ const revokeTeamInvitationRoute = createRoute({
   summary: 'Withdraw an open invitation (owners and admins; only owners withdraw an invitation to become owner)',
   security: bearer('admin'),
   request: { params: TeamParamSchema.extend(InvitationIdParamSchema.shape) },
-  responses: { 200: json(InvitationResult, 'Invitation revoked'), ...problems(401, 403, 404, 409, 422) },
+  responses: { 200: json(InvitationResult, 'Invitation revoked'), ...problems(404, 409, 422) },
 })
 
 const listMyInvitationsRoute = createRoute({
@@ -38,7 +38,7 @@ const listMyInvitationsRoute = createRoute({
   tags: ['identity'],
   summary: "Open invitations addressed to the caller's email",
   security: bearer('read'),
-  responses: { 200: json(z.object({ items: z.array(InvitationSchema) }), 'Open invitations'), ...problems(401, 403) },
+  responses: { 200: json(z.object({ items: z.array(InvitationSchema) }), 'Open invitations'), ...problems() },
 })
 
 const decisionRoute = (decision: 'accept' | 'decline') =>
@@ -54,7 +54,7 @@ const decisionRoute = (decision: 'accept' | 'decline') =>
     description: "Another person's invitation is 404; one already decided is 409 `invitation_not_pending`, an expired one 409 `invitation_expired`.",
     security: bearer('admin'),
     request: { params: InvitationIdParamSchema },
-    responses: { 200: json(InvitationResult, decision === 'accept' ? 'Joined the team' : 'Declined'), ...problems(401, 403, 404, 409, 422) },
+    responses: { 200: json(InvitationResult, decision === 'accept' ? 'Joined the team' : 'Declined'), ...problems(404, 409, 422) },
   })
 
 export const invitationRoutes = createRouter()

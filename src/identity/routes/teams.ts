@@ -16,7 +16,7 @@ const createTeamRoute = createRoute({
   request: { body: jsonBody(z.strictObject({ slug: SlugSchema, name: z.string().trim().min(1).max(100) })) },
   responses: {
     201: json(z.object({ team: TeamSchema, role: RoleSchema }), 'Team created'),
-    ...problems(400, 401, 403, 409, 413, 422),
+    ...problems(409, 413, 422),
   },
 })
 
@@ -32,7 +32,7 @@ const addTeamMemberRoute = createRoute({
   request: { params: TeamParamSchema, body: jsonBody(z.strictObject({ email: EmailSchema, role: RoleSchema })) },
   responses: {
     202: json(z.object({ invitation: InvitationSchema }), 'Invitation open'),
-    ...problems(400, 401, 403, 404, 409, 413, 422),
+    ...problems(404, 409, 413, 422),
   },
 })
 
@@ -46,7 +46,7 @@ const listTeamMembersRoute = createRoute({
   request: { params: TeamParamSchema },
   responses: {
     200: json(z.object({ items: z.array(MemberSchema) }), 'Members'),
-    ...problems(401, 403, 404, 422),
+    ...problems(404, 422),
   },
 })
 
@@ -60,7 +60,7 @@ const updateTeamMemberRoute = createRoute({
   request: { params: UserIdParamSchema, body: jsonBody(z.strictObject({ role: RoleSchema })) },
   responses: {
     200: json(z.object({ member: MemberSchema }), 'Role changed'),
-    ...problems(400, 401, 403, 404, 409, 413, 422),
+    ...problems(404, 409, 413, 422),
   },
 })
 
@@ -74,7 +74,7 @@ const removeTeamMemberRoute = createRoute({
   request: { params: UserIdParamSchema },
   responses: {
     200: json(z.object({ member: MemberSchema }), 'Member removed'),
-    ...problems(401, 403, 404, 409, 422),
+    ...problems(404, 409, 422),
   },
 })
 
@@ -88,7 +88,7 @@ const leaveTeamRoute = createRoute({
   request: { params: TeamParamSchema },
   responses: {
     200: json(z.object({ member: MemberSchema }), 'Left the team'),
-    ...problems(401, 403, 404, 409, 422),
+    ...problems(404, 409, 422),
   },
 })
 
