@@ -30,7 +30,7 @@ const problemDescriptions: Record<ProblemStatus, string> = {
   410: 'Gone: withdrawn by its seller',
   413: 'Body too large',
   415: 'Unsupported content type',
-  416: 'Range not satisfiable',
+  416: 'The range starts past the end of the file',
   422: 'The body or parameters failed validation',
   429: 'Rate limited',
   500: 'An unexpected failure (the detail quotes the request id)',

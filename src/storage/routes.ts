@@ -42,8 +42,7 @@ const getRoute = createRoute({
   responses: {
     200: binary('The whole file'),
     206: binary('The requested byte range'),
-    416: { description: 'The range starts past the end of the file' },
-    ...problems(404),
+    ...problems(404, 416),
   },
 })
 
