@@ -6,7 +6,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { SharedDeps } from './deps'
 import type { AppEnv, Deps } from './lib/context'
 import { isDatabaseUnavailable } from './db/connection'
-import { ApiError, databaseUnavailable, type ProblemCode, toProblem } from './lib/errors'
+import { ApiError, databaseUnavailable, toProblem } from './lib/errors'
 import { createRouter, json, noCredential } from './lib/openapi'
 import { adapterRoutes, reviewRoutes } from './catalog'
 import { commerceRoutes } from './commerce'
@@ -144,7 +144,7 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
     if (error instanceof ApiError) {
       apiError = error
     } else if (error instanceof HTTPException && error.status < 500) {
-      apiError = new ApiError(httpExceptionCode(error), error.message)
+      apiError = fromHttpException(error)
     } else if (isDatabaseUnavailable(error)) {
       log.warn(`[${id}] database unavailable on ${c.req.method} ${c.req.path}`, error)
       apiError = databaseUnavailable()
@@ -163,12 +163,17 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   return app
 }
 
-/** Hono's own refusals (its validator's 400s) as registry codes: a code decides the status. */
-function httpExceptionCode(error: HTTPException): ProblemCode {
-  if (error.status === 413) return 'payload_too_large'
-  if (error.status === 415) return 'unsupported_media_type'
-  if (error.message.startsWith('Malformed JSON')) return 'invalid_json'
-  return 'bad_request'
+/**
+ * Hono's own refusals as registry problems: a code decides the status. The validator's
+ * malformed bodies are 400s; the storefront's `hono/csrf` is the only middleware here that
+ * throws a 403 (its message is empty: say why).
+ */
+function fromHttpException(error: HTTPException): ApiError {
+  if (error.status === 403) return new ApiError('cross_origin_post', "This address takes posts from Refinery's own pages only.")
+  if (error.status === 413) return new ApiError('payload_too_large', error.message || 'The request body is too large.')
+  if (error.status === 415) return new ApiError('unsupported_media_type', error.message)
+  if (error.message.startsWith('Malformed JSON')) return new ApiError('invalid_json', error.message)
+  return new ApiError('bad_request', error.message)
 }
 
 export type App = ReturnType<typeof createApp>

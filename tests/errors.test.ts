@@ -6,6 +6,7 @@ import { PROBLEMS, type ProblemCode, problemCodes } from '../src/lib/problems'
 import { createListing, peftFolder, publishFolder } from './helpers/adapters'
 import { createHarness, type Harness } from './helpers/harness'
 import { expectProblem } from './helpers/problems'
+import { formPost } from './helpers/web'
 
 /**
  * The error contract: one registry (src/lib/problems.ts) gives each code its status, title and
@@ -93,7 +94,7 @@ describe('problems as the API answers them', () => {
     expectProblem(await h.call('GET', '/v1/base-models/nobody/nothing'), 404, 'not_found')
   })
 
-  it('keeps the Hub its own shape for the same codes, and titles the storefront error page from the registry', async () => {
+  it('keeps the Hub its own shape for the same codes, and titles the storefront error pages from the registry', async () => {
     const hub = await h.call('GET', '/hf/api/models/nobody/nothing')
     expect(hub.status).toBe(PROBLEMS.repo_not_found.status)
     expect(hub.headers.get('content-type')).toContain('application/json')
@@ -104,5 +105,12 @@ describe('problems as the API answers them', () => {
     expect(page.status).toBe(404)
     expect(page.headers.get('content-type')).toContain('text/html')
     expect(page.text).toContain(PROBLEMS.not_found.title)
+
+    // hono/csrf's refusal (an HTTPException with no message) is the registry's cross_origin_post, explained.
+    const forged = await h.app.request('/login', formPost({ email: 'a@example.test', password: 'whatever it is' }, undefined, 'https://evil.example'))
+    expect(forged.status).toBe(PROBLEMS.cross_origin_post.status)
+    const html = await forged.text()
+    expect(html).toContain(PROBLEMS.cross_origin_post.title)
+    expect(html).toContain('own pages only')
   })
 })
