@@ -104,7 +104,7 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   const jsonBodyLimit = bodyLimit({
     maxSize: deps.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES,
     onError: () => {
-      throw new ApiError(413, 'payload_too_large', 'The request body is too large.')
+      throw new ApiError('payload_too_large', 'The request body is too large.')
     },
   })
   // Routes that take files stream their bodies and bound them themselves. GET and HEAD carry no
@@ -117,7 +117,7 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
     async (c, next) => {
       // Credentials travel in the Authorization header only: a URL ends up in logs, caches and Referer headers.
       if (c.req.url.includes('?') && CREDENTIAL_QUERY_PARAMS.some((name) => c.req.query(name) !== undefined)) {
-        throw new ApiError(400, 'credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
+        throw new ApiError('credentials_in_query', 'Send the access token or API key in the Authorization header, never in the URL.')
       }
       const tokenVersion = checksTokenVersionItself(c.req.method, c.req.path) ? 'left-to-verb' : undefined
       c.set('principal', await authenticate(c.get('deps'), readHeader(c.req.header('Authorization')), { tokenVersion }))
@@ -137,7 +137,7 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   app.route('/', webRoutes)
 
   app.notFound((c) => {
-    throw new ApiError(404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)
+    throw new ApiError('not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)
   })
 
   app.onError((error, c) => {
@@ -146,16 +146,16 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
     if (error instanceof ApiError) {
       apiError = error
     } else if (error instanceof HTTPException && error.status < 500) {
-      apiError = new ApiError(error.status, httpExceptionCode(error), error.message)
+      apiError = fromHttpException(error)
     } else if (isDatabaseUnavailable(error)) {
       log.warn(`[${id}] database unavailable on ${c.req.method} ${c.req.path}`, error)
       apiError = databaseUnavailable()
     } else {
       log.error(`[${id}] unhandled error on ${c.req.method} ${c.req.path}`, error)
-      apiError = new ApiError(500, 'internal_error', `Something went wrong on our side; quote request id ${id}.`)
+      apiError = new ApiError('internal_error', `Something went wrong on our side; quote request id ${id}.`)
     }
     if (isHubPath(c.req.path)) return hubError(c, apiError, id)
-    if (isStorefrontPath(c.req.path)) return errorPage(c, apiError.status, toProblem(apiError, id).title, apiError.message)
+    if (isStorefrontPath(c.req.path)) return errorPage(c, apiError.status, apiError.title, apiError.message)
     return c.body(JSON.stringify(toProblem(apiError, id)), apiError.status, {
       'Content-Type': 'application/problem+json',
       ...apiError.headers,
@@ -165,10 +165,17 @@ export function createApp(deps: Deps | SharedDeps, forRequest?: RequestDeps) {
   return app
 }
 
-function httpExceptionCode(error: HTTPException): string {
-  if (error.status === 415) return 'unsupported_media_type'
-  if (error.message.startsWith('Malformed JSON')) return 'invalid_json'
-  return 'bad_request'
+/**
+ * Hono's own refusals as registry problems: a code decides the status. The validator's
+ * malformed bodies are 400s; the storefront's `hono/csrf` is the only middleware here that
+ * throws a 403 (its message is empty: say why).
+ */
+function fromHttpException(error: HTTPException): ApiError {
+  if (error.status === 403) return new ApiError('cross_origin_post', "This address takes posts from Refinery's own pages only.")
+  if (error.status === 413) return new ApiError('payload_too_large', error.message || 'The request body is too large.')
+  if (error.status === 415) return new ApiError('unsupported_media_type', error.message)
+  if (error.message.startsWith('Malformed JSON')) return new ApiError('invalid_json', error.message)
+  return new ApiError('bad_request', error.message)
 }
 
 export type App = ReturnType<typeof createApp>

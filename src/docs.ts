@@ -62,7 +62,7 @@ export function docsRoutes(docsAssets: Deps['docsAssets'], publicUrl: string) {
       const file = c.req.param('file')
       if (file === 'swagger-ui-bundle.js') return c.body(docsAssets.js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', ...ASSET_HEADERS })
       if (file === 'swagger-ui.css') return c.body(docsAssets.css, 200, { 'Content-Type': 'text/css; charset=utf-8', ...ASSET_HEADERS })
-      throw new ApiError(404, 'not_found', 'No such docs asset.')
+      throw new ApiError('not_found', 'No such docs asset.')
     })
   }
   return routes

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createListing, peftFolder, publishFolder } from './helpers/adapters'
 import { createHarness, type Harness } from './helpers/harness'
 import { expectProblem } from './helpers/problems'
+import { EVERY_ROUTE_PROBLEMS } from '../src/lib/openapi'
+import { PROBLEMS, problemCodes } from '../src/lib/problems'
 
 /**
  * What generated clients, validators and gateways read from /openapi.json: patterns that are
@@ -63,6 +65,24 @@ describe('the OpenAPI document as a contract', () => {
       expect(operation(id).security, id).toEqual([{}, { bearerAuth: [] }])
     }
     for (const id of ['signup', 'login', 'getHealth', 'stripeWebhook']) expect(operation(id).security, id).toEqual([])
+  })
+
+  it('declares 400, 401, 403, 429, 500 and 503 problems on every /v1 operation, and only statuses the registry answers with', () => {
+    expect([...EVERY_ROUTE_PROBLEMS]).toEqual([400, 401, 403, 429, 500, 503])
+    const registryStatuses = new Set<number>(problemCodes.map((code) => PROBLEMS[code].status))
+    const problem = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } }
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const op of Object.values(item)) {
+        const errors = Object.entries(op.responses).filter(([status]) => Number(status) >= 400)
+        if (path.startsWith('/v1/')) for (const status of EVERY_ROUTE_PROBLEMS) expect(op.responses[status]?.content, `${op.operationId} ${status}`).toEqual(problem)
+        for (const [status, response] of errors) {
+          expect(registryStatuses.has(Number(status)), `${op.operationId} declares ${status}, which no problem code has`).toBe(true)
+          expect(response.content, `${op.operationId} ${status}`).toEqual(problem)
+        }
+      }
+    }
+    // The login limiter's 429 and the outage 503s, which few routes declared by hand before.
+    expect(Object.keys(operation('login').responses)).toEqual(expect.arrayContaining(['401', '422', '429', '503']))
   })
 
   it('types the download answers as sent: a redirect or bytes from downloadFile, the JSON link from getDownloadLink', () => {

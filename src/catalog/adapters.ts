@@ -78,7 +78,7 @@ export async function createAdapter(ctx: ServiceContext, input: z.infer<typeof C
     return toAdapterView(adapter, team.slug)
   } catch (error) {
     if (uniqueViolation(error) !== undefined) {
-      throw new ApiError(409, 'adapter_slug_taken', `The team '${team.slug}' already has an adapter '${input.slug}'.`)
+      throw new ApiError('adapter_slug_taken', `The team '${team.slug}' already has an adapter '${input.slug}'.`)
     }
     throw error
   }
@@ -114,7 +114,7 @@ export async function loadAdapter(ctx: ServiceContext, teamSlug: string, slug: s
   const isMember = row !== undefined && membership.isMember(row)
   if (!row || (row.adapter.visibility === 'draft' && !isMember)) throw notFound(`The adapter '${teamSlug}/${slug}'`)
   if (access === 'write' && caller) {
-    if (!row.role) throw new ApiError(403, 'not_team_member', `Only members of '${teamSlug}' may change this adapter.`)
+    if (!row.role) throw new ApiError('not_team_member', `Only members of '${teamSlug}' may change this adapter.`)
     assertKeyMayActFor(caller, row.team.id)
   }
   return { adapter: row.adapter, team: row.team, isMember }

@@ -13,7 +13,7 @@ const createAdapterRoute = createRoute({
   summary: 'Create an adapter listing for a team (members with the publish scope)',
   security: bearer('publish'),
   request: { body: jsonBody(CreateAdapterSchema) },
-  responses: { 201: json(AdapterSchema, 'Listing created'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+  responses: { 201: json(AdapterSchema, 'Listing created'), ...problems(404, 409, 413, 422) },
 })
 
 
@@ -25,7 +25,7 @@ const getAdapterRoute = createRoute({
   tags: ['catalog'],
   summary: 'A listing; drafts are visible only to the seller team',
   request: { params: AdapterParamsSchema },
-  responses: { 200: json(AdapterSchema, 'The listing'), ...problems(401, 404, 422) },
+  responses: { 200: json(AdapterSchema, 'The listing'), ...problems(404, 422) },
 })
 
 const updateAdapterRoute = createRoute({
@@ -36,7 +36,7 @@ const updateAdapterRoute = createRoute({
   summary: 'Change a listing’s text, tags, license or visibility',
   security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(UpdateAdapterSchema) },
-  responses: { 200: json(AdapterSchema, 'The updated listing'), ...problems(400, 401, 403, 404, 413, 422) },
+  responses: { 200: json(AdapterSchema, 'The updated listing'), ...problems(404, 413, 422) },
 })
 
 const listTeamAdaptersRoute = createRoute({
@@ -47,7 +47,7 @@ const listTeamAdaptersRoute = createRoute({
   tags: ['catalog'],
   summary: 'A team’s listings, newest first: every one (with its visibility) for members, published ones for everyone else',
   request: { params: TeamParamSchema },
-  responses: { 200: json(z.object({ items: z.array(AdapterSchema) }).openapi('AdapterList'), 'The listings'), ...problems(401, 404, 422) },
+  responses: { 200: json(z.object({ items: z.array(AdapterSchema) }).openapi('AdapterList'), 'The listings'), ...problems(404, 422) },
 })
 
 export const adapterRoutes = createRouter()

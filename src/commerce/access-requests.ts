@@ -58,7 +58,7 @@ export async function decideAccessRequest(ctx: ServiceContext, id: string, decis
     }
     return updated
   })
-  if (!decided) throw new ApiError(409, 'access_request_decided', `This request was already ${row.request.status}.`)
+  if (!decided) throw new ApiError('access_request_decided', `This request was already ${row.request.status}.`)
   return toView({ ...row, request: decided })
 }
 

@@ -44,17 +44,17 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
   if (!row || row.adapter.visibility === 'draft') throw notFound('The offer')
   const { offer, adapter, sellerTeam } = row
   const adapterName = `${sellerTeam.slug}/${adapter.slug}`
-  if (!offer.active) throw new ApiError(409, 'offer_inactive', `The seller has withdrawn this offer for ${adapterName}; see its current offers.`)
+  if (!offer.active) throw new ApiError('offer_inactive', `The seller has withdrawn this offer for ${adapterName}; see its current offers.`)
   if (adapter.visibility === 'archived' || !adapter.latestVersion) {
-    throw new ApiError(409, 'adapter_not_available', `${adapterName} has no published version on sale.`)
+    throw new ApiError('adapter_not_available', `${adapterName} has no published version on sale.`)
   }
   if (await belongsTo(ctx.db, caller.userId, sellerTeam.id)) {
-    throw new ApiError(403, 'own_adapter', `You are a member of '${sellerTeam.slug}'; its adapters are already yours.`)
+    throw new ApiError('own_adapter', `You are a member of '${sellerTeam.slug}'; its adapters are already yours.`)
   }
 
   // For the named team, else a team-bound key's team, else the caller personally.
   const { holder, team: buyerTeam } = await loadHolder(ctx.db, caller, input.team)
-  if (buyerTeam?.id === sellerTeam.id) throw new ApiError(403, 'own_adapter', 'A team cannot buy its own adapter.')
+  if (buyerTeam?.id === sellerTeam.id) throw new ApiError('own_adapter', 'A team cannot buy its own adapter.')
 
   const covering = await findCoveringEntitlement(ctx.db, holder, adapter.id, offer.license)
   if (covering) return { status: 200 as const, body: { kind: 'entitlement' as const, entitlement: await entitlementView(ctx.db, covering, adapterName), existing: true } }
@@ -65,7 +65,7 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
   }
 
   if (offer.kind === 'on_request') {
-    if (!input.message) throw new ApiError(422, 'message_required', 'Say who you are and what you will use the adapter for (`message`, 10 characters or more).')
+    if (!input.message) throw new ApiError('message_required', 'Say who you are and what you will use the adapter for (`message`, 10 characters or more).')
     try {
       const [request] = await ctx.db
         .insert(accessRequests)
@@ -85,7 +85,7 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
       return { status: 201 as const, body: { kind: 'access_request' as const, accessRequest: accessRequestView(request, adapterName, requester!, buyerTeam?.slug ?? null) } }
     } catch (error) {
       if (uniqueViolation(error) === 'access_requests_open_key') {
-        throw new ApiError(409, 'access_request_pending', 'You already have a pending request for this offer; the seller will decide on it.')
+        throw new ApiError('access_request_pending', 'You already have a pending request for this offer; the seller will decide on it.')
       }
       throw error
     }
@@ -94,7 +94,7 @@ export async function checkout(ctx: ServiceContext & Pick<Deps, 'payments' | 'pu
   // one_time: an order first (its id keys Stripe's idempotency), then the Checkout session.
   const payments = requirePayments(ctx.payments)
   const [account] = await ctx.db.select().from(payoutAccounts).where(eq(payoutAccounts.teamId, sellerTeam.id))
-  if (!account?.chargesEnabled) throw new ApiError(409, 'seller_cannot_accept_payments', `'${sellerTeam.slug}' cannot take payments right now.`)
+  if (!account?.chargesEnabled) throw new ApiError('seller_cannot_accept_payments', `'${sellerTeam.slug}' cannot take payments right now.`)
   const order = await openOrder(ctx.db, {
     offerId: offer.id,
     adapterId: adapter.id,

@@ -33,13 +33,13 @@ export async function createOffer(
   input: z.infer<typeof CreateOfferSchema>,
 ) {
   const { adapter, team } = await loadAdapter(ctx, teamSlug, slug, 'write')
-  if (adapter.visibility === 'archived') throw new ApiError(409, 'listing_archived', 'Archived listings take no new offers.')
+  if (adapter.visibility === 'archived') throw new ApiError('listing_archived', 'Archived listings take no new offers.')
   if (input.kind === 'one_time') {
     if (input.amount !== undefined && input.currency !== undefined) assertChargeable(input.amount, input.currency)
     requirePayments(ctx.payments)
     const [account] = await ctx.db.select().from(payoutAccounts).where(eq(payoutAccounts.teamId, team.id))
     if (!account?.chargesEnabled) {
-      throw new ApiError(409, 'payouts_not_enabled', `Finish payout onboarding for '${teamSlug}' (startPayoutOnboarding) before selling for a price.`)
+      throw new ApiError('payouts_not_enabled', `Finish payout onboarding for '${teamSlug}' (startPayoutOnboarding) before selling for a price.`)
     }
   }
   const terms = { kind: input.kind, license: input.license, amount: input.amount ?? null, currency: input.currency ?? null }
@@ -78,7 +78,7 @@ async function refuseDuplicate(tx: Database, adapterId: string, terms: Terms, na
     )
     .limit(1)
   if (same) {
-    throw new ApiError(409, 'offer_exists', `${name} already has an active offer on these terms (${same.id}); change or withdraw that one instead.`, { extra: { offerId: same.id } })
+    throw new ApiError('offer_exists', `${name} already has an active offer on these terms (${same.id}); change or withdraw that one instead.`, { extra: { offerId: same.id } })
   }
 }
 
@@ -86,7 +86,7 @@ async function refuseDuplicate(tx: Database, adapterId: string, terms: Terms, na
 function assertChargeable(amount: number, currency: Currency) {
   const minimum = minimumCharge[currency]
   if (amount < minimum) {
-    throw new ApiError(422, 'amount_below_minimum', `Stripe's smallest charge in ${currency.toUpperCase()} is ${formatPrice(minimum, currency)} (${minimum} in minor units).`, {
+    throw new ApiError('amount_below_minimum', `Stripe's smallest charge in ${currency.toUpperCase()} is ${formatPrice(minimum, currency)} (${minimum} in minor units).`, {
       extra: { minimum: { amount: minimum, currency } },
     })
   }
@@ -119,7 +119,7 @@ export async function updateOffer(
     if (!current) throw notFound(`The offer ${offerId} of '${name}'`)
     const repriced = patch.amount !== undefined || patch.currency !== undefined
     if (repriced && current.kind !== 'one_time') {
-      throw new ApiError(422, 'offer_not_priced', `A ${current.kind} offer has no price; create a one_time offer to sell for one.`)
+      throw new ApiError('offer_not_priced', `A ${current.kind} offer has no price; create a one_time offer to sell for one.`)
     }
     const next = { ...current, active: patch.active ?? current.active, amount: patch.amount ?? current.amount, currency: patch.currency ?? current.currency }
     if (repriced) assertChargeable(next.amount!, next.currency as Currency)

@@ -13,7 +13,7 @@ export type Payments = {
 
 export function requirePayments(payments: Payments | undefined): Payments {
   if (!payments) {
-    throw new ApiError(503, 'payments_not_configured', 'Payments are not configured on this server (STRIPE_SECRET_KEY); free and on-request offers still work.')
+    throw new ApiError('payments_not_configured', 'Payments are not configured on this server (STRIPE_SECRET_KEY); free and on-request offers still work.')
   }
   return payments
 }
@@ -30,9 +30,9 @@ export async function callStripe<T>(call: () => Promise<T>): Promise<T> {
 function stripeFailure(error: unknown): ApiError {
   // Checked by its type name, so this module does not load the SDK (see ./stripe).
   if (error instanceof Error && (error as { type?: unknown }).type === 'StripeInvalidRequestError') {
-    return new ApiError(422, 'payment_rejected', `Stripe refused the request: ${error.message}`)
+    return new ApiError('payment_rejected', `Stripe refused the request: ${error.message}`)
   }
-  return new ApiError(503, 'payments_unavailable', 'Stripe did not answer in time; nothing was charged. Try again: the same order is reused.', {
+  return new ApiError('payments_unavailable', 'Stripe did not answer in time; nothing was charged. Try again: the same order is reused.', {
     headers: { 'Retry-After': '5' },
   })
 }

@@ -43,15 +43,15 @@ export async function createReview(
 ) {
   const caller = requireScope(ctx.principal, 'purchase')
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
-  if (loaded.version.status !== 'published') throw new ApiError(409, 'version_not_published', 'Only published versions can be reviewed.')
+  if (loaded.version.status !== 'published') throw new ApiError('version_not_published', 'Only published versions can be reviewed.')
   if (loaded.isMember || (await belongsTo(ctx.db, caller.userId, loaded.team.id))) {
-    throw new ApiError(403, 'own_adapter', 'Sellers cannot review their own adapter.')
+    throw new ApiError('own_adapter', 'Sellers cannot review their own adapter.')
   }
   const { holder, team: reviewerTeam } = await loadHolder(ctx.db, caller, input.team)
 
   const entitlement = await findCoveringEntitlement(ctx.db, holder, loaded.adapter.id)
   if (!entitlement) {
-    throw new ApiError(403, 'not_entitled', 'Only buyers holding an entitlement to this adapter can review it.')
+    throw new ApiError('not_entitled', 'Only buyers holding an entitlement to this adapter can review it.')
   }
 
   try {
@@ -82,7 +82,7 @@ export async function createReview(
     return toReviewView(review, author?.name ?? '', version, reviewerTeam?.slug ?? null)
   } catch (error) {
     if (uniqueViolation(error) !== undefined) {
-      throw new ApiError(409, 'review_exists', `${reviewerTeam ? `The team '${reviewerTeam.slug}' has` : 'You have'} already reviewed version ${version}.`)
+      throw new ApiError('review_exists', `${reviewerTeam ? `The team '${reviewerTeam.slug}' has` : 'You have'} already reviewed version ${version}.`)
     }
     throw error
   }

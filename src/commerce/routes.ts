@@ -23,7 +23,7 @@ const createOfferRoute = createRoute({
   summary: 'Offer the adapter free, for a one-time price, or on request (409 offer_exists for a second active offer on the same terms)',
   security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(CreateOfferSchema) },
-  responses: { 201: json(OfferSchema, 'Offer created'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
+  responses: { 201: json(OfferSchema, 'Offer created'), ...problems(404, 409, 413, 422) },
 })
 
 const updateOfferRoute = createRoute({
@@ -34,7 +34,7 @@ const updateOfferRoute = createRoute({
   summary: 'Withdraw an offer, put it back, or change a one-time price (team owners and admins; licences already granted stay)',
   security: bearer('publish'),
   request: { params: OfferParamsSchema, body: jsonBody(UpdateOfferSchema) },
-  responses: { 200: json(OfferSchema, 'The offer as it is now'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+  responses: { 200: json(OfferSchema, 'The offer as it is now'), ...problems(404, 409, 413, 422) },
 })
 
 const listOffersRoute = createRoute({
@@ -45,7 +45,7 @@ const listOffersRoute = createRoute({
   tags,
   summary: 'The ways to get this adapter',
   request: { params: AdapterParamsSchema },
-  responses: { 200: json(z.object({ items: z.array(OfferSchema) }), 'Active offers (for the seller team, withdrawn ones too)'), ...problems(401, 404) },
+  responses: { 200: json(z.object({ items: z.array(OfferSchema) }), 'Active offers (for the seller team, withdrawn ones too)'), ...problems(404) },
 })
 
 const checkoutRoute = createRoute({
@@ -59,7 +59,7 @@ const checkoutRoute = createRoute({
   responses: {
     200: json(CheckoutResultSchema, 'Already entitled, or the open order'),
     201: json(CheckoutResultSchema, 'Entitled, checkout started, or request filed'),
-    ...problems(400, 401, 403, 404, 409, 413, 422, 503),
+    ...problems(404, 409, 413, 422),
   },
 })
 
@@ -71,7 +71,7 @@ const rejectedPaymentsRoute = createRoute({
   summary: 'Paid Checkout sessions stored but not applied to any order (platform operators only)',
   security: bearer('admin'),
   request: { query: RejectedPaymentsQuerySchema },
-  responses: { 200: json(z.object({ items: z.array(RejectedPaymentSchema) }), 'Newest first'), ...problems(401, 403, 422) },
+  responses: { 200: json(z.object({ items: z.array(RejectedPaymentSchema) }), 'Newest first'), ...problems(422) },
 })
 
 const webhookRoute = createRoute({
@@ -82,7 +82,7 @@ const webhookRoute = createRoute({
   tags,
   summary: 'Stripe events (signed); each is processed exactly once',
   request: { headers: z.object({ 'stripe-signature': z.string().optional() }) },
-  responses: { 200: json(z.object({ received: z.literal(true), id: z.string() }), 'Stored; a queued job applies it exactly once'), ...problems(400, 413, 503) },
+  responses: { 200: json(z.object({ received: z.literal(true), id: z.string() }), 'Stored; a queued job applies it exactly once'), ...problems(413) },
 })
 
 const listAccessRequestsRoute = createRoute({
@@ -93,7 +93,7 @@ const listAccessRequestsRoute = createRoute({
   summary: 'Requests for the team’s on-request offers',
   security: bearer('read'),
   request: { params: TeamParamSchema, query: AccessRequestListQuerySchema },
-  responses: { 200: json(z.object({ items: z.array(AccessRequestSchema) }), 'Requests, newest first'), ...problems(401, 403, 404, 422) },
+  responses: { 200: json(z.object({ items: z.array(AccessRequestSchema) }), 'Requests, newest first'), ...problems(404, 422) },
 })
 
 const decisionRoute = (decision: 'approve' | 'reject') =>
@@ -105,7 +105,7 @@ const decisionRoute = (decision: 'approve' | 'reject') =>
     summary: decision === 'approve' ? 'Approve a request: the requester is entitled' : 'Reject a request',
     security: bearer('publish'),
     request: { params: IdParamSchema, body: { required: false, content: { 'application/json': { schema: DecisionSchema } } } },
-    responses: { 200: json(AccessRequestSchema, 'Decided'), ...problems(400, 401, 403, 404, 409, 422) },
+    responses: { 200: json(AccessRequestSchema, 'Decided'), ...problems(404, 409, 422) },
   })
 
 const listEntitlementsRoute = createRoute({
@@ -115,7 +115,7 @@ const listEntitlementsRoute = createRoute({
   tags,
   summary: 'Adapters you (or your teams) may download',
   security: bearer('read'),
-  responses: { 200: json(z.object({ items: z.array(EntitlementSchema) }), 'Entitlements, newest first'), ...problems(401, 403) },
+  responses: { 200: json(z.object({ items: z.array(EntitlementSchema) }), 'Entitlements, newest first'), ...problems() },
 })
 
 const onboardingRoute = createRoute({
@@ -126,7 +126,7 @@ const onboardingRoute = createRoute({
   summary: 'Connect the team to Stripe to be paid (Express onboarding link)',
   security: bearer('admin'),
   request: { params: TeamParamSchema },
-  responses: { 200: json(OnboardingSchema, 'Open the link to finish onboarding'), ...problems(401, 403, 404, 503) },
+  responses: { 200: json(OnboardingSchema, 'Open the link to finish onboarding'), ...problems(404) },
 })
 
 
@@ -171,7 +171,7 @@ const createReviewRoute = createRoute({
   summary: 'Rate a version (verified buyers only, once per version)',
   security: bearer('purchase'),
   request: { params: VersionParamsSchema, body: jsonBody(CreateReviewSchema) },
-  responses: { 201: json(ReviewSchema, 'Review posted'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+  responses: { 201: json(ReviewSchema, 'Review posted'), ...problems(404, 409, 413, 422) },
 })
 
 const listReviewsRoute = createRoute({
@@ -182,7 +182,7 @@ const listReviewsRoute = createRoute({
   tags: ['catalog'],
   summary: 'Reviews of an adapter, newest first',
   request: { params: AdapterParamsSchema, query: ReviewListQuerySchema },
-  responses: { 200: json(ReviewListSchema, 'A page of reviews'), ...problems(400, 401, 404, 422) },
+  responses: { 200: json(ReviewListSchema, 'A page of reviews'), ...problems(404, 422) },
 })
 
 const updateReviewRoute = createRoute({
@@ -193,7 +193,7 @@ const updateReviewRoute = createRoute({
   summary: 'Change your review: its rating, its text, or both',
   security: bearer('purchase'),
   request: { params: ReviewParamsSchema, body: jsonBody(UpdateReviewSchema) },
-  responses: { 200: json(ReviewSchema, 'The review as it now reads'), ...problems(400, 401, 403, 404, 413, 422) },
+  responses: { 200: json(ReviewSchema, 'The review as it now reads'), ...problems(404, 413, 422) },
 })
 
 const deleteReviewRoute = createRoute({
@@ -204,7 +204,7 @@ const deleteReviewRoute = createRoute({
   summary: 'Withdraw your review (you may then post a new one for that version)',
   security: bearer('purchase'),
   request: { params: ReviewParamsSchema },
-  responses: { 200: json(ReviewSchema, 'The review that was withdrawn'), ...problems(401, 403, 404, 422) },
+  responses: { 200: json(ReviewSchema, 'The review that was withdrawn'), ...problems(404, 422) },
 })
 
 export const reviewRoutes = createRouter()

@@ -26,13 +26,13 @@ type OrderRow = typeof orders.$inferSelect
  */
 export async function receiveStripeEvent(deps: WebhookDeps, rawBody: string, signature: string | undefined) {
   const payments = requirePayments(deps.payments)
-  if (!payments.webhookSecret) throw new ApiError(503, 'payments_not_configured', 'STRIPE_WEBHOOK_SECRET is not set on this server.')
-  if (!signature) throw new ApiError(400, 'invalid_signature', 'The Stripe-Signature header is missing.')
+  if (!payments.webhookSecret) throw new ApiError('payments_not_configured', 'STRIPE_WEBHOOK_SECRET is not set on this server.')
+  if (!signature) throw new ApiError('invalid_signature', 'The Stripe-Signature header is missing.')
   let event: Stripe.Event
   try {
     event = await payments.stripe.webhooks.constructEventAsync(rawBody, signature, payments.webhookSecret, undefined, payments.crypto)
   } catch (error) {
-    throw new ApiError(400, 'invalid_signature', `The Stripe signature does not verify: ${error instanceof Error ? error.message : 'unknown error'}`)
+    throw new ApiError('invalid_signature', `The Stripe signature does not verify: ${error instanceof Error ? error.message : 'unknown error'}`)
   }
   const [stored] = await deps.db
     .insert(stripeEvents)
@@ -44,7 +44,7 @@ export async function receiveStripeEvent(deps: WebhookDeps, rawBody: string, sig
     await deps.jobs.enqueue({ kind: 'apply_stripe_event', eventId: event.id })
   } catch (error) {
     ;(deps.logger ?? console).error(`stripe event ${event.id} stored but not queued`, error)
-    throw new ApiError(503, 'queue_unavailable', 'The event is stored but could not be queued for processing; deliver it again.', { headers: { 'Retry-After': '5' } })
+    throw new ApiError('queue_unavailable', 'The event is stored but could not be queued for processing; deliver it again.', { headers: { 'Retry-After': '5' } })
   }
   return { received: true as const, id: event.id }
 }

@@ -61,7 +61,7 @@ export async function checkCompatibility(ctx: ServiceContext & Pick<Deps, 'regis
  * Keeps only the header bytes in memory; the rest of the body is counted, not stored.
  */
 export async function inspectSafetensors(body: ReadableStream<Uint8Array> | null, declaredSize: number | undefined) {
-  if (!body) throw new ApiError(422, 'invalid_safetensors', 'Send the file, or its first 8 + header-length bytes, as the body.')
+  if (!body) throw new ApiError('invalid_safetensors', 'Send the file, or its first 8 + header-length bytes, as the body.')
   const reader = body.getReader()
   const kept = new HeaderBuffer(MAX_API_HEADER_BYTES + 8)
   let needed = 8
@@ -93,7 +93,7 @@ export async function inspectSafetensors(body: ReadableStream<Uint8Array> | null
   }
   const fileSize = declaredSize ?? received
   if (declaredSize !== undefined && received > declaredSize) {
-    throw new ApiError(422, 'invalid_file_size', `X-File-Size says ${declaredSize} bytes but the body has more.`)
+    throw new ApiError('invalid_file_size', `X-File-Size says ${declaredSize} bytes but the body has more.`)
   }
   try {
     const header = readSafetensorsHeader(prefix, hopeless ? 8n + claimed : fileSize)
@@ -106,7 +106,7 @@ export async function inspectSafetensors(body: ReadableStream<Uint8Array> | null
     }
   } catch (error) {
     if (error instanceof CompatInputError && error.code === 'incomplete_header' && Number(error.extra?.needBytes) > MAX_API_HEADER_BYTES + 8) {
-      throw new ApiError(422, 'header_too_large', `This API reads safetensors headers up to ${MAX_API_HEADER_BYTES} bytes.`)
+      throw new ApiError('header_too_large', `This API reads safetensors headers up to ${MAX_API_HEADER_BYTES} bytes.`)
     }
     throw compatProblem(error)
   }

@@ -92,14 +92,14 @@ export async function reviewBaseModel(ctx: ReviewContext, id: string, input: Rev
     return { id: row.id, status: 'rejected' as const, mergedInto: null }
   }
 
-  if (!input.into) throw new ApiError(422, 'merge_target_required', 'Say which verified base this one merges into (`into`).')
+  if (!input.into) throw new ApiError('merge_target_required', 'Say which verified base this one merges into (`into`).')
   const target = await findBaseModel(ctx.db, input.into, 'verified')
   if (!target || target.id === row.id) {
-    throw new ApiError(422, 'unknown_merge_target', `'${input.into}' is not a verified base model this one could merge into.`)
+    throw new ApiError('unknown_merge_target', `'${input.into}' is not a verified base model this one could merge into.`)
   }
   // Versions that declared the pending id keep fitting what they now declare.
   if (target.shapeSignature !== shapeSignature(facts)) {
-    throw new ApiError(422, 'merge_shape_mismatch', `${row.id} and ${target.id} do not have the same layer shapes; reject it instead.`, {
+    throw new ApiError('merge_shape_mismatch', `${row.id} and ${target.id} do not have the same layer shapes; reject it instead.`, {
       extra: { target: target.id },
     })
   }
@@ -121,4 +121,4 @@ export async function reviewBaseModel(ctx: ReviewContext, id: string, input: Rev
   return { id: row.id, status: 'merged' as const, mergedInto: target.id }
 }
 
-const notPending = (id: string) => new ApiError(409, 'base_model_not_pending', `'${id}' is not waiting for review.`)
+const notPending = (id: string) => new ApiError('base_model_not_pending', `'${id}' is not waiting for review.`)

@@ -21,7 +21,7 @@ const listBaseModelsRoute = createRoute({
   request: { query: ListBaseModelsQuerySchema },
   responses: {
     200: json(z.object({ items: z.array(BaseModelSchema), nextCursor: z.string().nullable() }), 'The registry'),
-    ...problems(401, 422),
+    ...problems(422),
   },
 })
 
@@ -33,7 +33,7 @@ const getBaseModelRoute = createRoute({
   tags,
   summary: 'A base model’s architecture facts and its shape twins',
   request: { params: BaseModelParamsSchema },
-  responses: { 200: json(BaseModelDetailSchema, 'The base model'), ...problems(401, 404, 422) },
+  responses: { 200: json(BaseModelDetailSchema, 'The base model'), ...problems(404, 422) },
 })
 
 const registerBaseModelRoute = createRoute({
@@ -44,7 +44,7 @@ const registerBaseModelRoute = createRoute({
   summary: 'Register a base model from its config.json: pending (usable by your team only) until an operator reviews it',
   security: bearer('publish'),
   request: { body: jsonBody(RegisterBaseModelSchema) },
-  responses: { 201: json(BaseModelSchema, 'Registered'), ...problems(400, 401, 403, 404, 409, 413, 422, 429) },
+  responses: { 201: json(BaseModelSchema, 'Registered'), ...problems(404, 409, 413, 422) },
 })
 
 const listPendingRoute = createRoute({
@@ -57,7 +57,7 @@ const listPendingRoute = createRoute({
   request: { query: ListPendingBaseModelsQuerySchema },
   responses: {
     200: json(z.object({ items: z.array(PendingBaseModelSchema), nextCursor: z.string().nullable() }), 'Pending registrations, oldest id first'),
-    ...problems(400, 401, 403, 422),
+    ...problems(422),
   },
 })
 
@@ -69,7 +69,7 @@ const reviewRoute = createRoute({
   summary: 'Verify, reject or merge a pending registration (platform operators only)',
   security: bearer('admin'),
   request: { params: BaseModelParamsSchema, body: jsonBody(ReviewBaseModelSchema) },
-  responses: { 200: json(BaseModelReviewResultSchema, 'The decision'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+  responses: { 200: json(BaseModelReviewResultSchema, 'The decision'), ...problems(404, 409, 413, 422) },
 })
 
 const listCompatibleAdaptersRoute = createRoute({
@@ -80,7 +80,7 @@ const listCompatibleAdaptersRoute = createRoute({
   tags,
   summary: 'Published adapters whose tensors fit this base model',
   request: { params: BaseModelParamsSchema, query: CompatibleAdaptersQuerySchema },
-  responses: { 200: json(CompatibleAdaptersSchema, 'Compatible adapters'), ...problems(400, 401, 404, 422) },
+  responses: { 200: json(CompatibleAdaptersSchema, 'Compatible adapters'), ...problems(404, 422) },
 })
 
 const inspectRoute = createRoute({
@@ -96,7 +96,7 @@ const inspectRoute = createRoute({
     }),
     body: { required: true, content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
   },
-  responses: { 200: json(InspectionSchema, 'The header is valid'), ...problems(401, 415, 422) },
+  responses: { 200: json(InspectionSchema, 'The header is valid'), ...problems(415, 422) },
 })
 
 const checkRoute = createRoute({
@@ -107,7 +107,7 @@ const checkRoute = createRoute({
   tags,
   summary: 'Does this adapter load on this base model, and on which serving engines?',
   request: { body: jsonBody(CheckCompatibilitySchema) },
-  responses: { 200: json(CompatReportSchema, 'The verdict with every finding'), ...problems(400, 401, 404, 413, 422) },
+  responses: { 200: json(CompatReportSchema, 'The verdict with every finding'), ...problems(404, 413, 422) },
 })
 
 export const compatRoutes = createRouter()
@@ -135,7 +135,7 @@ export const compatRoutes = createRouter()
   .openapi(inspectRoute, async (c) => {
     const type = c.req.header('Content-Type') ?? ''
     if (!type.startsWith('application/octet-stream')) {
-      throw new ApiError(415, 'unsupported_media_type', 'Send the file as application/octet-stream.')
+      throw new ApiError('unsupported_media_type', 'Send the file as application/octet-stream.')
     }
     return c.json(await inspectSafetensors(c.req.raw.body, c.req.valid('header')['x-file-size']), 200)
   })

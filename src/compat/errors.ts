@@ -4,7 +4,7 @@
  */
 export class CompatInputError extends Error {
   constructor(
-    public code: string,
+    public code: CompatInputErrorCode,
     message: string,
     public extra?: Record<string, unknown>,
   ) {
@@ -21,3 +21,5 @@ export type CompatInputErrorCode =
   | 'incomplete_header'
   | 'invalid_adapter_config'
   | 'invalid_base_config'
+  | 'not_finite'
+  | 'unsupported_dtype'

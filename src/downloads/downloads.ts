@@ -49,10 +49,10 @@ export async function downloadFile(ctx: DownloadDeps, ref: { team: string; slug:
   }
   // Seller rights and entitlements are the principal's: a team-bound key has only its team's.
   if (!access.isMember) {
-    if (access.visibility === 'archived') throw new ApiError(410, 'unavailable', `${ref.team}/${ref.slug} was withdrawn; its files are no longer served.`)
+    if (access.visibility === 'archived') throw new ApiError('unavailable', `${ref.team}/${ref.slug} was withdrawn; its files are no longer served.`)
     if (!access.entitlementId) {
-      if (access.revoked) throw new ApiError(403, 'revoked', 'Your entitlement to this adapter was revoked (refund or chargeback).')
-      throw new ApiError(403, 'not_entitled', `Get ${ref.team}/${ref.slug} through one of its offers first (listOffers, checkout).`)
+      if (access.revoked) throw new ApiError('revoked', 'Your entitlement to this adapter was revoked (refund or chargeback).')
+      throw new ApiError('not_entitled', `Get ${ref.team}/${ref.slug} through one of its offers first (listOffers, checkout).`)
     }
   }
 

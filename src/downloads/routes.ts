@@ -46,7 +46,7 @@ const downloadRoute = createRoute({
       description: 'Redirect to the file; X-Checksum-SHA256 and X-File-Size describe it',
       headers: z.object({ Location: z.string(), 'X-Checksum-SHA256': z.string(), 'X-File-Size': z.string() }),
     },
-    ...problems(401, 403, 404, 410, 429),
+    ...problems(404, 410),
   },
 })
 
@@ -58,7 +58,7 @@ const downloadLinkRoute = createRoute({
   summary: 'The short-lived signed URL of a file as JSON, with its expiry, sha256 and size (to resume, or to hand to a serving platform)',
   security: bearer('read'),
   request: { params: DownloadParamsSchema },
-  responses: { 200: json(DownloadLinkSchema, 'The link, its expiry and the file’s checksum'), ...problems(401, 403, 404, 410, 429) },
+  responses: { 200: json(DownloadLinkSchema, 'The link, its expiry and the file’s checksum'), ...problems(404, 410) },
 })
 
 const salesRoute = createRoute({
@@ -69,7 +69,7 @@ const salesRoute = createRoute({
   summary: 'Orders, gross, fees, refunds and net, by day and adapter',
   security: bearer('read'),
   request: { params: TeamParamSchema, query: SalesQuerySchema },
-  responses: { 200: json(SalesReportSchema, 'The report'), ...problems(401, 403, 404, 422) },
+  responses: { 200: json(SalesReportSchema, 'The report'), ...problems(404, 422) },
 })
 
 export const downloadRoutes = createRouter()

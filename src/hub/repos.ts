@@ -139,9 +139,9 @@ export async function resolveFile(
     if (error.code === 'not_entitled' || error.code === 'revoked') {
       const page = `${ctx.publicUrl}/${ref.team}/${ref.slug}`
       const why = error.code === 'revoked' ? 'Your entitlement to it was revoked (refund or chargeback).' : 'Its files are for those who got it through one of its offers.'
-      throw new ApiError(403, 'gated_repo', `Access to model ${ref.team}/${ref.slug} is restricted. ${why} Get access at ${page}`, { extra: { listing: page } })
+      throw new ApiError('gated_repo', `Access to model ${ref.team}/${ref.slug} is restricted. ${why} Get access at ${page}`, { extra: { listing: page } })
     }
-    if (error.code === 'unavailable') throw new ApiError(403, 'repo_disabled', DISABLED_MESSAGE)
+    if (error.code === 'unavailable') throw new ApiError('repo_disabled', DISABLED_MESSAGE)
     throw error
   }
 }
@@ -149,10 +149,10 @@ export async function resolveFile(
 /** The Hub's exact wording, which huggingface_hub turns into its DisabledRepoError. */
 export const DISABLED_MESSAGE = 'Access to this resource is disabled.'
 
-const repoNotFound = (ref: RepoRef) => new ApiError(404, 'repo_not_found', `Repository Not Found: ${ref.team}/${ref.slug}.`)
-const revisionNotFound = (ref: RepoRef, revision: string) => new ApiError(404, 'revision_not_found', `Invalid rev id: ${revision} (no such version of ${ref.team}/${ref.slug}).`)
+const repoNotFound = (ref: RepoRef) => new ApiError('repo_not_found', `Repository Not Found: ${ref.team}/${ref.slug}.`)
+const revisionNotFound = (ref: RepoRef, revision: string) => new ApiError('revision_not_found', `Invalid rev id: ${revision} (no such version of ${ref.team}/${ref.slug}).`)
 const entryNotFound = (path: string, commit: string) =>
-  new ApiError(404, 'entry_not_found', `Entry not found: ${path}.`, { headers: { 'X-Repo-Commit': commit } })
+  new ApiError('entry_not_found', `Entry not found: ${path}.`, { headers: { 'X-Repo-Commit': commit } })
 
 /**
  * Every file is served as the Hub serves LFS files (its ETag is the sha256); its git blob id is

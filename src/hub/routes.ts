@@ -21,7 +21,7 @@ export const hubRoutes = new Hono<AppEnv>()
   // HEAD is answered by this handler too (Hono drops the body): huggingface_hub asks HEAD first.
   .get('/hf/:team/:slug/resolve/:revision/:path{.+}', async (c) => {
     const path = c.req.param('path')
-    if (!FilePathSchema.safeParse(path).success) throw new ApiError(404, 'entry_not_found', `Entry not found: ${path}.`)
+    if (!FilePathSchema.safeParse(path).success) throw new ApiError('entry_not_found', `Entry not found: ${path}.`)
     const link = await resolveFile(serviceContext(c), { ...repoOf(c), revision: c.req.param('revision'), path }, downloadClientOf(c))
     // The metadata rides on the redirect itself: clients that do not follow it to another host read it here.
     const etag = `"${link.sha256}"`
@@ -39,7 +39,7 @@ function repoOf(c: { req: { param(name: 'team' | 'slug'): string } }) {
   const team = c.req.param('team')
   const slug = c.req.param('slug')
   if (!SlugSchema.safeParse(team).success || !SlugSchema.safeParse(slug).success) {
-    throw new ApiError(404, 'repo_not_found', `Repository Not Found: ${team}/${slug}.`)
+    throw new ApiError('repo_not_found', `Repository Not Found: ${team}/${slug}.`)
   }
   return { team, slug }
 }

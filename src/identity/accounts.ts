@@ -37,7 +37,7 @@ export async function signup(deps: SignupDeps, input: { email: string; password:
       .returning()
   } catch (error) {
     if (uniqueViolation(error) !== undefined) {
-      throw new ApiError(409, 'email_taken', 'An account with this email already exists.')
+      throw new ApiError('email_taken', 'An account with this email already exists.')
     }
     throw error
   }
@@ -58,7 +58,7 @@ export async function login(deps: LoginDeps, input: { email: string; password: s
   // An unknown email costs one hash at the current cost, as does a wrong password for any
   // account (verify pads older, cheaper hashes), so timing does not tell which emails have accounts.
   const valid = user ? await deps.passwords.verify(input.password, user.passwordHash) : !(await deps.passwords.hash(input.password))
-  if (!user || !valid) throw new ApiError(401, 'invalid_credentials', 'The email or password is wrong.')
+  if (!user || !valid) throw new ApiError('invalid_credentials', 'The email or password is wrong.')
   if (deps.passwords.needsRehash(user.passwordHash)) await upgradePasswordHash(deps, user, input.password)
   const { token, expiresAt } = await deps.tokens.sign(user.id, user.tokenVersion)
   return { token, expiresAt: expiresAt.toISOString() }

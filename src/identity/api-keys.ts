@@ -29,7 +29,7 @@ export async function createApiKey(ctx: ServiceContext, input: { name: string; s
   const caller = requireScope(ctx.principal, 'admin')
   // A key never mints a key wider than itself.
   if (caller.teamId && !input.team) {
-    throw new ApiError(403, 'key_team_mismatch', 'A team-bound API key can only create keys for its team.')
+    throw new ApiError('key_team_mismatch', 'A team-bound API key can only create keys for its team.')
   }
   let teamId: string | null = null
   if (input.team) {

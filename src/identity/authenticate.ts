@@ -19,7 +19,7 @@ export async function authenticate(deps: Deps, header: string | undefined, optio
   if (header === undefined) return null
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
   if (!match?.[1]) {
-    throw new ApiError(401, 'invalid_authorization', 'Use "Authorization: Bearer <access token or API key>".')
+    throw new ApiError('invalid_authorization', 'Use "Authorization: Bearer <access token or API key>".')
   }
   const credential = match[1]
   if (!credential.startsWith(API_KEY_PREFIX)) {
@@ -35,8 +35,8 @@ export async function authenticate(deps: Deps, header: string | undefined, optio
     .from(apiKeys)
     .where(eq(apiKeys.keyHash, await sha256Hex(credential)))
     .limit(1)
-  if (!key) throw new ApiError(401, 'invalid_api_key', 'The API key is not valid.')
-  if (key.revokedAt) throw new ApiError(401, 'api_key_revoked', 'The API key has been revoked.')
+  if (!key) throw new ApiError('invalid_api_key', 'The API key is not valid.')
+  if (key.revokedAt) throw new ApiError('api_key_revoked', 'The API key has been revoked.')
 
   const now = deps.clock()
   if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {

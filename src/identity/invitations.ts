@@ -56,13 +56,13 @@ export async function inviteTeamMember(ctx: InviteContext, slug: string, input: 
       .innerJoin(users, eq(users.id, teamMembers.userId))
       .where(and(eq(teamMembers.teamId, team.id), eq(users.email, email)))
       .limit(1)
-    if (member) throw new ApiError(409, 'already_member', `${email} is already a member of '${slug}'.`)
+    if (member) throw new ApiError('already_member', `${email} is already a member of '${slug}'.`)
     const [open] = await tx
       .select({ n: count() })
       .from(teamInvitations)
       .where(and(eq(teamInvitations.teamId, team.id), eq(teamInvitations.status, 'pending'), gt(teamInvitations.expiresAt, now), ne(teamInvitations.email, email)))
     if ((open?.n ?? 0) >= MAX_PENDING_INVITATIONS) {
-      throw new ApiError(409, 'too_many_invitations', `A team may have at most ${MAX_PENDING_INVITATIONS} open invitations; revoke some or wait for them to expire.`)
+      throw new ApiError('too_many_invitations', `A team may have at most ${MAX_PENDING_INVITATIONS} open invitations; revoke some or wait for them to expire.`)
     }
     const [row] = await tx
       .insert(teamInvitations)
@@ -126,7 +126,7 @@ export async function revokeTeamInvitation(ctx: ServiceContext, slug: string, id
 /** Invitations act on the user's own account: a key bound to a team may not take them. */
 function requireSelf(principal: Principal | null, scope: 'read' | 'admin') {
   const caller = requireScope(principal, scope)
-  if (caller.teamId) throw new ApiError(403, 'key_team_mismatch', "A team-bound API key cannot act on its holder's invitations.")
+  if (caller.teamId) throw new ApiError('key_team_mismatch', "A team-bound API key cannot act on its holder's invitations.")
   return caller
 }
 
@@ -153,7 +153,7 @@ export async function listMyInvitations(ctx: ServiceContext) {
 }
 
 function notPending(row: InvitationRow): ApiError {
-  return new ApiError(409, 'invitation_not_pending', `This invitation was already ${row.status}.`, { extra: { invitationStatus: row.status } })
+  return new ApiError('invitation_not_pending', `This invitation was already ${row.status}.`, { extra: { invitationStatus: row.status } })
 }
 
 /**
@@ -177,7 +177,7 @@ export async function decideInvitation(ctx: ServiceContext, id: string, decision
     const { invitation } = found
     if (invitation.status !== 'pending') throw notPending(invitation)
     if (invitation.expiresAt <= now) {
-      throw new ApiError(409, 'invitation_expired', 'This invitation has expired; ask the team to invite you again.')
+      throw new ApiError('invitation_expired', 'This invitation has expired; ask the team to invite you again.')
     }
     if (decision === 'accepted') {
       // Someone already a member keeps the role they have.

@@ -19,7 +19,7 @@ async function lockTeam(tx: Database, team: Team, userId: string): Promise<TeamR
     .select({ role: teamMembers.role })
     .from(teamMembers)
     .where(and(eq(teamMembers.teamId, team.id), eq(teamMembers.userId, userId)))
-  if (!caller) throw new ApiError(403, 'not_team_member', `You are not a member of the team '${team.slug}'.`)
+  if (!caller) throw new ApiError('not_team_member', `You are not a member of the team '${team.slug}'.`)
   return caller.role
 }
 
@@ -40,7 +40,7 @@ async function assertNotLastOwner(tx: Database, team: Team, what: string) {
     .from(teamMembers)
     .where(and(eq(teamMembers.teamId, team.id), eq(teamMembers.role, 'owner')))
   if ((owners?.n ?? 0) <= 1) {
-    throw new ApiError(409, 'last_owner', `The team '${team.slug}' needs an owner: make someone else owner before ${what}.`)
+    throw new ApiError('last_owner', `The team '${team.slug}' needs an owner: make someone else owner before ${what}.`)
   }
 }
 

@@ -29,7 +29,7 @@ export async function isOperator(ctx: OperatorContext, principal: Principal | nu
 export async function requireOperator(ctx: OperatorContext, scope: Scope = 'admin'): Promise<Principal> {
   const caller = requireScope(ctx.principal, scope)
   if (!(await isOperator(ctx, caller))) {
-    throw new ApiError(403, 'not_operator', 'Only a platform operator (OPERATOR_EMAILS), with a token or a key not bound to a team, may do this.')
+    throw new ApiError('not_operator', 'Only a platform operator (OPERATOR_EMAILS), with a token or a key not bound to a team, may do this.')
   }
   return caller
 }

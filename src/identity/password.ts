@@ -61,7 +61,7 @@ export type PasswordHasher = {
 }
 
 export const serverBusy = () =>
-  new ApiError(503, 'server_busy', 'Too many sign-ins are being checked right now; try again in a moment.', {
+  new ApiError('server_busy', 'Too many sign-ins are being checked right now; try again in a moment.', {
     headers: { 'Retry-After': '1' },
   })
 

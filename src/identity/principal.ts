@@ -61,7 +61,7 @@ export function heldByPrincipal(who: Acting, columns: { user: AnyColumn; team: A
 
 export function requirePrincipal(principal: Principal | null): Principal {
   if (!principal) {
-    throw new ApiError(401, 'unauthorized', 'Send an access token or API key in the Authorization header.', {
+    throw new ApiError('unauthorized', 'Send an access token or API key in the Authorization header.', {
       headers: { 'WWW-Authenticate': 'Bearer realm="refinery"' },
     })
   }
@@ -76,7 +76,7 @@ export function requireScope(principal: Principal | null, scope: Scope, options:
     throw new Error('this verb does not check the access token version that authenticate left to it')
   }
   if (!caller.scopes.includes(scope) && !caller.scopes.includes('admin')) {
-    throw new ApiError(403, 'insufficient_scope', `This API key lacks the '${scope}' scope.`, {
+    throw new ApiError('insufficient_scope', `This API key lacks the '${scope}' scope.`, {
       extra: { requiredScope: scope },
     })
   }
@@ -86,6 +86,6 @@ export function requireScope(principal: Principal | null, scope: Scope, options:
 /** A team-bound API key may not act for another team. */
 export function assertKeyMayActFor(principal: Principal, teamId: string): void {
   if (principal.teamId && principal.teamId !== teamId) {
-    throw new ApiError(403, 'key_team_mismatch', 'This API key is bound to another team.')
+    throw new ApiError('key_team_mismatch', 'This API key is bound to another team.')
   }
 }

@@ -23,7 +23,7 @@ const signupRoute = createRoute({
   },
   responses: {
     201: json(z.object({ user: UserSchema }).extend(TokenSchema.shape).openapi('SignupResult'), 'Account created'),
-    ...problems(400, 409, 413, 422, 429, 503),
+    ...problems(409, 413, 422),
   },
 })
 
@@ -35,7 +35,7 @@ const loginRoute = createRoute({
   tags: ['identity'],
   summary: 'Exchange email and password for an access token (valid one hour)',
   request: { body: jsonBody(z.strictObject({ email: EmailSchema, password: z.string().min(1).max(256) })) },
-  responses: { 200: json(TokenSchema.openapi('LoginResult'), 'Access token'), ...problems(400, 401, 413, 422, 429, 503) },
+  responses: { 200: json(TokenSchema.openapi('LoginResult'), 'Access token'), ...problems(413, 422) },
 })
 
 const getMeRoute = createRoute({
@@ -62,7 +62,7 @@ const getMeRoute = createRoute({
         .openapi('Me'),
       'The caller',
     ),
-    ...problems(401, 403),
+    ...problems(),
   },
 })
 
@@ -73,7 +73,7 @@ const logoutRoute = createRoute({
   tags: ['identity'],
   summary: "Sign out: revokes every access token of the caller's account at once (API keys stay; revoke them with revokeApiKey)",
   security: bearer('read'),
-  responses: { 204: { description: 'Signed out; the tokens now get 401 token_revoked' }, ...problems(401, 403) },
+  responses: { 204: { description: 'Signed out; the tokens now get 401 token_revoked' }, ...problems() },
 })
 
 export const accountRoutes = createRouter()
@@ -103,7 +103,7 @@ const createApiKeyRoute = createRoute({
   },
   responses: {
     201: json(z.object({ key: z.string().openapi({ example: 'rfy_…' }), apiKey: ApiKeySchema }), 'Key created'),
-    ...problems(400, 401, 403, 404, 413, 422),
+    ...problems(404, 413, 422),
   },
 })
 
@@ -114,7 +114,7 @@ const listApiKeysRoute = createRoute({
   tags: ['identity'],
   summary: "The caller's API keys (never the secret)",
   security: bearer('admin'),
-  responses: { 200: json(z.object({ items: z.array(ApiKeySchema) }), 'Keys'), ...problems(401, 403) },
+  responses: { 200: json(z.object({ items: z.array(ApiKeySchema) }), 'Keys'), ...problems() },
 })
 
 const revokeApiKeyRoute = createRoute({
@@ -125,7 +125,7 @@ const revokeApiKeyRoute = createRoute({
   summary: 'Revoke an API key at once (idempotent); needs the admin scope, except for a key revoking itself',
   security: bearer('admin'),
   request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) }) },
-  responses: { 200: json(z.object({ apiKey: ApiKeySchema }), 'Key revoked'), ...problems(401, 403, 404) },
+  responses: { 200: json(z.object({ apiKey: ApiKeySchema }), 'Key revoked'), ...problems(404) },
 })
 
 export const apiKeyRoutes = createRouter()
@@ -147,7 +147,7 @@ const listTeamInvitationsRoute = createRoute({
   request: { params: TeamParamSchema },
   responses: {
     200: json(z.object({ items: z.array(InvitationSchema) }), 'Open invitations'),
-    ...problems(401, 403, 404, 422),
+    ...problems(404, 422),
   },
 })
 
@@ -159,7 +159,7 @@ const revokeTeamInvitationRoute = createRoute({
   summary: 'Withdraw an open invitation (owners and admins; only owners withdraw an invitation to become owner)',
   security: bearer('admin'),
   request: { params: TeamParamSchema.extend(InvitationIdParamSchema.shape) },
-  responses: { 200: json(InvitationResult, 'Invitation revoked'), ...problems(401, 403, 404, 409, 422) },
+  responses: { 200: json(InvitationResult, 'Invitation revoked'), ...problems(404, 409, 422) },
 })
 
 const listMyInvitationsRoute = createRoute({
@@ -169,7 +169,7 @@ const listMyInvitationsRoute = createRoute({
   tags: ['identity'],
   summary: "Open invitations addressed to the caller's email",
   security: bearer('read'),
-  responses: { 200: json(z.object({ items: z.array(InvitationSchema) }), 'Open invitations'), ...problems(401, 403) },
+  responses: { 200: json(z.object({ items: z.array(InvitationSchema) }), 'Open invitations'), ...problems() },
 })
 
 const decisionRoute = (decision: 'accept' | 'decline') =>
@@ -185,7 +185,7 @@ const decisionRoute = (decision: 'accept' | 'decline') =>
     description: "Another person's invitation is 404; one already decided is 409 `invitation_not_pending`, an expired one 409 `invitation_expired`.",
     security: bearer('admin'),
     request: { params: InvitationIdParamSchema },
-    responses: { 200: json(InvitationResult, decision === 'accept' ? 'Joined the team' : 'Declined'), ...problems(401, 403, 404, 409, 422) },
+    responses: { 200: json(InvitationResult, decision === 'accept' ? 'Joined the team' : 'Declined'), ...problems(404, 409, 422) },
   })
 
 export const invitationRoutes = createRouter()
@@ -212,7 +212,7 @@ const createTeamRoute = createRoute({
   request: { body: jsonBody(z.strictObject({ slug: SlugSchema, name: z.string().trim().min(1).max(100) })) },
   responses: {
     201: json(z.object({ team: TeamSchema, role: RoleSchema }), 'Team created'),
-    ...problems(400, 401, 403, 409, 413, 422),
+    ...problems(409, 413, 422),
   },
 })
 
@@ -228,7 +228,7 @@ const addTeamMemberRoute = createRoute({
   request: { params: TeamParamSchema, body: jsonBody(z.strictObject({ email: EmailSchema, role: RoleSchema })) },
   responses: {
     202: json(z.object({ invitation: InvitationSchema }), 'Invitation open'),
-    ...problems(400, 401, 403, 404, 409, 413, 422),
+    ...problems(404, 409, 413, 422),
   },
 })
 
@@ -242,7 +242,7 @@ const listTeamMembersRoute = createRoute({
   request: { params: TeamParamSchema },
   responses: {
     200: json(z.object({ items: z.array(MemberSchema) }), 'Members'),
-    ...problems(401, 403, 404, 422),
+    ...problems(404, 422),
   },
 })
 
@@ -256,7 +256,7 @@ const updateTeamMemberRoute = createRoute({
   request: { params: UserIdParamSchema, body: jsonBody(z.strictObject({ role: RoleSchema })) },
   responses: {
     200: json(z.object({ member: MemberSchema }), 'Role changed'),
-    ...problems(400, 401, 403, 404, 409, 413, 422),
+    ...problems(404, 409, 413, 422),
   },
 })
 
@@ -270,7 +270,7 @@ const removeTeamMemberRoute = createRoute({
   request: { params: UserIdParamSchema },
   responses: {
     200: json(z.object({ member: MemberSchema }), 'Member removed'),
-    ...problems(401, 403, 404, 409, 422),
+    ...problems(404, 409, 422),
   },
 })
 
@@ -284,7 +284,7 @@ const leaveTeamRoute = createRoute({
   request: { params: TeamParamSchema },
   responses: {
     200: json(z.object({ member: MemberSchema }), 'Left the team'),
-    ...problems(401, 403, 404, 409, 422),
+    ...problems(404, 409, 422),
   },
 })
 

@@ -35,7 +35,7 @@ function remember(memory: Memory, userId: string, version: number, now: number) 
   return entry
 }
 
-export const tokenRevoked = () => new ApiError(401, 'token_revoked', 'This access token was revoked (signed out); log in again.')
+export const tokenRevoked = () => new ApiError('token_revoked', 'This access token was revoked (signed out); log in again.')
 
 /** Throws 401 `token_revoked` when the user signed out after this token was issued. */
 export async function assertTokenCurrent(deps: Pick<Deps, 'db' | 'clock'>, userId: string, version: number) {
@@ -58,7 +58,7 @@ export async function assertTokenCurrent(deps: Pick<Deps, 'db' | 'clock'>, userI
 export async function logout(ctx: ServiceContext) {
   const caller = requireScope(ctx.principal, 'read')
   if (caller.via !== 'token') {
-    throw new ApiError(403, 'access_token_required', 'Sign out with the access token; revoke an API key with revokeApiKey.')
+    throw new ApiError('access_token_required', 'Sign out with the access token; revoke an API key with revokeApiKey.')
   }
   const [user] = await ctx.db
     .update(users)

@@ -29,9 +29,9 @@ export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
 
 export async function createTeam(ctx: ServiceContext, input: { slug: string; name: string }) {
   const caller = requireScope(ctx.principal, 'admin')
-  if (caller.teamId) throw new ApiError(403, 'key_team_mismatch', 'A team-bound API key cannot create teams.')
+  if (caller.teamId) throw new ApiError('key_team_mismatch', 'A team-bound API key cannot create teams.')
   if (RESERVED_SLUGS.has(input.slug)) {
-    throw new ApiError(409, 'team_slug_taken', `The slug '${input.slug}' is reserved.`)
+    throw new ApiError('team_slug_taken', `The slug '${input.slug}' is reserved.`)
   }
   try {
     return await ctx.db.transaction(async (tx) => {
@@ -42,7 +42,7 @@ export async function createTeam(ctx: ServiceContext, input: { slug: string; nam
     })
   } catch (error) {
     if (uniqueViolation(error) !== undefined) {
-      throw new ApiError(409, 'team_slug_taken', `The team slug '${input.slug}' is taken.`)
+      throw new ApiError('team_slug_taken', `The team slug '${input.slug}' is taken.`)
     }
     throw error
   }
@@ -57,7 +57,7 @@ export async function loadTeamAs(db: Database, principal: Principal, slug: strin
     .where(eq(teams.slug, slug))
     .limit(1)
   if (!row) throw notFound(`The team '${slug}'`)
-  if (!row.role) throw new ApiError(403, 'not_team_member', `You are not a member of the team '${slug}'.`)
+  if (!row.role) throw new ApiError('not_team_member', `You are not a member of the team '${slug}'.`)
   assertKeyMayActFor(principal, row.team.id)
   return { team: row.team, role: row.role }
 }
@@ -94,7 +94,7 @@ export async function belongsTo(db: Database, userId: string, teamId: string): P
 
 export function requireRole(role: TeamRole, allowed: readonly TeamRole[], action: string): void {
   if (!allowed.includes(role)) {
-    throw new ApiError(403, 'insufficient_role', `Your role '${role}' does not allow you to ${action}.`)
+    throw new ApiError('insufficient_role', `Your role '${role}' does not allow you to ${action}.`)
   }
 }
 

@@ -15,7 +15,7 @@ export type TokenSigner = {
 /** How many verified tokens each signer remembers (oldest forgotten first); about 3 MB. */
 const VERIFIED_TOKENS_KEPT = 10_000
 
-const expired = () => new ApiError(401, 'token_expired', 'The access token has expired; log in again.')
+const expired = () => new ApiError('token_expired', 'The access token has expired; log in again.')
 
 /** HS256 access tokens. `clock` is injected so expiry can be tested without waiting. */
 export function createTokenSigner(secret: string, clock: () => Date = () => new Date()): TokenSigner {
@@ -55,17 +55,17 @@ export function createTokenSigner(secret: string, clock: () => Date = () => new 
           currentDate: clock(),
           requiredClaims: ['sub', 'exp'],
         })
-        if (!payload.sub) throw new ApiError(401, 'invalid_token', 'The access token has no subject.')
+        if (!payload.sub) throw new ApiError('invalid_token', 'The access token has no subject.')
         // Tokens signed before versions existed carry none: version 0, valid until the first logout.
         const ver = payload.ver ?? 0
-        if (typeof ver !== 'number' || !Number.isSafeInteger(ver)) throw new ApiError(401, 'invalid_token', 'The access token is not valid.')
+        if (typeof ver !== 'number' || !Number.isSafeInteger(ver)) throw new ApiError('invalid_token', 'The access token is not valid.')
         if (verified.size >= VERIFIED_TOKENS_KEPT) verified.delete(verified.keys().next().value!)
         verified.set(token, { sub: payload.sub, exp: payload.exp!, ver })
         return { userId: payload.sub, version: ver }
       } catch (error) {
         if (error instanceof ApiError) throw error
         if (error instanceof errors.JWTExpired) throw expired()
-        throw new ApiError(401, 'invalid_token', 'The access token is not valid.')
+        throw new ApiError('invalid_token', 'The access token is not valid.')
       }
     },
   }

@@ -23,7 +23,7 @@ export function decodeCursor<S extends z.ZodType>(text: string, schema: S): z.ou
   return parsed.data
 }
 
-const invalidCursor = () => new ApiError(400, 'invalid_cursor', 'The cursor is not one this API issued.')
+const invalidCursor = () => new ApiError('invalid_cursor', 'The cursor is not one this API issued.')
 
 /** A row id as cursors carry it. */
 export const CursorUuid = z.string().regex(UUID_PATTERN)

@@ -1,41 +1,29 @@
-import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { PROBLEMS, type ProblemCode, type ProblemStatus } from './problems'
 
-/** A failure the API answers with a problem+json body; `code` is stable for clients. */
+export type { ProblemCode, ProblemStatus } from './problems'
+
+/**
+ * A failure the API answers with a problem+json body. `code` is stable for clients and names an
+ * entry of the registry (src/lib/problems.ts), which gives the status and title.
+ */
 export class ApiError extends Error {
-  readonly status: ContentfulStatusCode
-  readonly code: string
+  readonly status: ProblemStatus
+  readonly code: ProblemCode
   readonly extra: Record<string, unknown> | undefined
   readonly headers: Record<string, string> | undefined
 
-  constructor(
-    status: ContentfulStatusCode,
-    code: string,
-    detail: string,
-    options: { extra?: Record<string, unknown>; headers?: Record<string, string> } = {},
-  ) {
+  constructor(code: ProblemCode, detail: string, options: { extra?: Record<string, unknown>; headers?: Record<string, string> } = {}) {
     super(detail)
     this.name = 'ApiError'
-    this.status = status
     this.code = code
+    this.status = PROBLEMS[code].status
     this.extra = options.extra
     this.headers = options.headers
   }
-}
 
-const titles: Partial<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  416: 'Range Not Satisfiable',
-  422: 'Unprocessable Content',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
+  get title(): string {
+    return PROBLEMS[this.code].title
+  }
 }
 
 export type Problem = {
@@ -51,7 +39,7 @@ export type Problem = {
 export function toProblem(error: ApiError, requestId: string | undefined): Problem {
   return {
     type: `urn:refinery:problem:${error.code}`,
-    title: titles[error.status] ?? 'Error',
+    title: error.title,
     status: error.status,
     detail: error.message,
     code: error.code,
@@ -60,10 +48,10 @@ export function toProblem(error: ApiError, requestId: string | undefined): Probl
   }
 }
 
-export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} was not found.`)
+export const notFound = (what: string) => new ApiError('not_found', `${what} was not found.`)
 
 /** What a request that met a database outage answers: 503 with a retry hint, never a 500. */
 export const databaseUnavailable = () =>
-  new ApiError(503, 'database_unavailable', 'The database cannot be reached right now; try again shortly.', {
+  new ApiError('database_unavailable', 'The database cannot be reached right now; try again shortly.', {
     headers: { 'Retry-After': '5' },
   })

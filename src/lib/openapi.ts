@@ -5,7 +5,7 @@ import type { JSONParsed } from 'hono/utils/types'
 import type { ZodType } from 'zod'
 import type { Scope } from '../identity/tables'
 import type { AppEnv } from './context'
-import { ApiError } from './errors'
+import { ApiError, type ProblemStatus } from './errors'
 import { storable, unstorable } from './text'
 
 export const ProblemSchema = z
@@ -20,7 +20,8 @@ export const ProblemSchema = z
   .loose()
   .openapi('Problem')
 
-const problemDescriptions = {
+/** The OpenAPI description of each status a problem is answered with (every status in the registry has one). */
+const problemDescriptions: Record<ProblemStatus, string> = {
   400: 'Malformed request',
   401: 'Missing, invalid or expired credentials',
   403: 'Authenticated but not allowed',
@@ -29,21 +30,30 @@ const problemDescriptions = {
   410: 'Gone: withdrawn by its seller',
   413: 'Body too large',
   415: 'Unsupported content type',
+  416: 'The range starts past the end of the file',
   422: 'The body or parameters failed validation',
   429: 'Rate limited',
+  500: 'An unexpected failure (the detail quotes the request id)',
   503: 'A dependency is unavailable, or the server is too busy',
-} as const
+}
 
-type ProblemStatus = keyof typeof problemDescriptions
+/**
+ * What any /v1 route may answer, whatever it does: a credential in the URL (400) or a bad one
+ * (401), a refusal (403), a rate limit (429), a failure (500), an outage or a busy server (503).
+ */
+export const EVERY_ROUTE_PROBLEMS = [400, 401, 403, 429, 500, 503] as const satisfies readonly ProblemStatus[]
 
-/** The problem+json responses a route can answer with, for the OpenAPI document. */
-export function problems(...statuses: ProblemStatus[]) {
+type ProblemResponse = { description: string; content: { 'application/problem+json': { schema: typeof ProblemSchema } } }
+
+/**
+ * The problem+json responses of a /v1 route, for the OpenAPI document: those every route may
+ * answer (`EVERY_ROUTE_PROBLEMS`) and the route's own `statuses`. Every route declares its
+ * responses through here, so none forgets the shared ones.
+ */
+export function problems<S extends ProblemStatus>(...statuses: S[]) {
   return Object.fromEntries(
-    statuses.map((status) => [
-      status,
-      { description: problemDescriptions[status], content: { 'application/problem+json': { schema: ProblemSchema } } },
-    ]),
-  ) as Record<ProblemStatus, { description: string; content: { 'application/problem+json': { schema: typeof ProblemSchema } } }>
+    [...EVERY_ROUTE_PROBLEMS, ...statuses].map((status) => [status, { description: problemDescriptions[status], content: { 'application/problem+json': { schema: ProblemSchema } } }]),
+  ) as Record<S | (typeof EVERY_ROUTE_PROBLEMS)[number], ProblemResponse>
 }
 
 export const json = <T extends ZodType>(schema: T, description: string) => ({
@@ -138,7 +148,7 @@ function describeIssue(issue: { path: PropertyKey[]; message: string; code?: str
 
 function invalid(errors: { path: string; message: string }[]): never {
   const summary = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ')
-  throw new ApiError(422, 'validation_failed', `The request is invalid: ${summary}`, { extra: { errors } })
+  throw new ApiError('validation_failed', `The request is invalid: ${summary}`, { extra: { errors } })
 }
 
 /**

@@ -34,7 +34,7 @@ export function createRateLimiter(options: { limit: number; windowSeconds: numbe
 export async function enforceRateLimit(limiter: RateLimiter | undefined, key: string, what: string) {
   const limited = await limiter?.take(key)
   if (!limited) return
-  throw new ApiError(429, 'rate_limited', `Too many ${what}; try again in ${limited.retryAfterSeconds} s.`, {
+  throw new ApiError('rate_limited', `Too many ${what}; try again in ${limited.retryAfterSeconds} s.`, {
     headers: { 'Retry-After': String(limited.retryAfterSeconds) },
   })
 }

@@ -49,7 +49,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppSer
   function pathsOf(key: string) {
     const data = resolve(dataRoot, key)
     if (key.includes('\\') || !data.startsWith(dataRoot + sep)) {
-      throw new ApiError(422, 'invalid_object_key', 'The object key is not a relative path inside the store.')
+      throw new ApiError('invalid_object_key', 'The object key is not a relative path inside the store.')
     }
     return { data, meta: `${resolve(metaRoot, key)}.json` }
   }
@@ -67,7 +67,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppSer
   async function existingFile(key: string) {
     const { data } = pathsOf(key)
     const info = await statObject(data)
-    if (!info?.isFile()) throw new ApiError(404, 'object_missing', `The stored object ${key} is missing.`)
+    if (!info?.isFile()) throw new ApiError('object_missing', `The stored object ${key} is missing.`)
     return { path: data, size: info.size }
   }
 
@@ -88,7 +88,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppSer
 
     // The local store takes any size in one streamed PUT, so it never plans multipart uploads.
     async completeMultipart() {
-      throw new ApiError(422, 'invalid_multipart_parts', 'The local store does not use multipart uploads.')
+      throw new ApiError('invalid_multipart_parts', 'The local store does not use multipart uploads.')
     },
     async abortMultipart() {},
 
@@ -195,7 +195,7 @@ export function createLocalStore(config: LocalStoreConfig): ObjectStore & AppSer
         await rm(temp, { force: true })
         await rm(`${temp}.meta`, { force: true })
         if (error instanceof ApiError) throw error
-        throw new ApiError(400, 'upload_interrupted', 'The upload ended before all its bytes arrived; send it again.')
+        throw new ApiError('upload_interrupted', 'The upload ended before all its bytes arrived; send it again.')
       }
     },
 

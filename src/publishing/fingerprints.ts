@@ -490,7 +490,7 @@ export async function overruleFingerprint(ctx: OperatorContext & Pick<Deps, 'job
     .where(and(eq(teams.slug, teamSlug), eq(adapters.slug, slug), eq(adapterVersions.version, version)))
   if (!row) throw notFound(`Version ${version} of '${teamSlug}/${slug}'`)
   if (row.verdict !== 'duplicate' && row.verdict !== 'flagged') {
-    throw new ApiError(409, 'not_flagged', `Version ${version} of '${teamSlug}/${slug}' was not rejected or flagged as a copy.`)
+    throw new ApiError('not_flagged', `Version ${version} of '${teamSlug}/${slug}' was not rejected or flagged as a copy.`)
   }
   const now = ctx.clock()
   await ctx.db.transaction(async (tx) => {
@@ -527,10 +527,10 @@ export async function checkFingerprint(
   fileSize: number | undefined,
 ) {
   const caller = requireScope(ctx.principal, 'publish')
-  if (fileSize === undefined) throw new ApiError(422, 'file_size_required', 'Send the whole file with its size in X-File-Size.')
-  if (fileSize > MAX_CHECK_BYTES) throw new ApiError(413, 'payload_too_large', `Fingerprint checks read files up to ${MAX_CHECK_BYTES} bytes.`)
+  if (fileSize === undefined) throw new ApiError('file_size_required', 'Send the whole file with its size in X-File-Size.')
+  if (fileSize > MAX_CHECK_BYTES) throw new ApiError('payload_too_large', `Fingerprint checks read files up to ${MAX_CHECK_BYTES} bytes.`)
   await enforceRateLimit(ctx.fingerprintCheckLimiter, `fingerprint:${caller.userId}`, 'fingerprint checks')
-  if (!body) throw new ApiError(422, 'invalid_safetensors', 'Send the whole safetensors file as the body.')
+  if (!body) throw new ApiError('invalid_safetensors', 'Send the whole safetensors file as the body.')
   const reader = body.getReader()
   let fingerprint: AdapterFingerprint
   try {
@@ -547,7 +547,7 @@ export async function checkFingerprint(
       const prefix = concat(head, kept)
       if (needed === 8) {
         const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true)
-        if (length > BigInt(MAX_API_HEADER_BYTES)) throw new ApiError(422, 'header_too_large', `This API reads safetensors headers up to ${MAX_API_HEADER_BYTES} bytes.`)
+        if (length > BigInt(MAX_API_HEADER_BYTES)) throw new ApiError('header_too_large', `This API reads safetensors headers up to ${MAX_API_HEADER_BYTES} bytes.`)
         needed = 8 + Number(length)
         if (kept < needed) continue
       }
@@ -562,10 +562,10 @@ export async function checkFingerprint(
       const chunk = await reader.read()
       if (chunk.done) break
       received += chunk.value.length
-      if (received > fileSize) throw new ApiError(422, 'invalid_file_size', `X-File-Size says ${fileSize} bytes but the body has more.`)
+      if (received > fileSize) throw new ApiError('invalid_file_size', `X-File-Size says ${fileSize} bytes but the body has more.`)
       fingerprinter.update(chunk.value)
     }
-    if (received !== fileSize) throw new ApiError(422, 'invalid_file_size', `X-File-Size says ${fileSize} bytes but the body has ${received}.`)
+    if (received !== fileSize) throw new ApiError('invalid_file_size', `X-File-Size says ${fileSize} bytes but the body has ${received}.`)
     fingerprint = fingerprinter.finish()
   } catch (error) {
     await reader.cancel().catch(() => {})

@@ -13,7 +13,7 @@ export type UploadLimits = { teamStorageBytes: number; filesPerVersion: number; 
 export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { teamStorageBytes: 50 * 1024 ** 3, filesPerVersion: 20, fileBytes: MAX_FILE_BYTES }
 
 const exceeded = (quota: 'files_per_version' | 'file_size' | 'team_storage', detail: string, figures: { limit: number; used?: number; requested: number }) =>
-  new ApiError(422, 'quota_exceeded', detail, { extra: { quota, ...figures } })
+  new ApiError('quota_exceeded', detail, { extra: { quota, ...figures } })
 
 /** The declared files alone: how many, and how large each. */
 export function assertDeclaredFilesWithin(files: { path: string; size: number }[], limits: UploadLimits) {

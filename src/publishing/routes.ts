@@ -19,7 +19,7 @@ const createVersionRoute = createRoute({
   summary: 'Declare a new version and its files; answers with upload URLs',
   security: bearer('publish'),
   request: { params: AdapterParamsSchema, body: jsonBody(CreateVersionSchema) },
-  responses: { 201: json(CreateVersionResponseSchema, 'Upload the files, then call completeVersion'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
+  responses: { 201: json(CreateVersionResponseSchema, 'Upload the files, then call completeVersion'), ...problems(404, 409, 413, 422) },
 })
 
 const listVersionsRoute = createRoute({
@@ -30,7 +30,7 @@ const listVersionsRoute = createRoute({
   tags,
   summary: 'The versions of a listing, highest first: published ones, and every version for the seller team',
   request: { params: AdapterParamsSchema },
-  responses: { 200: json(VersionListSchema, 'The versions'), ...problems(401, 404, 422) },
+  responses: { 200: json(VersionListSchema, 'The versions'), ...problems(404, 422) },
 })
 
 const getVersionCompatibilityRoute = createRoute({
@@ -41,7 +41,7 @@ const getVersionCompatibilityRoute = createRoute({
   tags,
   summary: 'Every registered base model against this version: verdict, shape twins, serving engines, findings',
   request: { params: VersionParamsSchema },
-  responses: { 200: json(VersionCompatibilitySchema, 'The compatibility matrix (empty until validated)'), ...problems(401, 404, 422) },
+  responses: { 200: json(VersionCompatibilitySchema, 'The compatibility matrix (empty until validated)'), ...problems(404, 422) },
 })
 
 const getVersionRoute = createRoute({
@@ -52,7 +52,7 @@ const getVersionRoute = createRoute({
   tags,
   summary: 'A version with its status (uploading → validating → ready | rejected → published), files and findings',
   request: { params: VersionParamsSchema },
-  responses: { 200: json(VersionSchema, 'The version'), ...problems(401, 404, 422) },
+  responses: { 200: json(VersionSchema, 'The version'), ...problems(404, 422) },
 })
 
 const updateVersionRoute = createRoute({
@@ -63,7 +63,7 @@ const updateVersionRoute = createRoute({
   summary: 'Change the changelog or eval results before the version is published',
   security: bearer('publish'),
   request: { params: VersionParamsSchema, body: jsonBody(UpdateVersionSchema) },
-  responses: { 200: json(VersionSchema, 'The version'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+  responses: { 200: json(VersionSchema, 'The version'), ...problems(404, 409, 413, 422) },
 })
 
 const completeVersionRoute = createRoute({
@@ -74,7 +74,7 @@ const completeVersionRoute = createRoute({
   summary: 'Finish the uploads (multipart parts by path) and queue validation',
   security: bearer('publish'),
   request: { params: VersionParamsSchema, body: { required: false, content: { 'application/json': { schema: CompleteVersionSchema } } } },
-  responses: { 202: json(VersionSchema, 'Validation is queued'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
+  responses: { 202: json(VersionSchema, 'Validation is queued'), ...problems(404, 409, 413, 422) },
 })
 
 const publishVersionRoute = createRoute({
@@ -85,7 +85,7 @@ const publishVersionRoute = createRoute({
   summary: 'Make a validated version visible; from now on it never changes',
   security: bearer('publish'),
   request: { params: VersionParamsSchema },
-  responses: { 200: json(VersionSchema, 'Published'), ...problems(401, 403, 404, 409, 422) },
+  responses: { 200: json(VersionSchema, 'Published'), ...problems(404, 409, 422) },
 })
 
 export const versionRoutes = createRouter()
@@ -182,7 +182,7 @@ const checkFingerprintRoute = createRoute({
     headers: z.object({ 'x-file-size': z.coerce.number().int().min(0).optional().openapi({ description: 'The whole file’s size (required)' }) }),
     body: { required: true, content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
   },
-  responses: { 200: json(FingerprintCheckSchema, 'The fingerprint compared with published versions'), ...problems(401, 403, 413, 415, 422, 429) },
+  responses: { 200: json(FingerprintCheckSchema, 'The fingerprint compared with published versions'), ...problems(413, 415, 422) },
 })
 
 const FingerprintListQuerySchema = z.object({
@@ -198,7 +198,7 @@ const listFingerprintMatchesRoute = createRoute({
   summary: "Other teams' uploads that copied (all or part of) this team's versions, newest first",
   security: bearer('read'),
   request: { params: TeamParamSchema, query: FingerprintListQuerySchema },
-  responses: { 200: json(FingerprintMatchListSchema, 'Copy attempts'), ...problems(400, 401, 403, 404, 422) },
+  responses: { 200: json(FingerprintMatchListSchema, 'Copy attempts'), ...problems(404, 422) },
 })
 
 const listFingerprintReviewsRoute = createRoute({
@@ -209,7 +209,7 @@ const listFingerprintReviewsRoute = createRoute({
   summary: 'Versions rejected as duplicates or flagged as partial copies (platform operators only)',
   security: bearer('admin'),
   request: { query: FingerprintListQuerySchema },
-  responses: { 200: json(FingerprintReviewListSchema, 'Newest first'), ...problems(400, 401, 403, 422) },
+  responses: { 200: json(FingerprintReviewListSchema, 'Newest first'), ...problems(422) },
 })
 
 const overruleFingerprintRoute = createRoute({
@@ -222,7 +222,7 @@ const overruleFingerprintRoute = createRoute({
   request: { params: VersionParamsSchema },
   responses: {
     200: json(z.object({ version: z.string(), verdict: z.literal('overruled'), status: z.string() }), 'Overruled'),
-    ...problems(401, 403, 404, 409, 422),
+    ...problems(404, 409, 422),
   },
 })
 
@@ -230,7 +230,7 @@ export const fingerprintRoutes = createRouter()
   .openapi(checkFingerprintRoute, async (c) => {
     const type = c.req.header('Content-Type') ?? ''
     if (!type.startsWith('application/octet-stream')) {
-      throw new ApiError(415, 'unsupported_media_type', 'Send the file as application/octet-stream.')
+      throw new ApiError('unsupported_media_type', 'Send the file as application/octet-stream.')
     }
     return c.json(await checkFingerprint(serviceContext(c), c.req.raw.body, c.req.valid('header')['x-file-size']), 200)
   })

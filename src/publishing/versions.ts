@@ -125,7 +125,7 @@ async function resolveDeclaredBase(ctx: ServiceContext, declared: string, teamId
   const { normalized } = normalizeBaseId(declared)
   const base = normalized ? await findBaseModel(ctx.db, normalized, { teamId }) : undefined
   if (!base) {
-    throw new ApiError(422, 'unknown_base_model', `'${declared}' is not a registered base model; register it from its config.json first.`)
+    throw new ApiError('unknown_base_model', `'${declared}' is not a registered base model; register it from its config.json first.`)
   }
   return base.id
 }
@@ -223,7 +223,7 @@ async function versionExists(db: Database, adapterId: string, version: string) {
   while (nextFree && taken.has(nextFree)) nextFree = semverInc(nextFree, 'patch')
   const status = rows.find((row) => row.version === version)?.status
   const what = status === 'rejected' ? 'was rejected' : status === 'uploading' ? 'is still uploading (or was abandoned)' : `is ${status ?? 'taken'}`
-  return new ApiError(409, 'version_exists', `Version ${version} already exists and ${what}; version numbers are never reused${nextFree ? `: publish ${nextFree}, the next free one` : ''}.`, {
+  return new ApiError('version_exists', `Version ${version} already exists and ${what}; version numbers are never reused${nextFree ? `: publish ${nextFree}, the next free one` : ''}.`, {
     extra: { versionStatus: status ?? null, nextFree },
   })
 }
@@ -412,7 +412,7 @@ function assertMutable(version: VersionRow) {
 }
 
 const immutable = (version: string) =>
-  new ApiError(409, 'version_immutable', `Version ${version} is published; its files and metadata never change. Publish a new version.`)
+  new ApiError('version_immutable', `Version ${version} is published; its files and metadata never change. Publish a new version.`)
 
 /**
  * Finishes the uploads and queues validation. Files that are not all in the store leave the
@@ -434,7 +434,7 @@ export async function completeVersion(
   }
   const unknown = Object.keys(input.parts).filter((path) => !files.some((file) => file.path === path))
   if (unknown.length > 0) {
-    throw new ApiError(422, 'unknown_file', `These paths are not declared in this version: ${unknown.join(', ')}.`, { extra: { paths: unknown } })
+    throw new ApiError('unknown_file', `These paths are not declared in this version: ${unknown.join(', ')}.`, { extra: { paths: unknown } })
   }
 
   for (const file of files) {
@@ -457,7 +457,7 @@ export async function completeVersion(
     else if (head.size !== file.size) problems.push({ path: file.path, reason: `has ${head.size} bytes, declared ${file.size}` })
   }
   if (problems.length > 0) {
-    throw new ApiError(409, 'upload_incomplete', `Some files are not uploaded as declared: ${problems.map((p) => `${p.path} (${p.reason})`).join('; ')}.`, {
+    throw new ApiError('upload_incomplete', `Some files are not uploaded as declared: ${problems.map((p) => `${p.path} (${p.reason})`).join('; ')}.`, {
       extra: { files: problems },
     })
   }
@@ -476,10 +476,10 @@ export async function publishVersion(ctx: ServiceContext & Pick<Deps, 'searchCac
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'write')
   const status = loaded.version.status
   if (status === 'uploading' || status === 'validating') {
-    throw new ApiError(409, 'version_not_ready', `Version ${version} is ${status}; publish it once validation has passed.`)
+    throw new ApiError('version_not_ready', `Version ${version} is ${status}; publish it once validation has passed.`)
   }
   if (status === 'rejected') {
-    throw new ApiError(409, 'version_rejected', `Version ${version} failed validation; see its findings and upload a new version.`)
+    throw new ApiError('version_rejected', `Version ${version} failed validation; see its findings and upload a new version.`)
   }
   let row = loaded.version
   if (status === 'ready') {
@@ -547,12 +547,12 @@ export function compatKeys(matrix: { base: string; runtimes: Record<string, { co
 /** The validated tensors of `team/slug@version`, for compatibility checks by reference. */
 export async function loadVersionFacts(ctx: ServiceContext, ref: string): Promise<VersionFacts> {
   const match = /^([^/]+)\/([^@]+)@(.+)$/.exec(ref)
-  if (!match) throw new ApiError(422, 'invalid_version_ref', `'${ref}' is not team/slug@version.`)
+  if (!match) throw new ApiError('invalid_version_ref', `'${ref}' is not team/slug@version.`)
   const [, teamSlug = '', slug = '', version = ''] = match
   const loaded = await loadVersion(ctx, teamSlug, slug, version, 'read')
   const { facts, id } = loaded.version
   if (!facts || (loaded.version.status !== 'ready' && loaded.version.status !== 'published')) {
-    throw new ApiError(409, 'version_not_ready', `Version ${ref} has not passed validation.`)
+    throw new ApiError('version_not_ready', `Version ${ref} has not passed validation.`)
   }
   return storedVersionFacts({ id, facts })
 }

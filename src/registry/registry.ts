@@ -163,7 +163,7 @@ export async function requireBaseModel(db: Database, id: string, access: BaseAcc
   return base
 }
 
-export const unknownBaseModel = (id: string) => new ApiError(404, 'unknown_base_model', `No base model '${id}' is registered; register it from its config.json first.`)
+export const unknownBaseModel = (id: string) => new ApiError('unknown_base_model', `No base model '${id}' is registered; register it from its config.json first.`)
 
 /**
  * The usable bases with the same layer shapes as `base` (itself excluded): the seeded ones from
@@ -210,7 +210,6 @@ export function baseFromConfig(id: string, config: unknown): BaseModel {
 
 const baseExists = (wanted: string, existing: string) =>
   new ApiError(
-    409,
     'base_model_exists',
     existing === wanted ? `'${wanted}' is already registered.` : `'${wanted}' is already registered as '${existing}' (base ids ignore case, like the Hub).`,
     { extra: { existing } },
@@ -249,7 +248,6 @@ export async function registerBaseModel(
           .where(and(eq(registeredBaseModels.teamId, teamId), eq(registeredBaseModels.status, 'pending')))
         if ((pending?.count ?? 0) >= maxPending) {
           throw new ApiError(
-            422,
             'too_many_pending_base_models',
             `This team has ${maxPending} base models waiting for review; wait for an operator's decision before registering more.`,
             { extra: { limit: maxPending } },
@@ -304,7 +302,6 @@ async function registeringTeam(ctx: ServiceContext, caller: Principal, team: str
   if (only) return only
   if (operator) return null
   throw new ApiError(
-    422,
     'team_required',
     memberships.length === 0
       ? 'A base model is registered for a team, which reviews it with the operators; create a team first.'
@@ -315,7 +312,7 @@ async function registeringTeam(ctx: ServiceContext, caller: Principal, team: str
 /** The compat module's input errors as 422 problems with their stable code. */
 export function compatProblem(error: unknown): unknown {
   if (error instanceof CompatInputError) {
-    return new ApiError(422, error.code, error.message, error.extra ? { extra: error.extra } : {})
+    return new ApiError(error.code, error.message, error.extra ? { extra: error.extra } : {})
   }
   return error
 }

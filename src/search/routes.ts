@@ -12,7 +12,7 @@ const searchAdaptersRoute = createRoute({
   tags: ['catalog'],
   summary: 'Find published adapters by text, the base model you run, serving engine, tag or license',
   request: { query: SearchQuerySchema },
-  responses: { 200: json(SearchResultsSchema, 'A page of results'), ...problems(400, 401, 422) },
+  responses: { 200: json(SearchResultsSchema, 'A page of results'), ...problems(422) },
 })
 
 export const searchRoutes = createRouter().openapi(searchAdaptersRoute, async (c) => sendJson(c, await searchAdaptersJson(publicReadContext(c), c.req.valid('query')), 200))

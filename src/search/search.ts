@@ -51,7 +51,7 @@ export async function searchAdaptersJson(ctx: ServiceContext & Pick<Deps, 'searc
 async function runSearch(ctx: ServiceContext, query: SearchQuery) {
   const limit = query.limit
   const sort = query.sort ?? (query.q ? 'relevance' : 'newest')
-  if (sort === 'relevance' && !query.q) throw new ApiError(422, 'validation_failed', 'Sorting by relevance needs a query `q`.')
+  if (sort === 'relevance' && !query.q) throw new ApiError('validation_failed', 'Sorting by relevance needs a query `q`.')
 
   const conditions: (SQL | undefined)[] = [listed]
   const tsQuery = query.q ? sql`websearch_to_tsquery('english', ${query.q})` : undefined
@@ -183,7 +183,7 @@ export async function listCompatibleAdaptersJson(ctx: ServiceContext & Pick<Deps
 
 async function canonicalBase(ctx: ServiceContext, id: string) {
   const base = await findBaseModel(ctx.db, id)
-  if (!base) throw new ApiError(422, 'unknown_base_model', `'${id}' is not a registered base model.`)
+  if (!base) throw new ApiError('unknown_base_model', `'${id}' is not a registered base model.`)
   return base.id
 }
 

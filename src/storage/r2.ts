@@ -78,7 +78,7 @@ export function createR2Store(config: R2StoreConfig): ObjectStore & AppServedEnd
     const [written, piped] = await Promise.allSettled([write(fixed.readable), body.pipeThrough(counting).pipeTo(fixed.writable as unknown as WritableStream<Uint8Array>)])
     if (refused) throw refused
     // The body broke off (R2 failing mid-stream cuts it too, but then nobody is left to tell apart).
-    if (piped.status === 'rejected') throw new ApiError(400, 'upload_interrupted', 'The upload ended before all its bytes arrived; send it again.')
+    if (piped.status === 'rejected') throw new ApiError('upload_interrupted', 'The upload ended before all its bytes arrived; send it again.')
     if (received !== size) throw sizeMismatch(size, received)
     const sha256 = await hash.digest()
     return { written, sha256 }
@@ -108,14 +108,14 @@ export function createR2Store(config: R2StoreConfig): ObjectStore & AppServedEnd
         .sort((a, b) => a.partNumber - b.partNumber)
         .map((part) => {
           const etag = r2EtagOf(key, uploadId, part.partNumber, part.etag)
-          if (!etag) throw new ApiError(422, 'invalid_multipart_parts', `Part ${part.partNumber} has an ETag this upload did not hand out; send the part again.`)
+          if (!etag) throw new ApiError('invalid_multipart_parts', `Part ${part.partNumber} has an ETag this upload did not hand out; send the part again.`)
           return { partNumber: part.partNumber, etag }
         })
       try {
         await bucket.resumeMultipartUpload(key, uploadId).complete(uploaded)
       } catch (error) {
         // R2 refuses a parts list it does not hold (a missing part, an upload already completed or aborted).
-        throw new ApiError(422, 'invalid_multipart_parts', `Storage refused the parts list: ${messageOf(error)}`)
+        throw new ApiError('invalid_multipart_parts', `Storage refused the parts list: ${messageOf(error)}`)
       }
     },
 
@@ -171,7 +171,7 @@ export function createR2Store(config: R2StoreConfig): ObjectStore & AppServedEnd
       const upload = bucket.resumeMultipartUpload(claims.key, claims.uploadId)
       const { written, sha256 } = await streamInto(stream, claims.size, (bytes) => upload.uploadPart(claims.partNumber, bytes))
       if (written.status === 'rejected') {
-        throw new ApiError(409, 'multipart_upload_gone', `This multipart upload is no longer open: ${messageOf(written.reason)}`)
+        throw new ApiError('multipart_upload_gone', `This multipart upload is no longer open: ${messageOf(written.reason)}`)
       }
       // The part is in R2 either way, but without its signed ETag it cannot be assembled.
       if (partSha256 !== undefined && partSha256 !== sha256) throw checksumMismatch(partSha256, sha256)
@@ -223,7 +223,7 @@ function streamOf(chunks: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array>
   })
 }
 
-const objectMissing = (key: string) => new ApiError(404, 'object_missing', `The stored object ${key} is missing.`)
+const objectMissing = (key: string) => new ApiError('object_missing', `The stored object ${key} is missing.`)
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 const base64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 

@@ -27,7 +27,7 @@ const putRoute = createRoute({
   request: { params: TokenParamsSchema, body: { required: true, ...binary('The file’s bytes') } },
   responses: {
     200: json(z.object({ size: z.number().int(), sha256: z.string() }), 'Stored and verified against the declared size and sha256'),
-    ...problems(400, 403, 404, 422),
+    ...problems(404, 422),
   },
 })
 
@@ -42,14 +42,13 @@ const getRoute = createRoute({
   responses: {
     200: binary('The whole file'),
     206: binary('The requested byte range'),
-    416: { description: 'The range starts past the end of the file' },
-    ...problems(403, 404),
+    ...problems(404, 416),
   },
 })
 
 function appServedStore(c: Context<AppEnv>) {
   const store = c.get('deps').store
-  if (!isAppServed(store)) throw new ApiError(404, 'not_found', 'This deployment stores files in S3; use the URLs the API hands out.')
+  if (!isAppServed(store)) throw new ApiError('not_found', 'This deployment stores files in S3; use the URLs the API hands out.')
   return store
 }
 
@@ -89,7 +88,7 @@ export const localStorageRoutes = createRouter()
     }
     if (object.filename) headers['Content-Disposition'] = contentDisposition(object.filename)
     if (object.range === 'unsatisfiable') {
-      throw new ApiError(416, 'range_not_satisfiable', `The file has ${object.size} bytes.`, {
+      throw new ApiError('range_not_satisfiable', `The file has ${object.size} bytes.`, {
         headers: { 'Content-Range': `bytes */${object.size}` },
       })
     }

@@ -109,7 +109,7 @@ export function createS3Store(config: S3StoreConfig): ObjectStore {
           ),
         (error): undefined => {
           if (['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'NoSuchUpload', 'MalformedXML'].includes(error.name)) {
-            throw new ApiError(422, 'invalid_multipart_parts', `Storage refused the parts list: ${error.message}`)
+            throw new ApiError('invalid_multipart_parts', `Storage refused the parts list: ${error.message}`)
           }
         },
       )
@@ -167,7 +167,7 @@ function isNotFound(error: S3ServiceException): boolean {
 const notFoundAsMissing =
   (key: string) =>
   (error: S3ServiceException): undefined => {
-    if (isNotFound(error)) throw new ApiError(404, 'object_missing', `The stored object ${key} is missing.`)
+    if (isNotFound(error)) throw new ApiError('object_missing', `The stored object ${key} is missing.`)
   }
 
 /**
@@ -188,7 +188,7 @@ async function storageCall<T, K = never>(
       const status = error.$metadata?.httpStatusCode ?? 500
       if (status < 500 && status !== 429) throw error
     }
-    throw new ApiError(503, 'storage_unavailable', 'Object storage is unavailable right now; try again shortly.', {
+    throw new ApiError('storage_unavailable', 'Object storage is unavailable right now; try again shortly.', {
       headers: { 'Retry-After': '5' },
     })
   }

@@ -16,7 +16,7 @@ export type PartClaims = { op: 'part'; key: string; uploadId: string; partNumber
 export type GetClaims = { op: 'get'; key: string; filename?: string; headers?: Record<string, string> }
 export type UploadClaims = PutClaims | PartClaims
 
-const nounOf = (op: string) => (op === 'get' ? 'download' : 'upload')
+const nounOf = (op: string) => (op === 'get' ? ('download' as const) : ('upload' as const))
 
 /** What the stores that sign URLs share: where the app is reachable, the key, and the clock. */
 export type UrlSignerConfig = {
@@ -42,14 +42,14 @@ export function createUrlSigner(config: UrlSignerConfig) {
     const noun = nounOf(ops[0] ?? 'get')
     try {
       const { payload } = await jwtVerify(token, config.secret, { algorithms: ['HS256'], currentDate: clock() })
-      if (!ops.includes(payload.op as string) || typeof payload.key !== 'string') throw new ApiError(403, `invalid_${noun}_token`, `This URL is not a ${noun} URL.`)
+      if (!ops.includes(payload.op as string) || typeof payload.key !== 'string') throw new ApiError(`invalid_${noun}_token`, `This URL is not a ${noun} URL.`)
       return payload as unknown as T
     } catch (error) {
       if (error instanceof ApiError) throw error
       if (error instanceof joseErrors.JWTExpired && ops.includes(error.payload.op as string)) {
-        throw new ApiError(403, `${noun}_url_expired`, `This ${noun} URL has expired; ask the API for a new one.`)
+        throw new ApiError(`${noun}_url_expired`, `This ${noun} URL has expired; ask the API for a new one.`)
       }
-      throw new ApiError(403, `invalid_${noun}_token`, `This ${noun} URL is not valid.`)
+      throw new ApiError(`invalid_${noun}_token`, `This ${noun} URL is not valid.`)
     }
   }
 
@@ -63,12 +63,12 @@ export function createUrlSigner(config: UrlSignerConfig) {
 }
 
 export const storageUnavailable = () =>
-  new ApiError(503, 'storage_unavailable', 'Object storage is unavailable right now; try again shortly.', { headers: { 'Retry-After': '5' } })
+  new ApiError('storage_unavailable', 'Object storage is unavailable right now; try again shortly.', { headers: { 'Retry-After': '5' } })
 
 export const sizeMismatch = (declared: number, received: number) =>
-  new ApiError(422, 'size_mismatch', `The upload has ${received > declared ? `more than ${declared}` : received} bytes; the version declared ${declared}.`, {
+  new ApiError('size_mismatch', `The upload has ${received > declared ? `more than ${declared}` : received} bytes; the version declared ${declared}.`, {
     extra: { declared, received },
   })
 
 export const checksumMismatch = (expected: string, actual: string) =>
-  new ApiError(422, 'checksum_mismatch', 'The uploaded bytes do not match the declared sha256.', { extra: { expected, actual } })
+  new ApiError('checksum_mismatch', 'The uploaded bytes do not match the declared sha256.', { extra: { expected, actual } })

@@ -7,7 +7,7 @@ import type { AppServedEndpoint, ObjectStore } from './types'
  */
 export function createUnconfiguredStore(detail: string): ObjectStore & AppServedEndpoint {
   const refuse = async (): Promise<never> => {
-    throw new ApiError(503, 'storage_not_configured', detail)
+    throw new ApiError('storage_not_configured', detail)
   }
   return {
     kind: 'none',

@@ -68,7 +68,7 @@ const sameOrigin = csrf({ origin: (origin, c) => isOwnOrigin(origin, c as Contex
  */
 const originRequired = createMiddleware<AppEnv>(async (c, next) => {
   const origin = c.req.header('Origin')
-  if (!origin || !isOwnOrigin(origin, c)) throw new ApiError(403, 'cross_origin_post', "This address takes posts from Refinery's own pages only.")
+  if (!origin || !isOwnOrigin(origin, c)) throw new ApiError('cross_origin_post', "This address takes posts from Refinery's own pages only.")
   await next()
 })
 
@@ -76,7 +76,7 @@ const originRequired = createMiddleware<AppEnv>(async (c, next) => {
 const scriptLimit = bodyLimit({
   maxSize: 256 * 1024,
   onError: () => {
-    throw new ApiError(413, 'payload_too_large', 'The request is too large.')
+    throw new ApiError('payload_too_large', 'The request is too large.')
   },
 })
 
@@ -98,7 +98,7 @@ export async function scriptAnswer(c: Context<AppEnv>, run: () => Promise<{ stat
 const formLimit = bodyLimit({
   maxSize: 256 * 1024,
   onError: () => {
-    throw new ApiError(413, 'payload_too_large', 'The form is too large; a config.json is a few kilobytes.')
+    throw new ApiError('payload_too_large', 'The form is too large; a config.json is a few kilobytes.')
   },
 })
 
@@ -106,7 +106,7 @@ const formLimit = bodyLimit({
 const storableText = createMiddleware<AppEnv>(async (c, next) => {
   for (const [name, value] of Object.entries(await c.req.parseBody())) {
     const reason = typeof value === 'string' ? unstorable(value) : undefined
-    if (reason) throw new ApiError(422, 'validation_failed', `The field ${name} ${reason}.`)
+    if (reason) throw new ApiError('validation_failed', `The field ${name} ${reason}.`)
   }
   await next()
 })

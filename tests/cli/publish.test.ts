@@ -79,7 +79,7 @@ describe.each(['local', 's3'] as const)('refinery publish on the %s store', (sto
     // Same version again: the API's problem, in one line, exit 2.
     const again = await runCli(args, { env: env(), fetch: h.network })
     expect(again.code).toBe(2)
-    expect(again.stderr).toMatch(/^error: Conflict \(version_exists\): Version 1\.0\.0 already exists/m)
+    expect(again.stderr).toMatch(/^error: Version exists \(version_exists\): Version 1\.0\.0 already exists/m)
   })
 
   it('exits 1 with the findings when validation rejects the version, and leaves it unpublished', async () => {
@@ -104,7 +104,7 @@ describe.each(['local', 's3'] as const)('refinery publish on the %s store', (sto
     await createListing(h, other, 'theirs')
     const folder = join(dir, 'llama')
     const denied = await runCli(['publish', folder, '--adapter', `${other.team}/theirs`, '--version', '1.0.0'], { env: env(), fetch: h.network })
-    expect(denied).toMatchObject({ code: 2, stderr: expect.stringMatching(/^error: Forbidden \(not_team_member\)/m) })
+    expect(denied).toMatchObject({ code: 2, stderr: expect.stringMatching(/^error: Not a team member \(not_team_member\)/m) })
 
     const pickles = await writeFolder(join(dir, 'pickles'), [{ path: 'adapter_model.bin', bytes: new Uint8Array([0x80, 0x04]) }])
     const noWeights = await runCli(['publish', pickles, '--adapter', `${seller.team}/cli-rejected`, '--version', '1.0.0'], { env: env(), fetch: h.network })

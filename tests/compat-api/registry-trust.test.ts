@@ -75,8 +75,8 @@ describe('the base-model registry belongs to the platform', () => {
     const listing = llamaSearch.response.json.items.find((item: { slug: string }) => item.slug === 'fake-qwen')
     expect(listing.compatibleBases).not.toContain('Qwen/Qwen2.5-14B')
     const ref = `${squatter.team}/fake-qwen@1.0.0`
-    expectProblem(await h.call('POST', '/v1/compat/check', { auth: buyer.token, body: { base: 'Qwen/Qwen2.5-14B', adapter: { version: ref } } }), 404, 'unknown_base_model')
-    expectProblem(await h.call('POST', '/v1/compat/check', { body: { base: 'Qwen/Qwen2.5-14B', adapter: { version: ref } } }), 404, 'unknown_base_model')
+    expectProblem(await h.call('POST', '/v1/compat/check', { auth: buyer.token, body: { base: 'Qwen/Qwen2.5-14B', adapter: { version: ref } } }), 422, 'unknown_base_model')
+    expectProblem(await h.call('POST', '/v1/compat/check', { body: { base: 'Qwen/Qwen2.5-14B', adapter: { version: ref } } }), 422, 'unknown_base_model')
     expect((await h.call('POST', '/v1/compat/check', { auth: squatter.token, body: { base: 'Qwen/Qwen2.5-14B', adapter: { version: ref } } })).json.compatible).toBe(true)
     const anonymousVersion = await h.call('GET', `/v1/adapters/${squatter.team}/fake-qwen/versions/1.0.0`)
     expect(anonymousVersion.json.compatibleBases).toContain(LLAMA2)

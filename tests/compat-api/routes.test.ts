@@ -158,7 +158,7 @@ describe('compatibility API', () => {
     })
     expect(highRank.json.runtimes.vllm).toEqual({ compatible: true, reasons: [], notes: [expect.stringContaining('--max-lora-rank 64')] })
 
-    expectProblem(await h.call('POST', '/v1/compat/check', { body: { base: 'nobody/nothing', adapter } }), 404, 'unknown_base_model')
+    expectProblem(await h.call('POST', '/v1/compat/check', { body: { base: 'nobody/nothing', adapter } }), 422, 'unknown_base_model')
     const bad = await h.call('POST', '/v1/compat/check', {
       body: { base: 'meta-llama/Llama-2-7b-hf', adapter: { header: { 'x.lora_A.weight': { dtype: 'F16', shape: [4, 4096], data_offsets: [0, 5] } } } },
     })

@@ -31,7 +31,7 @@ describe('the validation pipeline', () => {
       async getRange(key: string, start: number, end: number) {
         if (outage > 0) {
           outage -= 1
-          throw new ApiError(503, 'storage_unavailable', 'Object storage is unavailable right now.')
+          throw new ApiError('storage_unavailable', 'Object storage is unavailable right now.')
         }
         return counted.store.getRange(key, start, end)
       },

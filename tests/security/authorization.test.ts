@@ -19,7 +19,7 @@ import { startStripeServer, type StripeTestServer } from '../helpers/stripe'
  * Each refused call must be a 401/403/404 problem and change nothing in the database.
  */
 
-type Operation = { method: string; path: string; operationId: string; scope: string | null; hasBody: boolean }
+type Operation = { method: string; path: string; operationId: string; scope: string | null; hasBody: boolean; declared: string[] }
 type Person = Awaited<ReturnType<Harness['teamOwner']>>
 
 /** Operations a user performs on their own account or the shared registry, not on a team's things. */
@@ -101,7 +101,9 @@ describe('authorization matrix over every operation', () => {
     await grantEntitlement(h.db, { adapterId: elsewhere.id, holder: { kind: 'team', teamId: teamA!.id }, license: 'research', source: 'free', sourceId: 'matrix:team-a' })
     await grantEntitlement(h.db, { adapterId: elsewhere.id, holder: { kind: 'user', userId: owner.id }, license: 'research', source: 'free', sourceId: 'matrix:owner' })
 
-    const document = (await h.call('GET', '/openapi.json')).json as { paths: Record<string, Record<string, { operationId: string; security?: Record<string, string[]>[]; requestBody?: unknown }>> }
+    const document = (await h.call('GET', '/openapi.json')).json as {
+      paths: Record<string, Record<string, { operationId: string; security?: Record<string, string[]>[]; requestBody?: unknown; responses: Record<string, unknown> }>>
+    }
     operations = Object.entries(document.paths).flatMap(([path, methods]) =>
       Object.entries(methods).map(([method, operation]) => ({
         method: method.toUpperCase(),
@@ -109,6 +111,7 @@ describe('authorization matrix over every operation', () => {
         operationId: operation.operationId,
         scope: operation.security?.[0]?.bearerAuth?.[0] ?? null,
         hasBody: operation.requestBody !== undefined,
+        declared: Object.keys(operation.responses),
       })),
     )
   })
@@ -184,6 +187,8 @@ describe('authorization matrix over every operation', () => {
     const response = await send(operation, auth)
     expect(statuses, `${operation.operationId} as ${label} answered ${response.status} ${JSON.stringify(response.json)}`).toContain(response.status)
     expect(response.json?.code, `${operation.operationId} as ${label}`).toEqual(expect.any(String))
+    // The document tells clients the truth: each refusal's status is one the operation declares.
+    expect(operation.declared, `${operation.operationId} answered ${response.status} as ${label} without declaring it`).toContain(String(response.status))
     expect(await snapshot(), `${operation.operationId} as ${label} changed the database`).toEqual(before)
     return response
   }

@@ -125,7 +125,7 @@ export const dashboardRoutes = new Hono<AppEnv>()
     }
     if (!ctx.principal) return c.redirect(`/login?next=${encodeURIComponent(`/teams/${team}`)}`, 303)
     const form = DecisionFormSchema.safeParse(await c.req.parseBody())
-    if (!form.success) throw new ApiError(422, 'validation_failed', 'Keep the note under 2,000 characters.')
+    if (!form.success) throw new ApiError('validation_failed', 'Keep the note under 2,000 characters.')
     await decideAccessRequest(ctx, id, DECISIONS[decision], form.data.note || undefined)
     return c.redirect(`/teams/${team}?decided=${DECISIONS[decision]}`, 303)
   })

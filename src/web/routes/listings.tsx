@@ -25,10 +25,10 @@ function parse<T>(schema: Schema<T>, input: unknown): T {
   const result = schema.safeParse(input)
   if (!result.success) {
     const fields = [...new Set(result.error.issues.map((issue) => `${issue.path.join('.') || 'form'}: ${issue.message}`))].join('; ')
-    throw new ApiError(422, 'validation_failed', `Check these fields: ${fields}.`)
+    throw new ApiError('validation_failed', `Check these fields: ${fields}.`)
   }
   const refused = unstorablePath(result.data)
-  if (refused) throw new ApiError(422, 'validation_failed', `The field ${refused.path} ${refused.message}.`)
+  if (refused) throw new ApiError('validation_failed', `The field ${refused.path} ${refused.message}.`)
   return result.data
 }
 
@@ -58,7 +58,7 @@ async function formCaller(c: Context<AppEnv>, back: string) {
 /** The upload script's calls need a session too; it is told so as a problem it can show. */
 async function scriptCaller(c: Context<AppEnv>) {
   const ctx = await webContext(c)
-  if (!ctx.principal) throw new ApiError(401, 'unauthenticated', 'Your session has ended: sign in again, then upload.')
+  if (!ctx.principal) throw new ApiError('unauthenticated', 'Your session has ended: sign in again, then upload.')
   return ctx
 }
 
@@ -155,7 +155,7 @@ export const listingRoutes = new Hono<AppEnv>()
     const kind = field(form.kind)
     const priced = kind === 'one_time'
     const amount = priced ? parseMajorUnits(field(form.price)) : undefined
-    if (priced && amount === undefined) throw new ApiError(422, 'validation_failed', 'Give the price in the form 49.00 (at most two decimals).')
+    if (priced && amount === undefined) throw new ApiError('validation_failed', 'Give the price in the form 49.00 (at most two decimals).')
     const input = parse(CreateOfferSchema, { kind, license: field(form.license), ...(priced && { amount, currency: field(form.currency) }) })
     await createOffer(ctx, team, slug, input)
     return c.redirect(`${managePath(team, slug)}?done=offer-created#offers-heading`, 303)
@@ -172,9 +172,9 @@ export const listingRoutes = new Hono<AppEnv>()
     if (change === 'withdraw' || change === 'restore') patch = { active: change === 'restore' }
     else if (change === 'price') {
       const amount = parseMajorUnits(field(form.price))
-      if (amount === undefined) throw new ApiError(422, 'validation_failed', 'Give the price in the form 49.00 (at most two decimals).')
+      if (amount === undefined) throw new ApiError('validation_failed', 'Give the price in the form 49.00 (at most two decimals).')
       patch = parse(UpdateOfferSchema, { amount, currency: field(form.currency) })
-    } else throw new ApiError(422, 'validation_failed', 'Choose to change the price, withdraw the offer or put it back on sale.')
+    } else throw new ApiError('validation_failed', 'Choose to change the price, withdraw the offer or put it back on sale.')
     await updateOffer(ctx, team, slug, offerId, patch)
     return c.redirect(`${managePath(team, slug)}?done=offer-updated#offers-heading`, 303)
   })
@@ -218,6 +218,6 @@ async function jsonBody(c: Context<AppEnv>): Promise<unknown> {
   try {
     return await c.req.json()
   } catch {
-    throw new ApiError(400, 'invalid_json', 'The request body is not valid JSON.')
+    throw new ApiError('invalid_json', 'The request body is not valid JSON.')
   }
 }
