@@ -1,5 +1,5 @@
 import createFetchClient from 'openapi-fetch'
-import type { components, operations, paths } from './openapi'
+import type { components, operations, paths } from './openapi.js'
 
 export type { components, operations, paths }
 export type Schemas = components['schemas']
