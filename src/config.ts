@@ -66,7 +66,7 @@ const ConfigSchema = z
     .transform((value) => [...new Set((value ?? '').split(',').map((email) => email.trim().toLowerCase()).filter((email) => email !== ''))])
     .pipe(z.array(z.email('each entry must be an email address'))),
   BASE_MODEL_REGISTRATIONS_PER_HOUR: z.coerce.number().int().min(0).default(20),
-  // Where rate limits count (src/lib/limits.ts): memory (Node's default, one process) or postgres (shared).
+  // Where rate limits count (src/limits.ts): memory (Node's default, one process) or postgres (shared).
   RATE_LIMIT_BACKEND: optionalString.pipe(z.enum(['memory', 'postgres']).optional()),
   FINGERPRINT_CHECKS_PER_HOUR: z.coerce.number().int().min(0).default(30),
   MAX_PENDING_BASE_MODELS: z.coerce.number().int().min(1).max(10_000).default(10),

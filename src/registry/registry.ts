@@ -157,12 +157,6 @@ export async function findBaseModel(db: Database, id: string, access: BaseAccess
   return checkedEntry(toEntry(row))
 }
 
-export async function requireBaseModel(db: Database, id: string, access: BaseAccess = 'verified'): Promise<RegistryEntry> {
-  const base = await findBaseModel(db, id, access)
-  if (!base) throw unknownBaseModel(id)
-  return base
-}
-
 export const unknownBaseModel = (id: string) => new ApiError('unknown_base_model', `No base model '${id}' is registered; register it from its config.json first.`)
 
 /**

@@ -19,7 +19,7 @@ export const registeredBaseModels = pgTable(
     id: text('id').primaryKey(),
     modelType: text('model_type').notNull(),
     variantOf: text('variant_of'),
-    /** The base model derived from the config; read through `storedBaseModel` (compat/api/registry.ts). */
+    /** The base model derived from the config; read through `storedBaseModel` (registry/registry.ts). */
     facts: jsonb('facts').$type<BaseModel>().notNull(),
     /** The config.json as received (a JSON object). */
     hfConfig: jsonb('hf_config').$type<Record<string, unknown>>().notNull(),
