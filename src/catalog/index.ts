@@ -1,5 +1,4 @@
 export { adapterRoutes } from './routes'
-export { createAdapter, getAdapter, listTeamAdapters, loadAdapter, toAdapterView } from './adapters'
+export { createAdapter, getAdapter, listTeamAdapters, loadAdapter, type LoadedAdapter, toAdapterView } from './adapters'
 export { AdapterParamsSchema, CreateAdapterSchema, RatingSchema, TagSchema } from './schemas'
 export { adapters, listedRow } from './tables'
-export { type LoadedAdapter } from './adapters'

@@ -1,6 +1,4 @@
-export { checksTokenVersionItself, downloadRoutes } from './routes'
-export { DEFAULT_DOWNLOAD_URL_TTL_SECONDS, rollupDownloads } from './downloads'
+export { checksTokenVersionItself, downloadClientOf, downloadRoutes, linkHeaders } from './routes'
+export { DEFAULT_DOWNLOAD_URL_TTL_SECONDS, downloadFile, rollupDownloads } from './downloads'
 export { createDownloadLog, type DownloadLog } from './audit'
-export { downloadFile } from './downloads'
-export { downloadClientOf, linkHeaders } from './routes'
 export { getSalesReport } from './sales'

@@ -1,5 +1,4 @@
 export { registryReader } from './registry-cache'
-export { baseFromConfig, compatProblem, findBaseModel, getBaseModel, listBaseModels, listRegistry, registerBaseModel, registryFor, shapeSignature, toBaseModelView, unknownBaseModel, verifiedAmong, type BaseAccess } from './registry'
+export { type BaseAccess, baseFromConfig, checkedEntry, compatProblem, findBaseModel, getBaseModel, listBaseModels, listRegistry, registerBaseModel, type RegistryEntry, registryFor, shapeSignature, storedBaseModel, toBaseModelView, unknownBaseModel, verifiedAmong, verifiedIn } from './registry'
 export { FindingSchema, RuntimesSchema } from './schemas'
 export { registeredBaseModels } from './tables'
-export { checkedEntry, storedBaseModel, verifiedIn, type RegistryEntry } from './registry'

@@ -1,1 +1,1 @@
-export { sha256OfStream, type ObjectStore, type UploadPlan } from './types'
+export { type ObjectStore, sha256OfStream, type UploadPlan } from './types'
