@@ -1,4 +1,4 @@
-import { applyStripeEvent } from './commerce/webhooks'
+import { applyStripeEvent } from './commerce'
 import type { Deps } from './lib/context'
 import type { Job } from './lib/jobs'
 import { addBaseToMatrices, validateVersion } from './publishing'

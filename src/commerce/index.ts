@@ -1,6 +1,6 @@
 export { commerceRoutes, reviewRoutes } from './routes'
 export { type Payments } from './payments'
-export { resumeStripeEvents } from './webhooks'
+export { applyStripeEvent, resumeStripeEvents } from './webhooks'
 export { findLiveEntitlement, heldBy, listEntitlements } from './entitlements'
 export { decideAccessRequest, listAccessRequests } from './access-requests'
 export { checkout } from './checkout'
