@@ -1,3 +1,4 @@
+import { queryParam } from '../lib/openapi'
 import { z } from '@hono/zod-openapi'
 import { SlugSchema } from '../identity'
 import { FindingSchema, RuntimesSchema } from '../registry'
@@ -123,8 +124,8 @@ export const PendingBaseModelSchema = z
   .openapi('PendingBaseModel')
 
 export const ListPendingBaseModelsQuerySchema = z.object({
-  cursor: z.string().max(500).optional().openapi({ param: { name: 'cursor', in: 'query' } }),
-  limit: z.coerce.number().int().min(1).max(100).default(50).openapi({ param: { name: 'limit', in: 'query' } }),
+  cursor: queryParam(z.string().max(500).optional(), 'cursor'),
+  limit: queryParam(z.coerce.number().int().min(1).max(100).default(50), 'limit'),
 })
 
 export const ReviewBaseModelSchema = z
@@ -139,7 +140,7 @@ export const BaseModelReviewResultSchema = z
   .openapi('BaseModelReviewResult')
 
 export const ListBaseModelsQuerySchema = z.object({
-  family: z.string().max(50).optional().openapi({ param: { name: 'family', in: 'query' } }),
+  family: queryParam(z.string().max(50).optional(), 'family'),
 })
 
 const SafetensorsHeaderSchema = jsonObject().openapi({ description: 'The safetensors header as JSON: tensor name → {dtype, shape, data_offsets}, plus __metadata__' })

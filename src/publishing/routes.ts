@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { AdapterParamsSchema } from '../catalog'
 import { CompleteVersionSchema, CreateVersionResponseSchema, CreateVersionSchema, UpdateVersionSchema, VersionCompatibilitySchema, VersionListSchema, VersionParamsSchema, VersionSchema } from './schemas'
 import { serviceContext } from '../lib/context'
-import { bearer, createRouter, json, jsonBody, optionalBearer, problems } from '../lib/openapi'
+import { bearer, createRouter, json, jsonBody, optionalBearer, problems, queryParam } from '../lib/openapi'
 import { completeVersion, createVersion, getVersion, getVersionCompatibility, listVersions, publishVersion, updateVersion } from './versions'
 import { TeamParamSchema } from '../identity'
 import { ApiError } from '../lib/errors'
@@ -186,8 +186,8 @@ const checkFingerprintRoute = createRoute({
 })
 
 const FingerprintListQuerySchema = z.object({
-  cursor: z.string().max(500).optional().openapi({ param: { name: 'cursor', in: 'query' } }),
-  limit: z.coerce.number().int().min(1).max(100).default(50).openapi({ param: { name: 'limit', in: 'query' } }),
+  cursor: queryParam(z.string().max(500).optional(), 'cursor'),
+  limit: queryParam(z.coerce.number().int().min(1).max(100).default(50), 'limit'),
 })
 
 const listFingerprintMatchesRoute = createRoute({
